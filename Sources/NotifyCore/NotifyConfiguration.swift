@@ -1,0 +1,272 @@
+import AlipayKit
+import Configuration
+import Foundation
+import SystemPackage
+
+/// Everything the executables read from the configuration contract of DESIGN.md.
+///
+/// Values come from environment variables first (`alipay.appId` is `ALIPAY_APP_ID`), then the JSON file
+/// named by `--config FILE` or `ALIPAY_NOTIFY_CONFIG` (nested objects: `{"alipay": {"appId": "…"}}`),
+/// then the defaults below. Every value is read as a string and parsed here, so a bad value is a
+/// ``ConfigurationError`` naming the key rather than a silent fallback to the default.
+public struct NotifyConfiguration: Sendable {
+    /// The merchant's Alipay account and keys (`alipay.*`).
+    public struct Alipay: Sendable {
+        public var appId: String?
+        public var gatewayURL: String = "https://openapi.alipay.com/gateway.do"
+        public var signType: SignType = .rsa2
+        public var appPrivateKeyFile: String?
+        public var publicKeyFile: String?
+        public var sellerId: String?
+        public var notifyURL: String?
+        public var returnURL: String?
+    }
+
+    /// A host and port to listen on.
+    public struct Listener: Sendable {
+        public var host: String
+        public var port: Int
+    }
+
+    /// The worker's knobs (`worker.*`).
+    public struct Worker: Sendable {
+        public var concurrency = 4
+        public var maxAttempts = 10
+        public var retryBaseSeconds = 5.0
+        public var retryMaxSeconds = 3600.0
+        public var leaseSeconds = 60.0
+        public var pollMilliseconds = 200
+        public var sweepIntervalSeconds = 30.0
+        public var reconcileAfterSeconds = 120.0
+        public var confirmWithQuery = false
+    }
+
+    /// The public listener's protection (`receiver.*` beyond host and port).
+    public struct ReceiverLimits: Sendable {
+        /// Requests per second allowed per client address; 0 turns the limit off.
+        public var rateLimitPerSecond = 0
+        /// Trust `X-Forwarded-For` / `X-Real-IP` for the client address (only behind a proxy you run).
+        public var trustForwardedFor = false
+    }
+
+    public var alipay = Alipay()
+    public var storePath = "var/alipay-notify.sqlite"
+    public var receiver = Listener(host: "127.0.0.1", port: 8080)
+    public var receiverLimits = ReceiverLimits()
+    public var api = Listener(host: "127.0.0.1", port: 8081)
+    public var apiToken: String?
+    public var worker = Worker()
+    public var ordersTimeoutMinutes = 30
+    /// `log.level` (trace … critical, default info) and `log.format` (`text` or `json`).
+    public var logLevel = "info"
+    public var logFormat = "text"
+
+    public init() {}
+}
+
+/// A configuration problem, said in one line that names the key.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension NotifyConfiguration {
+    /// The environment variable that sets the configuration file.
+    public static let configFileVariable = "ALIPAY_NOTIFY_CONFIG"
+
+    /// Loads the configuration: environment, then the JSON file (`configFile` or `ALIPAY_NOTIFY_CONFIG`), then defaults.
+    public static func load(
+        configFile: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws(ConfigurationError) -> NotifyConfiguration {
+        let reader = try await makeReader(configFile: configFile, environment: environment)
+        return try NotifyConfiguration(reader: ConfigValues(reader: reader))
+    }
+
+    /// Builds the provider chain every executable uses; exposed so the sandbox reads its own keys the same way.
+    public static func makeReader(
+        configFile: String?,
+        environment: [String: String]
+    ) async throws(ConfigurationError) -> ConfigReader {
+        var providers: [any ConfigProvider] = [EnvironmentVariablesProvider(environmentVariables: environment)]
+        if let path = configFile ?? environment[configFileVariable], !path.isEmpty {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ConfigurationError("configuration file \(path): cannot be read (does it exist, and may this user read it?)")
+            }
+            do {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
+            } catch {
+                throw ConfigurationError("configuration file \(path): not a valid JSON object of settings (\(error))")
+            }
+        }
+        return ConfigReader(providers: providers)
+    }
+
+    init(reader values: ConfigValues) throws(ConfigurationError) {
+        self.init()
+        alipay.appId = values.string("alipay.appId")
+        alipay.gatewayURL = values.string("alipay.gatewayUrl") ?? alipay.gatewayURL
+        if let raw = values.string("alipay.signType") {
+            guard let type = SignType(rawValue: raw.uppercased()) else {
+                throw ConfigurationError("alipay.signType (ALIPAY_SIGN_TYPE): \"\(raw)\" is not RSA2 or RSA")
+            }
+            alipay.signType = type
+        }
+        alipay.appPrivateKeyFile = values.string("alipay.appPrivateKeyFile")
+        alipay.publicKeyFile = values.string("alipay.publicKeyFile")
+        alipay.sellerId = values.string("alipay.sellerId")
+        alipay.notifyURL = values.string("alipay.notifyUrl")
+        alipay.returnURL = values.string("alipay.returnUrl")
+        if let url = alipay.notifyURL, url.contains("?") {
+            throw ConfigurationError("alipay.notifyUrl (ALIPAY_NOTIFY_URL): must carry no query string of its own (Alipay drops it)")
+        }
+
+        storePath = values.string("store.path") ?? storePath
+        receiver.host = values.string("receiver.host") ?? receiver.host
+        receiver.port = try values.int("receiver.port", in: 0...65535) ?? receiver.port
+        receiverLimits.rateLimitPerSecond =
+            try values.int("receiver.rateLimitPerSecond", in: 0...1_000_000) ?? receiverLimits.rateLimitPerSecond
+        receiverLimits.trustForwardedFor = try values.bool("receiver.trustForwardedFor") ?? receiverLimits.trustForwardedFor
+        api.host = values.string("api.host") ?? api.host
+        api.port = try values.int("api.port", in: 0...65535) ?? api.port
+        apiToken = values.string("api.token")
+
+        worker.concurrency = try values.int("worker.concurrency", in: 1...256) ?? worker.concurrency
+        worker.maxAttempts = try values.int("worker.maxAttempts", in: 1...1000) ?? worker.maxAttempts
+        worker.retryBaseSeconds = try values.seconds("worker.retryBaseSeconds") ?? worker.retryBaseSeconds
+        worker.retryMaxSeconds = try values.seconds("worker.retryMaxSeconds") ?? worker.retryMaxSeconds
+        worker.leaseSeconds = try values.seconds("worker.leaseSeconds") ?? worker.leaseSeconds
+        worker.pollMilliseconds = try values.int("worker.pollMilliseconds", in: 1...600_000) ?? worker.pollMilliseconds
+        worker.sweepIntervalSeconds = try values.seconds("worker.sweepIntervalSeconds") ?? worker.sweepIntervalSeconds
+        worker.reconcileAfterSeconds = try values.seconds("worker.reconcileAfterSeconds") ?? worker.reconcileAfterSeconds
+        worker.confirmWithQuery = try values.bool("worker.confirmWithQuery") ?? worker.confirmWithQuery
+        if worker.retryMaxSeconds < worker.retryBaseSeconds {
+            throw ConfigurationError("worker.retryMaxSeconds (WORKER_RETRY_MAX_SECONDS) must not be below worker.retryBaseSeconds")
+        }
+        ordersTimeoutMinutes = try values.int("orders.timeoutMinutes", in: 1...(60 * 24 * 15)) ?? ordersTimeoutMinutes
+
+        logLevel = values.string("log.level")?.lowercased() ?? logLevel
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(logLevel) else {
+            throw ConfigurationError("log.level (LOG_LEVEL): \"\(logLevel)\" is not one of \(levels.joined(separator: ", "))")
+        }
+        logFormat = values.string("log.format")?.lowercased() ?? logFormat
+        guard ["text", "json"].contains(logFormat) else {
+            throw ConfigurationError("log.format (LOG_FORMAT): \"\(logFormat)\" is not text or json")
+        }
+    }
+
+    /// The app id, or the error every executable prints when it is missing.
+    public func requireAppId() throws(ConfigurationError) -> String {
+        guard let appId = alipay.appId else { throw ConfigurationError.missing("alipay.appId") }
+        return appId
+    }
+
+    /// Alipay's public key, loaded from `alipay.publicKeyFile`.
+    public func loadAlipayPublicKey() throws(ConfigurationError) -> RSAPublicKey {
+        guard let path = alipay.publicKeyFile else { throw ConfigurationError.missing("alipay.publicKeyFile") }
+        do {
+            return try RSAPublicKey(contentsOfFile: path, role: .alipayPublicKey)
+        } catch {
+            throw ConfigurationError("alipay.publicKeyFile (ALIPAY_PUBLIC_KEY_FILE): \(error)")
+        }
+    }
+
+    /// The app's private key, loaded from `alipay.appPrivateKeyFile`.
+    public func loadAppPrivateKey() throws(ConfigurationError) -> RSAPrivateKey {
+        guard let path = alipay.appPrivateKeyFile else { throw ConfigurationError.missing("alipay.appPrivateKeyFile") }
+        do {
+            return try RSAPrivateKey(contentsOfFile: path, role: .appPrivateKey)
+        } catch {
+            throw ConfigurationError("alipay.appPrivateKeyFile (ALIPAY_APP_PRIVATE_KEY_FILE): \(error)")
+        }
+    }
+
+    /// Everything needed to sign requests and verify responses.
+    public func alipayConfiguration() throws(ConfigurationError) -> AlipayConfiguration {
+        AlipayConfiguration(
+            appId: try requireAppId(),
+            signType: alipay.signType,
+            appPrivateKey: try loadAppPrivateKey(),
+            alipayPublicKey: try loadAlipayPublicKey(),
+            gatewayURL: alipay.gatewayURL,
+            notifyURL: alipay.notifyURL,
+            returnURL: alipay.returnURL
+        )
+    }
+
+    /// The verifier the receiver and `notifyctl verify` use for notifications and return URLs.
+    public func notificationVerifier() throws(ConfigurationError) -> NotificationVerifier {
+        NotificationVerifier(alipayPublicKey: try loadAlipayPublicKey(), signType: alipay.signType, appId: try requireAppId())
+    }
+}
+
+extension ConfigurationError {
+    /// The error for a required key that is not set, naming the key and its environment variable.
+    public static func missing(_ key: String) -> ConfigurationError {
+        ConfigurationError("\(key) (\(ConfigValues.environmentName(of: key))) is required but not set")
+    }
+}
+
+/// Reads raw strings through a `ConfigReader` and parses them with errors that name the key.
+public struct ConfigValues: Sendable {
+    public let reader: ConfigReader
+
+    public init(reader: ConfigReader) { self.reader = reader }
+
+    /// The environment variable for a key: `alipay.appPrivateKeyFile` → `ALIPAY_APP_PRIVATE_KEY_FILE`.
+    public static func environmentName(of key: String) -> String {
+        var name = ""
+        var previous: Character?
+        for character in key {
+            if character == "." {
+                name.append("_")
+            } else {
+                if let previous, previous.isLowercase, character.isUppercase { name.append("_") }
+                name.append(contentsOf: character.uppercased())
+            }
+            previous = character
+        }
+        return name
+    }
+
+    /// A string value; an empty string counts as unset. JSON numbers and booleans are read as their text.
+    public func string(_ key: String) -> String? {
+        let configKey = ConfigKey(key)
+        if let value = reader.string(forKey: configKey) { return value.isEmpty ? nil : value }
+        if let value = reader.int(forKey: configKey) { return String(value) }
+        if let value = reader.double(forKey: configKey) { return String(value) }
+        if let value = reader.bool(forKey: configKey) { return String(value) }
+        return nil
+    }
+
+    /// An integer within `range`.
+    public func int(_ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+        guard let raw = string(key) else { return nil }
+        guard let value = Int(raw.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+            throw ConfigurationError(
+                "\(key) (\(Self.environmentName(of: key))): \"\(raw)\" is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    /// A non-negative number of seconds (fractions allowed).
+    public func seconds(_ key: String) throws(ConfigurationError) -> Double? {
+        guard let raw = string(key) else { return nil }
+        guard let value = Double(raw.trimmingCharacters(in: .whitespaces)), value.isFinite, value >= 0 else {
+            throw ConfigurationError("\(key) (\(Self.environmentName(of: key))): \"\(raw)\" is not a number of seconds")
+        }
+        return value
+    }
+
+    /// A boolean: true/false, yes/no, 1/0, on/off.
+    public func bool(_ key: String) throws(ConfigurationError) -> Bool? {
+        guard let raw = string(key) else { return nil }
+        switch raw.lowercased() {
+        case "true", "yes", "1", "on": return true
+        case "false", "no", "0", "off": return false
+        default:
+            throw ConfigurationError("\(key) (\(Self.environmentName(of: key))): \"\(raw)\" is not true or false")
+        }
+    }
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "keys", abstract: "Generate the app key pair.")
+}

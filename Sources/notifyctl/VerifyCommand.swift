@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Verify one notification body.")
+}
