@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 "AlipayKit",
                 "NotifyStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -75,7 +76,11 @@ let package = Package(
                 "NotifyCore",
                 "DaemonSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // A local, protocol-faithful Alipay gateway.
@@ -86,13 +91,17 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
             ]
         ),
         .executableTarget(
             name: "notify-receiver",
             dependencies: [
-                "NotifyReceiver", "NotifyCore", "DaemonSupport",
+                "NotifyReceiver", "NotifyCore", "DaemonSupport", "AlipayKit", "NotifyStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -100,6 +109,8 @@ let package = Package(
             dependencies: [
                 "NotifyCore", "DaemonSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -118,13 +129,23 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AlipayKitTests", dependencies: ["AlipayKit"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NotifyStoreTests", dependencies: ["NotifyStore"]),
-        .testTarget(name: "NotifyCoreTests", dependencies: ["NotifyCore", "AlipayKit", "NotifyStore"]),
+        .testTarget(name: "NotifyStoreTests", dependencies: ["NotifyStore", .product(name: "MetricsTestKit", package: "swift-metrics")]),
+        .testTarget(
+            name: "NotifyCoreTests",
+            dependencies: [
+                "NotifyCore", "AlipayKit", "NotifyStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "NotifyReceiverTests",
             dependencies: [
                 "NotifyReceiver", "NotifyCore", "AlipayKit", "NotifyStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(
@@ -139,6 +160,7 @@ let package = Package(
             dependencies: [
                 "AlipayKit", "NotifyStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ]

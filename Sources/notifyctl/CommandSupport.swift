@@ -13,7 +13,7 @@ struct ConfigOptions: ParsableArguments {
         do {
             return try await NotifyConfiguration.load(configFile: config)
         } catch {
-            throw CLIFailure.configuration(error.description)
+            throw CLIFailure.configuration("\(error)")
         }
     }
 }

@@ -1,0 +1,132 @@
+import Foundation
+import GRDB
+
+/// The store's SQLite database: a WAL `DatabasePool` whose writer commits with `synchronous=FULL`.
+///
+/// Opening checks, in order: the folder and file can be created, SQLite kept `synchronous=FULL` on the writer
+/// (GRDB sets NORMAL while switching to WAL, so it is set again and read back), and the schema is not newer than
+/// this build. Every write transaction is `BEGIN IMMEDIATE` (GRDB 7 picks IMMEDIATE for write accesses), so a
+/// writer waits for the lock up to the busy timeout at BEGIN instead of failing at its first write.
+///
+/// ```swift
+/// let database = try NotifyDatabase(path: "var/alipay-notify.sqlite")
+/// let queue = SQLiteJobQueue(database: database)
+/// ```
+public final class NotifyDatabase: Sendable {
+    /// The GRDB pool: one writer connection, concurrent readers.
+    public let pool: DatabasePool
+    /// The database file path as given.
+    public let path: String
+    /// The migrations this handle applied when it opened (empty when the schema was already current).
+    public let migrationsAppliedOnOpen: [String]
+
+    /// The migrations this build knows, in order (`notifyctl db migrate` prints them).
+    public static var knownMigrations: [String] { StoreMigrations.known }
+
+    /// Opens (creating the folder and file if needed) a DatabasePool in WAL with synchronous=FULL *verified* on the writer,
+    /// busy timeout, foreign keys. `migrate: true` applies pending migrations; `false` refuses a schema that is behind.
+    /// Always refuses a schema newer than this build knows (`StoreError.schemaTooNew`).
+    public init(path: String, migrate: Bool = true, busyTimeout: Duration = .seconds(5)) throws {
+        self.path = path
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: "cannot create the folder \(folder.path): \(error.localizedDescription)")
+        }
+
+        var configuration = Configuration()
+        configuration.label = "alipay-notify"
+        configuration.journalMode = .wal
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(busyTimeout.seconds)
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            // DatabasePool switched the writer to WAL with synchronous=NORMAL; an acknowledged notification
+            // must survive a power cut, so the writer commits with FULL (fsync of the WAL on every commit).
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: "\(error)")
+        }
+        let synchronous = try Self.synchronousMode(of: pool)
+        guard synchronous == "full" else { throw StoreError.notDurable(synchronous: synchronous) }
+
+        let pending = try Self.pendingMigrations(in: pool)
+        if migrate {
+            try StoreMigrations.migrator.migrate(pool)
+            migrationsAppliedOnOpen = pending
+        } else {
+            guard pending.isEmpty else { throw StoreError.schemaBehind(pending: pending) }
+            migrationsAppliedOnOpen = []
+        }
+    }
+
+    /// Applies the migrations this database lacks and returns their names (empty when it was up to date).
+    ///
+    /// Throws `StoreError.schemaTooNew` before touching anything when a newer build migrated the database.
+    @discardableResult
+    public func migrate() throws -> [String] {
+        let pending = try pendingMigrations()
+        guard !pending.isEmpty else { return [] }
+        try StoreMigrations.migrator.migrate(pool)
+        return pending
+    }
+
+    /// The migrations this build knows and the database has not applied yet.
+    ///
+    /// Throws `StoreError.schemaTooNew` when the database has applied migrations this build does not know.
+    public func pendingMigrations() throws -> [String] {
+        try Self.pendingMigrations(in: pool)
+    }
+
+    private static func pendingMigrations(in pool: DatabasePool) throws -> [String] {
+        let migrator = StoreMigrations.migrator
+        let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
+        let known = migrator.migrations
+        let unknown = applied.subtracting(known).sorted()
+        guard unknown.isEmpty else { throw StoreError.schemaTooNew(found: unknown, known: known) }
+        return known.filter { !applied.contains($0) }
+    }
+
+    /// The writer connection's `PRAGMA synchronous`, as a word: "off", "normal", "full" or "extra".
+    public func synchronousMode() throws -> String {
+        try Self.synchronousMode(of: pool)
+    }
+
+    private static func synchronousMode(of pool: DatabasePool) throws -> String {
+        let value = try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        switch value {
+        case 0: return "off"
+        case 1: return "normal"
+        case 2: return "full"
+        case 3: return "extra"
+        default: return String(describing: value)
+        }
+    }
+
+    /// The writer connection's `PRAGMA journal_mode` ("wal").
+    public func journalMode() throws -> String {
+        try pool.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } ?? "unknown"
+    }
+
+    /// True when a write transaction commits now (for /readyz): the file is writable and not locked past the busy timeout.
+    public func isWritable() async -> Bool {
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO store_heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", arguments: [Date()])
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in (fractional) seconds, for APIs that take a `TimeInterval`.
+    var seconds: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,118 @@
+import GRDB
+
+/// The store's schema, as an ordered list of named migrations.
+///
+/// A migration that has shipped is never edited: a schema change is a new migration appended at the end
+/// (`v2-…`). A database that has applied a migration missing from this list was upgraded by a newer build,
+/// and `NotifyDatabase` refuses to run against it.
+///
+/// Dates are stored as GRDB writes them, `YYYY-MM-DD HH:MM:SS.SSS` in UTC, so they compare correctly as text.
+enum StoreMigrations {
+    /// The migrator with every migration this build knows.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-initial-schema") { db in
+            try db.execute(sql: v1InitialSchema)
+        }
+        return migrator
+    }
+
+    /// The identifiers of the migrations this build knows, in order.
+    static var known: [String] { migrator.migrations }
+
+    static let v1InitialSchema = """
+        -- Alipay notifications exactly as received, one row per notify_id.
+        CREATE TABLE notifications (
+            id                INTEGER PRIMARY KEY AUTOINCREMENT,
+            notify_id         TEXT NOT NULL UNIQUE,
+            out_trade_no      TEXT NOT NULL,
+            trade_status      TEXT NOT NULL,
+            body              TEXT NOT NULL,
+            first_received_at TEXT NOT NULL,
+            last_received_at  TEXT NOT NULL,
+            delivery_count    INTEGER NOT NULL DEFAULT 1 CHECK (delivery_count >= 1)
+        );
+        CREATE INDEX notifications_out_trade_no ON notifications(out_trade_no);
+        CREATE INDEX notifications_last_received_at ON notifications(last_received_at);
+
+        -- The durable queue. AUTOINCREMENT so that pruning never lets a job id be reused.
+        CREATE TABLE jobs (
+            id               INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind             TEXT NOT NULL,
+            state            TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done', 'dead')),
+            unique_key       TEXT,
+            out_trade_no     TEXT,
+            notification_id  INTEGER REFERENCES notifications(id),
+            notify_id        TEXT,
+            attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            run_at           TEXT NOT NULL,
+            lease_owner      TEXT,
+            lease_expires_at TEXT,
+            last_error       TEXT,
+            created_at       TEXT NOT NULL,
+            updated_at       TEXT NOT NULL,
+            -- A lease exists exactly while the job runs.
+            CHECK ((state = 'running') = (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL))
+        );
+        -- Claim reads these two partial indexes only: due pending jobs, and running jobs by lease expiry.
+        CREATE INDEX jobs_pending_run_at ON jobs(run_at) WHERE state = 'pending';
+        CREATE INDEX jobs_running_lease ON jobs(lease_expires_at) WHERE state = 'running';
+        -- Enqueue is idempotent on unique_key among live jobs; done and dead jobs do not block a new one.
+        CREATE UNIQUE INDEX jobs_live_unique_key ON jobs(unique_key) WHERE state IN ('pending', 'running');
+        CREATE INDEX jobs_state_kind ON jobs(state, kind);
+        CREATE INDEX jobs_out_trade_no ON jobs(out_trade_no);
+        CREATE INDEX jobs_notification_id ON jobs(notification_id);
+        CREATE INDEX jobs_done_updated_at ON jobs(updated_at) WHERE state = 'done';
+
+        -- How each attempt ended. Replay keeps these; only pruning a done job removes its history.
+        CREATE TABLE job_attempts (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id  INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL,
+            owner   TEXT,
+            outcome TEXT NOT NULL CHECK (outcome IN ('done', 'retry', 'dead', 'lease_expired', 'released', 'replayed')),
+            error   TEXT,
+            at      TEXT NOT NULL
+        );
+        CREATE INDEX job_attempts_job_id ON job_attempts(job_id, id);
+
+        -- Orders. Money is integer fen.
+        CREATE TABLE orders (
+            out_trade_no     TEXT PRIMARY KEY NOT NULL,
+            subject          TEXT NOT NULL,
+            total_amount_fen INTEGER NOT NULL CHECK (total_amount_fen > 0),
+            status           TEXT NOT NULL
+                             CHECK (status IN ('CREATED', 'WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED')),
+            trade_no         TEXT,
+            refunded_fen     INTEGER NOT NULL DEFAULT 0 CHECK (refunded_fen >= 0 AND refunded_fen <= total_amount_fen),
+            needs_review     INTEGER NOT NULL DEFAULT 0 CHECK (needs_review IN (0, 1)),
+            review_reason    TEXT,
+            created_at       TEXT NOT NULL,
+            updated_at       TEXT NOT NULL,
+            paid_at          TEXT,
+            closed_at        TEXT
+        );
+        CREATE INDEX orders_status_created_at ON orders(status, created_at);
+        CREATE INDEX orders_needs_review ON orders(updated_at) WHERE needs_review = 1;
+
+        -- One row per status change. job_id is not a foreign key: events outlive pruned jobs.
+        CREATE TABLE order_events (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            out_trade_no TEXT NOT NULL REFERENCES orders(out_trade_no),
+            from_status  TEXT,
+            to_status    TEXT NOT NULL,
+            source       TEXT NOT NULL,
+            job_id       INTEGER,
+            notify_id    TEXT,
+            detail       TEXT,
+            created_at   TEXT NOT NULL
+        );
+        CREATE INDEX order_events_out_trade_no ON order_events(out_trade_no, id);
+
+        -- /readyz commits here to prove the database takes writes.
+        CREATE TABLE store_heartbeat (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            at TEXT NOT NULL
+        );
+        """
+}

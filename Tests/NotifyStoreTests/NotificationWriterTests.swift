@@ -1,0 +1,214 @@
+import Foundation
+import GRDB
+import MetricsTestKit
+import Testing
+
+@testable import NotifyStore
+
+@Suite("Group commit of notifications")
+struct NotificationWriterTests {
+    @Test("200 concurrent appends are all stored, in fewer transactions than appends")
+    func concurrentAppendsShareTransactions() async throws {
+        try await withDatabase { database in
+            let metrics = TestMetrics()
+            let writer = NotificationWriter(
+                database: database, mode: .groupCommit(maxBatch: 64, maxWait: .milliseconds(20)), metricsFactory: metrics)
+            let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                for index in 0..<200 {
+                    group.addTask { try await writer.append(notification("N\(index)", outTradeNo: "T\(index)")) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            var ids: Set<Int64> = []
+            for case .stored(let id) in results { ids.insert(id) }
+            #expect(ids.count == 200)
+            #expect(try database.count("notifications") == 200)
+            #expect(try database.count("jobs") == 200)
+
+            let counts = writer.counts
+            #expect(counts.stored == 200)
+            #expect(counts.failedBatches == 0)
+            #expect(counts.committedBatches < 200)
+            #expect(counts.committedBatches >= 4)  // maxBatch 64
+
+            #expect(try metrics.expectTimer("alipay_notify_enqueue_commit_seconds").values.count == counts.committedBatches)
+            let sizes = try metrics.expectRecorder("alipay_notify_enqueue_batch_size").values
+            #expect(sizes.reduce(0, +) == 200)
+            #expect(sizes.allSatisfy { $0 <= 64 })
+            #expect(metrics.counterTotal(label: "alipay_notify_notifications_stored_total") == 200)
+            await writer.shutdown()
+        }
+    }
+
+    @Test("a stored notification keeps the exact body and gets one notification job")
+    func storesBodyAndJob() async throws {
+        try await withDatabase { database in
+            let writer = NotificationWriter(database: database)
+            let incoming = notification("2025061200222112345", outTradeNo: "ORDER-1")
+            guard case .stored(let id) = try await writer.append(incoming) else {
+                Issue.record("expected .stored")
+                return
+            }
+            let stored = try await database.pool.read { db in
+                try StoredNotification.fetchOne(db, sql: "SELECT * FROM notifications WHERE id = ?", arguments: [id])
+            }
+            #expect(stored?.body == incoming.body)
+            #expect(stored?.notifyId == "2025061200222112345")
+            #expect(stored?.outTradeNo == "ORDER-1")
+            #expect(stored?.tradeStatus == "TRADE_SUCCESS")
+            #expect(stored?.deliveryCount == 1)
+
+            let jobs = try await SQLiteJobQueue(database: database).list(state: .pending, kind: .notification, limit: 10)
+            #expect(jobs.count == 1)
+            #expect(jobs.first?.notificationId == id)
+            #expect(jobs.first?.notifyId == "2025061200222112345")
+            #expect(jobs.first?.outTradeNo == "ORDER-1")
+            #expect(jobs.first?.uniqueKey == "notification:2025061200222112345")
+            await writer.shutdown()
+        }
+    }
+
+    @Test("re-deliveries bump the delivery count and create no job, in the same batch or later")
+    func duplicatesAreCounted() async throws {
+        try await withDatabase { database in
+            let writer = NotificationWriter(database: database, mode: .groupCommit(maxBatch: 8, maxWait: .seconds(10)))
+            // Eight appends fill one batch: the same notify_id arrives four times inside it.
+            let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                for index in 0..<8 {
+                    let id = index < 4 ? "DUP" : "U\(index)"
+                    group.addTask { try await writer.append(notification(id)) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(writer.counts.committedBatches == 1)
+            #expect(results.filter(\.isStored).count == 5)
+            let later = try await NotificationWriter(database: database, mode: .perRequest).append(notification("DUP"))
+            guard case .duplicate(let id) = later else {
+                Issue.record("expected .duplicate, got \(later)")
+                return
+            }
+            let row = try database.pool.read { db in
+                try Row.fetchOne(
+                    db, sql: "SELECT id, delivery_count, first_received_at <= last_received_at AS ordered FROM notifications WHERE notify_id = 'DUP'")
+            }
+            #expect(row?["id"] == id)
+            #expect(row?["delivery_count"] == 5)
+            #expect(row?["ordered"] == true)
+            #expect(try database.count("jobs") == 5)
+            #expect(writer.counts.duplicates == 3)
+            await writer.shutdown()
+        }
+    }
+
+    @Test("a failed commit fails every caller of its batch, stores none of it, and the next batch works")
+    func failedCommitFailsTheWholeBatch() async throws {
+        try await withDatabase { database in
+            try await database.pool.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TRIGGER poison BEFORE INSERT ON notifications WHEN NEW.notify_id = 'POISON'
+                        BEGIN SELECT RAISE(ABORT, 'poisoned notification'); END
+                        """)
+            }
+            let writer = NotificationWriter(database: database, mode: .groupCommit(maxBatch: 10, maxWait: .seconds(10)))
+            let outcomes = await withTaskGroup(of: Result<AppendResult, any Error>.self) { group in
+                for index in 0..<10 {
+                    let id = index == 5 ? "POISON" : "GOOD\(index)"
+                    group.addTask {
+                        do { return .success(try await writer.append(notification(id))) } catch { return .failure(error) }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.count == 10)
+            for outcome in outcomes {
+                #expect(throws: StoreError.self) { try outcome.get() }
+                if case .failure(let error) = outcome, case StoreError.unavailable(let reason)? = error as? StoreError {
+                    #expect(reason.contains("poisoned notification"))
+                }
+            }
+            #expect(writer.counts == NotificationWriter.Counts(committedBatches: 0, failedBatches: 1, stored: 0, duplicates: 0))
+            #expect(try database.count("notifications") == 0)
+            #expect(try database.count("jobs") == 0)
+
+            // Alipay retries; the writer is still running and the next full batch commits.
+            let retried = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                for index in 0..<10 {
+                    let id = index == 5 ? "GOOD-NEW" : "GOOD\(index)"
+                    group.addTask { try await writer.append(notification(id)) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(retried.allSatisfy { $0.isStored })
+            #expect(try database.count("notifications") == 10)
+            #expect(writer.counts == NotificationWriter.Counts(committedBatches: 1, failedBatches: 1, stored: 10, duplicates: 0))
+            await writer.shutdown()
+        }
+    }
+
+    @Test("a database locked by another connection past the busy timeout fails the append; the next one succeeds")
+    func lockedDatabaseFailsThenRecovers() async throws {
+        try await withDatabase(busyTimeout: .milliseconds(200)) { database in
+            let writer = NotificationWriter(database: database, mode: .groupCommit(maxBatch: 16, maxWait: .zero))
+            // Another process holding the write lock.
+            var configuration = Configuration()
+            configuration.allowsUnsafeTransactions = true  // the transaction stays open across accesses on purpose
+            let other = try DatabaseQueue(path: database.path, configuration: configuration)
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+
+            await #expect(throws: StoreError.self) { try await writer.append(notification("LOCKED")) }
+            #expect(writer.counts.failedBatches == 1)
+
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+            try other.close()
+            #expect(try await writer.append(notification("LOCKED")).isStored)
+            #expect(try database.count("notifications") == 1)
+            await writer.shutdown()
+        }
+    }
+
+    @Test("shutdown commits what is queued, without waiting out the gathering window, then refuses")
+    func shutdownFlushesThenRefuses() async throws {
+        try await withDatabase { database in
+            let writer = NotificationWriter(database: database, mode: .groupCommit(maxBatch: 1000, maxWait: .seconds(600)))
+            let appends = Task {
+                try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                    for index in 0..<50 { group.addTask { try await writer.append(notification("S\(index)")) } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            while writer.queuedCount < 50 { await Task.yield() }
+            let started = ContinuousClock.now
+            await writer.shutdown()
+            #expect(ContinuousClock.now - started < .seconds(60))
+            let results = try await appends.value
+            #expect(results.count == 50)
+            #expect(try database.count("notifications") == 50)
+            #expect(writer.counts.committedBatches == 1)
+            await #expect(throws: StoreError.shutDown) { try await writer.append(notification("LATE")) }
+        }
+    }
+
+    @Test("per-request mode commits one transaction per append")
+    func perRequestMode() async throws {
+        try await withDatabase { database in
+            let writer = NotificationWriter(database: database, mode: .perRequest)
+            try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                for index in 0..<20 { group.addTask { try await writer.append(notification("P\(index)")) } }
+                try await group.waitForAll()
+            }
+            #expect(writer.counts.committedBatches == 20)
+            #expect(try await !writer.append(notification("P0")).isStored)
+            #expect(writer.counts.duplicates == 1)
+            await writer.shutdown()
+            await #expect(throws: StoreError.shutDown) { try await writer.append(notification("LATE")) }
+        }
+    }
+}
+
+extension AppendResult {
+    var isStored: Bool {
+        if case .stored = self { return true }
+        return false
+    }
+}
