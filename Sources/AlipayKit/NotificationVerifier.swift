@@ -1,0 +1,86 @@
+import Foundation
+
+/// The verified parameters of a `return_url` redirect (display only: it never changes an order).
+public struct ReturnParameters: Sendable {
+    /// `out_trade_no`.
+    public let outTradeNo: String
+    /// `trade_no`.
+    public let tradeNo: String
+    /// `total_amount`.
+    public let totalAmount: Amount
+    /// `seller_id`.
+    public let sellerId: String?
+    /// `app_id`.
+    public let appId: String
+    /// `timestamp`.
+    public let timestamp: String?
+    /// Every decoded parameter.
+    public let parameters: [String: String]
+}
+
+/// Verifies asynchronous notifications and `return_url` queries with Alipay's public key.
+public struct NotificationVerifier: Sendable {
+    /// Alipay's public key (never the app's own).
+    public let alipayPublicKey: RSAPublicKey
+    /// The configured `sign_type`; anything else is refused.
+    public let signType: SignType
+    /// Our `app_id`; anything else is refused.
+    public let appId: String
+
+    /// Creates a verifier for one app.
+    public init(alipayPublicKey: RSAPublicKey, signType: SignType = .rsa2, appId: String) {
+        self.alipayPublicKey = alipayPublicKey
+        self.signType = signType
+        self.appId = appId
+    }
+
+    /// Verifies a notification body (application/x-www-form-urlencoded, decoded once) and reads its typed fields.
+    public func verify(body: [UInt8]) throws(NotificationError) -> TradeNotification {
+        let form = try Self.decodeForm(body)
+        try check(form)
+        return try TradeNotification(parameters: form.dictionary)
+    }
+
+    /// Verifies a notification body given as a string.
+    public func verify(body: String) throws(NotificationError) -> TradeNotification {
+        try verify(body: Array(body.utf8))
+    }
+
+    /// return_url query (already split into raw query string, decoded once by FormCodec rules)
+    public func verifyReturn(query: String) throws(NotificationError) -> ReturnParameters {
+        let raw = query.hasPrefix("?") ? String(query.dropFirst()) : query
+        let form = try Self.decodeForm(Array(raw.utf8))
+        try check(form)
+        let fields = Fields(form.dictionary)
+        return ReturnParameters(
+            outTradeNo: try fields.required("out_trade_no"),
+            tradeNo: try fields.required("trade_no"),
+            totalAmount: try fields.requiredAmount("total_amount"),
+            sellerId: fields.optional("seller_id"),
+            appId: try fields.required("app_id"),
+            timestamp: fields.optional("timestamp"),
+            parameters: form.dictionary
+        )
+    }
+
+    static func decodeForm(_ body: [UInt8]) throws(NotificationError) -> FormParameters {
+        do {
+            return try FormCodec.decode(body)
+        } catch {
+            throw .malformedBody(error.message)
+        }
+    }
+
+    /// The checks every verified message passes, in order: sign present, sign_type, base64, signature, app_id.
+    func check(_ form: FormParameters) throws(NotificationError) {
+        guard let sign = form["sign"], !sign.isEmpty else { throw .missingSign }
+        if let declared = form["sign_type"], !declared.isEmpty, declared.uppercased() != signType.rawValue {
+            throw .signTypeMismatch(expected: signType.rawValue, got: declared)
+        }
+        guard let signature = Data(base64Encoded: sign) else { throw .invalidSignEncoding }
+        guard alipayPublicKey.isValidSignature(raw: signature, forBytes: form.notificationSignBytes, type: signType) else {
+            throw .invalidSignature
+        }
+        if let declared = form["app_id"], declared != appId { throw .foreignAppId(declared) }
+    }
+}

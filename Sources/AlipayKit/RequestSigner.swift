@@ -1,0 +1,104 @@
+import Foundation
+
+/// Builds and signs gateway requests: common parameters, `biz_content`, `sign`.
+public struct RequestSigner: Sendable {
+    /// The app, keys and gateway.
+    public let configuration: AlipayConfiguration
+
+    /// Creates a signer.
+    public init(configuration: AlipayConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// Every parameter of `request` including `sign`, values raw (URL-encode them only after this).
+    ///
+    /// `timestamp` is China time (UTC+8) whatever the server's time zone; `biz_content` is compact JSON with sorted keys.
+    public func signedParameters<R: AlipayRequest>(_ request: R, now: Date = Date()) throws -> [String: String] {
+        try request.validate()
+        var parameters = [
+            "app_id": configuration.appId,
+            "method": R.method,
+            "format": "JSON",
+            "charset": "utf-8",
+            "sign_type": configuration.signType.rawValue,
+            "timestamp": Self.timestamp(now),
+            "version": "1.0",
+            "biz_content": try Self.bizContent(request),
+        ]
+        // Only page-pay takes callbacks: Alipay notifies refunds to the notify_url of the original payment.
+        if R.self == TradePagePay.self {
+            if let notifyURL = configuration.notifyURL, !notifyURL.isEmpty { parameters["notify_url"] = notifyURL }
+            if let returnURL = configuration.returnURL, !returnURL.isEmpty { parameters["return_url"] = returnURL }
+        }
+        parameters["sign"] = try configuration.appPrivateKey.sign(SignString.forRequest(parameters), type: configuration.signType)
+        return parameters
+    }
+
+    /// The signed GET URL of the cashier page: the gateway followed by every parameter, URL-encoded after signing.
+    public func pagePayURL(_ request: TradePagePay, now: Date = Date()) throws -> String {
+        let parameters = try signedParameters(request, now: now)
+        let separator = configuration.gatewayURL.contains("?") ? "&" : "?"
+        return configuration.gatewayURL + separator + FormCodec.encode(parameters)
+    }
+
+    /// An auto-submitting HTML form that POSTs the signed parameters to the gateway; every value is HTML-escaped.
+    public func pagePayForm(_ request: TradePagePay, now: Date = Date()) throws -> String {
+        let parameters = try signedParameters(request, now: now)
+        let separator = configuration.gatewayURL.contains("?") ? "&" : "?"
+        let action = configuration.gatewayURL + separator + "charset=utf-8"
+        var html = "<form id=\"alipaysubmit\" name=\"alipaysubmit\" action=\"\(Self.htmlEscape(action))\" method=\"POST\" accept-charset=\"utf-8\">\n"
+        for key in parameters.keys.sorted() {
+            html += "<input type=\"hidden\" name=\"\(Self.htmlEscape(key))\" value=\"\(Self.htmlEscape(parameters[key]!))\">\n"
+        }
+        html += "<noscript><button type=\"submit\">Continue to Alipay</button></noscript>\n</form>\n"
+        html += "<script>document.forms['alipaysubmit'].submit();</script>\n"
+        return html
+    }
+
+    /// "yyyy-MM-dd HH:mm:ss" in China time (UTC+8, no daylight saving).
+    static func timestamp(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        func two(_ value: Int?) -> String {
+            let value = value ?? 0
+            return value < 10 ? "0\(value)" : "\(value)"
+        }
+        return "\(parts.year ?? 0)-\(two(parts.month))-\(two(parts.day)) \(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))"
+    }
+
+    /// Compact JSON with sorted keys and unescaped slashes, so the same request always signs the same way.
+    static func bizContent<R: AlipayRequest>(_ request: R) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(request), as: UTF8.self)
+    }
+
+    /// Escapes `& < > " '` for HTML text and attribute values.
+    static func htmlEscape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}
+
+/// Verifies a signed gateway request with the app's public key: what the sandbox does in Alipay's place.
+public enum RequestVerifier {
+    /// Whether `parameters` carry a valid `sign` for their own `sign_type` (RSA2 or RSA); no `sign_type` is invalid.
+    public static func verify(_ parameters: [String: String], appPublicKey: RSAPublicKey) -> Bool {
+        guard let sign = parameters["sign"], !sign.isEmpty,
+            let type = parameters["sign_type"].flatMap(SignType.init(rawValue:))
+        else { return false }
+        return appPublicKey.isValidSignature(sign, for: SignString.forRequest(parameters), type: type)
+    }
+}

@@ -1,0 +1,177 @@
+/// A request that cannot be sent as it is (missing order number, amount out of range…).
+public struct RequestError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What is wrong, naming the Alipay field.
+    public let message: String
+
+    /// Creates a request error.
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    /// The message.
+    public var description: String { message }
+}
+
+/// An `alipay.*` gateway method: its fields are the `biz_content`, encoded with Alipay's snake_case names.
+public protocol AlipayRequest: Encodable, Sendable {
+    /// What the gateway answers inside `<method>_response`.
+    associatedtype Response: Decodable & Sendable
+    /// The gateway method, e.g. `alipay.trade.query`.
+    static var method: String { get }
+    /// Refuses a request Alipay would refuse, before it is signed.
+    func validate() throws(RequestError)
+}
+
+extension AlipayRequest {
+    /// Accepts everything by default.
+    public func validate() throws(RequestError) {}
+}
+
+/// `alipay.trade.page.pay`: the PC cashier page the buyer's browser is sent to (never called by the server).
+public struct TradePagePay: AlipayRequest {
+    /// No gateway response: the browser goes to the cashier.
+    public typealias Response = TradePagePayResponse
+    /// `alipay.trade.page.pay`.
+    public static var method: String { "alipay.trade.page.pay" }
+    /// Page-pay limits Alipay enforces: 0.01 … 100000000.00 yuan.
+    public static let amountRange = Amount(fen: 1)...Amount(fen: 10_000_000_000)
+
+    /// `out_trade_no`: the merchant's order number (at most 64 characters).
+    public var outTradeNo: String
+    /// `total_amount`, "88.88".
+    public var totalAmount: Amount
+    /// `subject`: the order title shown to the buyer.
+    public var subject: String
+    /// `product_code`, always `FAST_INSTANT_TRADE_PAY` for the PC cashier.
+    public var productCode: String
+    /// `body`: the order description.
+    public var body: String?
+    /// `timeout_express`, e.g. "30m".
+    public var timeoutExpress: String?
+    /// `passback_params`: returned unchanged in the notification.
+    public var passbackParams: String?
+
+    /// Creates a page-pay request.
+    public init(
+        outTradeNo: String, totalAmount: Amount, subject: String, productCode: String = "FAST_INSTANT_TRADE_PAY",
+        body: String? = nil, timeoutExpress: String? = nil, passbackParams: String? = nil
+    ) {
+        self.outTradeNo = outTradeNo
+        self.totalAmount = totalAmount
+        self.subject = subject
+        self.productCode = productCode
+        self.body = body
+        self.timeoutExpress = timeoutExpress
+        self.passbackParams = passbackParams
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject, productCode = "product_code", body
+        case timeoutExpress = "timeout_express", passbackParams = "passback_params"
+    }
+
+    /// Checks the order number, subject and the 0.01 … 100000000.00 amount range.
+    public func validate() throws(RequestError) {
+        try RequestChecks.outTradeNo(outTradeNo)
+        guard !subject.isEmpty, subject.count <= 256 else { throw RequestError("subject must be 1…256 characters") }
+        guard Self.amountRange.contains(totalAmount) else {
+            throw RequestError("total_amount \(totalAmount) is outside 0.01…100000000.00")
+        }
+    }
+}
+
+/// `alipay.trade.query`: a trade's current status.
+public struct TradeQuery: AlipayRequest {
+    /// The verified `alipay_trade_query_response`.
+    public typealias Response = TradeQueryResponse
+    /// `alipay.trade.query`.
+    public static var method: String { "alipay.trade.query" }
+    /// `out_trade_no`.
+    public var outTradeNo: String?
+    /// `trade_no`.
+    public var tradeNo: String?
+
+    /// Creates a query by order number and/or Alipay trade number.
+    public init(outTradeNo: String? = nil, tradeNo: String? = nil) {
+        self.outTradeNo = outTradeNo
+        self.tradeNo = tradeNo
+    }
+
+    enum CodingKeys: String, CodingKey { case outTradeNo = "out_trade_no", tradeNo = "trade_no" }
+
+    /// Requires `out_trade_no` or `trade_no`.
+    public func validate() throws(RequestError) { try RequestChecks.identified(outTradeNo, tradeNo) }
+}
+
+/// `alipay.trade.close`: closes an unpaid trade.
+public struct TradeClose: AlipayRequest {
+    /// The verified `alipay_trade_close_response`.
+    public typealias Response = TradeCloseResponse
+    /// `alipay.trade.close`.
+    public static var method: String { "alipay.trade.close" }
+    /// `out_trade_no`.
+    public var outTradeNo: String?
+    /// `trade_no`.
+    public var tradeNo: String?
+
+    /// Creates a close request by order number and/or Alipay trade number.
+    public init(outTradeNo: String? = nil, tradeNo: String? = nil) {
+        self.outTradeNo = outTradeNo
+        self.tradeNo = tradeNo
+    }
+
+    enum CodingKeys: String, CodingKey { case outTradeNo = "out_trade_no", tradeNo = "trade_no" }
+
+    /// Requires `out_trade_no` or `trade_no`.
+    public func validate() throws(RequestError) { try RequestChecks.identified(outTradeNo, tradeNo) }
+}
+
+/// `alipay.trade.refund`: refunds all or part of a paid trade.
+public struct TradeRefund: AlipayRequest {
+    /// The verified `alipay_trade_refund_response`.
+    public typealias Response = TradeRefundResponse
+    /// `alipay.trade.refund`.
+    public static var method: String { "alipay.trade.refund" }
+    /// `out_trade_no`.
+    public var outTradeNo: String?
+    /// `trade_no`.
+    public var tradeNo: String?
+    /// `refund_amount`.
+    public var refundAmount: Amount
+    /// `out_request_no`: identifies one partial refund (required by Alipay for partial refunds).
+    public var outRequestNo: String?
+    /// `refund_reason`.
+    public var refundReason: String?
+
+    /// Creates a refund request.
+    public init(outTradeNo: String? = nil, tradeNo: String? = nil, refundAmount: Amount, outRequestNo: String? = nil, refundReason: String? = nil) {
+        self.outTradeNo = outTradeNo
+        self.tradeNo = tradeNo
+        self.refundAmount = refundAmount
+        self.outRequestNo = outRequestNo
+        self.refundReason = refundReason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case outTradeNo = "out_trade_no", tradeNo = "trade_no", refundAmount = "refund_amount"
+        case outRequestNo = "out_request_no", refundReason = "refund_reason"
+    }
+
+    /// Requires an order or trade number and a positive amount.
+    public func validate() throws(RequestError) {
+        try RequestChecks.identified(outTradeNo, tradeNo)
+        guard refundAmount.fen > 0 else { throw RequestError("refund_amount must be at least 0.01") }
+    }
+}
+
+enum RequestChecks {
+    static func outTradeNo(_ value: String) throws(RequestError) {
+        guard !value.isEmpty, value.utf8.count <= 64 else { throw RequestError("out_trade_no must be 1…64 characters") }
+    }
+
+    static func identified(_ outTradeNo: String?, _ tradeNo: String?) throws(RequestError) {
+        guard !(outTradeNo ?? "").isEmpty || !(tradeNo ?? "").isEmpty else {
+            throw RequestError("out_trade_no or trade_no is required")
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+@testable import AlipayKit
+
+@Suite("Notifications signed by Alipay's official Python SDK (Fixtures/vectors.json)")
+struct NotificationVectorTests {
+    static func verifier(_ signType: String) throws -> NotificationVerifier {
+        NotificationVerifier(alipayPublicKey: try Fixture.alipayPublicKey(), signType: SignType(rawValue: signType)!, appId: Fixture.appId)
+    }
+
+    @Test("there are enough vectors")
+    func counts() {
+        #expect(Vectors.shared.valid.count >= 30)
+        #expect(Vectors.shared.forged.count >= 20)
+    }
+
+    @Test("valid notifications verify and decode", arguments: Vectors.shared.valid)
+    func valid(vector: Vectors.Valid) throws {
+        let verifier = try Self.verifier(vector.sign_type)
+        let notification = try verifier.verify(body: vector.body)
+        let expect = vector.expect
+        #expect(notification.outTradeNo == expect.out_trade_no)
+        #expect(notification.tradeStatus.rawValue == expect.trade_status)
+        #expect(notification.totalAmount == (try Amount(expect.total_amount)))
+        #expect(notification.subject == expect.subject)
+        #expect(notification.body == expect.body)
+        #expect(notification.passbackParams == expect.passback_params)
+        #expect(notification.fundBillList.count == expect.fund_bill_count)
+        #expect(notification.refundFee == (try expect.refund_fee.map { try Amount($0) }))
+        #expect(notification.appId == Fixture.appId)
+        #expect(notification.notifyType == "trade_status_sync")
+
+        let inspection = verifier.inspect(body: Array(vector.body.utf8), appPublicKey: try Fixture.appPublicKey())
+        #expect(inspection.isValid)
+        #expect(inspection.verdict == "valid")
+        #expect(inspection.diagnosis.isEmpty)
+        #expect(inspection.signString == vector.sign_string, "the string verified is the one the SDK signed")
+        #expect(inspection.charset == expect.charset)
+    }
+
+    @Test("forged notifications are refused for the right reason", arguments: Vectors.shared.forged)
+    func forged(vector: Vectors.Forged) throws {
+        let verifier = try Self.verifier(vector.verifier_sign_type)
+        #expect {
+            _ = try verifier.verify(body: vector.body)
+        } throws: { error in
+            (error as? NotificationError)?.reason == vector.reason
+        }
+        let inspection = verifier.inspect(body: Array(vector.body.utf8), appPublicKey: try Fixture.appPublicKey())
+        #expect(!inspection.isValid)
+        #expect(inspection.error?.reason == vector.reason)
+        let codes = inspection.diagnosis.map(\.code.rawValue)
+        for expected in vector.diagnosis {
+            #expect(codes.contains(expected), "\(vector.name): expected \(expected) in \(codes)")
+        }
+        #expect(!inspection.diagnosis.isEmpty, "\(vector.name): an invalid notification always gets a diagnosis")
+    }
+
+    @Test("a notification for the RSA2 verifier does not pass an RSA one, and the reverse")
+    func algorithmsDoNotMix() throws {
+        let rsa2 = try #require(Vectors.shared.valid.first { $0.sign_type == "RSA2" })
+        let rsa = try #require(Vectors.shared.valid.first { $0.sign_type == "RSA" })
+        #expect(throws: NotificationError.signTypeMismatch(expected: "RSA", got: "RSA2")) { try Self.verifier("RSA").verify(body: rsa2.body) }
+        #expect(throws: NotificationError.signTypeMismatch(expected: "RSA2", got: "RSA")) { try Self.verifier("RSA2").verify(body: rsa.body) }
+    }
+
+    @Test("GBK vectors are verified over GBK bytes")
+    func gbkSignBytes() throws {
+        let vector = try #require(Vectors.shared.valid.first { $0.name == "gbk_chinese" })
+        let inspection = try Self.verifier("RSA2").inspect(body: Array(vector.body.utf8), appPublicKey: nil)
+        #expect(inspection.isValid)
+        #expect(inspection.signStringBytes != Array(inspection.signString.utf8), "GBK bytes differ from the UTF-8 rendering")
+        #expect(inspection.notification?.subject == "测试商品")
+    }
+}

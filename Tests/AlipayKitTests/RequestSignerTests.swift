@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+
+@testable import AlipayKit
+
+@Suite("Requests: common parameters, biz_content, signatures, page-pay URL and form")
+struct RequestSignerTests {
+    static let now = Date(timeIntervalSince1970: 1_704_081_600)  // 2024-01-01 04:00:00 UTC = 12:00:00 in China
+
+    static func signer() throws -> RequestSigner {
+        var configuration = try Fixture.configuration(gatewayURL: "https://openapi.alipay.com/gateway.do")
+        configuration.notifyURL = "https://merchant.example.com/alipay/notify"
+        configuration.returnURL = "https://merchant.example.com/alipay/return"
+        return RequestSigner(configuration: configuration)
+    }
+
+    static let pagePay = TradePagePay(outTradeNo: "ORDER000001", totalAmount: Amount(fen: 8888), subject: "测试 & <订单> \"x\"")
+
+    @Test("page.pay parameters and signature equal those of Alipay's official Python SDK")
+    func matchesOfficialSDK() throws {
+        let vector = try #require(Vectors.shared.requests.first { $0.name == "page_pay" })
+        let signed = try Self.signer().signedParameters(Self.pagePay, now: Date(timeIntervalSince1970: vector.unix_time))
+        #expect(signed.filter { $0.key != "sign" } == vector.parameters)
+        #expect(SignString.forRequest(signed) == vector.sign_string)
+        #expect(signed["sign"] == vector.sign)
+    }
+
+    @Test("timestamp is China time whatever the process time zone")
+    func timestamp() throws {
+        let saved = NSTimeZone.default
+        defer { NSTimeZone.default = saved }
+        for zone in ["Pacific/Honolulu", "UTC", "Asia/Tokyo", "America/New_York"] {
+            NSTimeZone.default = TimeZone(identifier: zone)!
+            #expect(RequestSigner.timestamp(Self.now) == "2024-01-01 12:00:00", "\(zone)")
+            #expect(RequestSigner.timestamp(Date(timeIntervalSince1970: 1_704_126_600)) == "2024-01-02 00:30:00", "\(zone)")
+            #expect(try Self.signer().signedParameters(TradeQuery(outTradeNo: "O"), now: Self.now)["timestamp"] == "2024-01-01 12:00:00")
+        }
+    }
+
+    @Test("biz_content is compact JSON with sorted snake_case keys; absent optionals are left out")
+    func bizContent() throws {
+        let signer = try Self.signer()
+        let page = TradePagePay(
+            outTradeNo: "O1", totalAmount: Amount(fen: 150), subject: "s/1", body: "b", timeoutExpress: "30m", passbackParams: "k=v&x")
+        #expect(try signer.signedParameters(page, now: Self.now)["biz_content"]
+            == #"{"body":"b","out_trade_no":"O1","passback_params":"k=v&x","product_code":"FAST_INSTANT_TRADE_PAY","subject":"s/1","timeout_express":"30m","total_amount":"1.50"}"#)
+        #expect(try signer.signedParameters(TradeQuery(outTradeNo: "O1"), now: Self.now)["biz_content"] == #"{"out_trade_no":"O1"}"#)
+        #expect(try signer.signedParameters(TradeClose(tradeNo: "T1"), now: Self.now)["biz_content"] == #"{"trade_no":"T1"}"#)
+        let refund = TradeRefund(outTradeNo: "O1", refundAmount: Amount(fen: 888), outRequestNo: "R1", refundReason: "退货")
+        #expect(try signer.signedParameters(refund, now: Self.now)["biz_content"]
+            == #"{"out_request_no":"R1","out_trade_no":"O1","refund_amount":"8.88","refund_reason":"退货"}"#)
+    }
+
+    @Test("common parameters of every method; callbacks only on page.pay")
+    func commonParameters() throws {
+        let signer = try Self.signer()
+        let publicKey = try Fixture.appPublicKey()
+        let requests: [(String, [String: String])] = [
+            ("alipay.trade.page.pay", try signer.signedParameters(Self.pagePay, now: Self.now)),
+            ("alipay.trade.query", try signer.signedParameters(TradeQuery(tradeNo: "T"), now: Self.now)),
+            ("alipay.trade.close", try signer.signedParameters(TradeClose(outTradeNo: "O"), now: Self.now)),
+            ("alipay.trade.refund", try signer.signedParameters(TradeRefund(outTradeNo: "O", refundAmount: Amount(fen: 1)), now: Self.now)),
+        ]
+        for (method, parameters) in requests {
+            #expect(parameters["method"] == method)
+            #expect(parameters["app_id"] == Fixture.appId)
+            #expect(parameters["format"] == "JSON")
+            #expect(parameters["charset"] == "utf-8")
+            #expect(parameters["sign_type"] == "RSA2")
+            #expect(parameters["version"] == "1.0")
+            #expect(parameters["timestamp"] == "2024-01-01 12:00:00")
+            #expect((parameters["notify_url"] != nil) == (method == "alipay.trade.page.pay"))
+            #expect(RequestVerifier.verify(parameters, appPublicKey: publicKey), "\(method)")
+            var tampered = parameters
+            tampered["biz_content"]! += " "
+            #expect(!RequestVerifier.verify(tampered, appPublicKey: publicKey))
+        }
+    }
+
+    @Test("RSA (SHA1) requests verify under their own sign_type; no sign_type is refused")
+    func rsa1Requests() throws {
+        var configuration = try Fixture.configuration()
+        configuration.signType = .rsa
+        var parameters = try RequestSigner(configuration: configuration).signedParameters(TradeQuery(outTradeNo: "O"))
+        #expect(parameters["sign_type"] == "RSA")
+        #expect(RequestVerifier.verify(parameters, appPublicKey: try Fixture.appPublicKey()))
+        #expect(!RequestVerifier.verify(parameters, appPublicKey: try Fixture.alipayPublicKey()))
+        parameters["sign_type"] = nil
+        #expect(!RequestVerifier.verify(parameters, appPublicKey: try Fixture.appPublicKey()))
+    }
+
+    @Test("validation: page.pay amounts 0.01…100000000.00, an order number for query/close/refund", arguments: [
+        (Int64(0), false), (1, true), (10_000_000_000, true), (10_000_000_001, false), (-1, false),
+    ])
+    func pagePayAmounts(fen: Int64, ok: Bool) throws {
+        let request = TradePagePay(outTradeNo: "O", totalAmount: Amount(fen: fen), subject: "s")
+        if ok {
+            _ = try Self.signer().signedParameters(request)
+        } else {
+            #expect(throws: RequestError.self) { try Self.signer().signedParameters(request) }
+        }
+    }
+
+    @Test("requests without an order number are refused before signing")
+    func identifiers() throws {
+        let signer = try Self.signer()
+        #expect(throws: RequestError("out_trade_no or trade_no is required")) { try signer.signedParameters(TradeQuery()) }
+        #expect(throws: RequestError.self) { try signer.signedParameters(TradeClose(outTradeNo: "")) }
+        #expect(throws: RequestError.self) { try signer.signedParameters(TradeRefund(tradeNo: "T", refundAmount: Amount(fen: 0))) }
+        #expect(throws: RequestError.self) { try signer.signedParameters(TradePagePay(outTradeNo: "", totalAmount: Amount(fen: 1), subject: "s")) }
+        #expect(throws: RequestError.self) {
+            try signer.signedParameters(TradePagePay(outTradeNo: String(repeating: "x", count: 65), totalAmount: Amount(fen: 1), subject: "s"))
+        }
+    }
+
+    @Test("page-pay URL parses back into parameters whose signature verifies")
+    func pagePayURL() throws {
+        let url = try Self.signer().pagePayURL(Self.pagePay, now: Self.now)
+        #expect(url.hasPrefix("https://openapi.alipay.com/gateway.do?"))
+        let components = try #require(URLComponents(string: url))
+        #expect(components.host == "openapi.alipay.com")
+        let query = try #require(components.percentEncodedQuery)
+        #expect(!query.contains(" ") && !query.contains("<") && !query.contains("\""))
+        let parameters = try FormCodec.decode(query).dictionary
+        #expect(parameters == (try Self.signer().signedParameters(Self.pagePay, now: Self.now)))
+        #expect(RequestVerifier.verify(parameters, appPublicKey: try Fixture.appPublicKey()))
+        // Foundation's own parser agrees on the values.
+        let items = Dictionary(uniqueKeysWithValues: (components.queryItems ?? []).map { ($0.name, $0.value ?? "") })
+        #expect(items == parameters)
+    }
+
+    @Test("page-pay form escapes every value and posts parameters that verify")
+    func pagePayForm() throws {
+        let request = TradePagePay(outTradeNo: "O'1", totalAmount: Amount(fen: 8888), subject: #"<script>alert("x")</script> & 'q'"#)
+        let html = try Self.signer().pagePayForm(request, now: Self.now)
+        #expect(!html.contains("<script>alert"))
+        #expect(html.contains("&lt;script&gt;alert(\\&quot;x\\&quot;)&lt;/script&gt; &amp; &#39;q&#39;"))
+        #expect(html.contains("action=\"https://openapi.alipay.com/gateway.do?charset=utf-8\""))
+        #expect(html.contains("document.forms['alipaysubmit'].submit()"))
+        // Read the inputs back the way a browser would (unescape), then verify the signature.
+        let pattern = try NSRegularExpression(pattern: #"<input type="hidden" name="([^"]*)" value="([^"]*)">"#)
+        var fields: [String: String] = [:]
+        for match in pattern.matches(in: html, range: NSRange(html.startIndex..., in: html)) {
+            let name = String(html[Range(match.range(at: 1), in: html)!])
+            fields[name] = Self.htmlUnescape(String(html[Range(match.range(at: 2), in: html)!]))
+        }
+        #expect(fields.count == 11)
+        #expect(fields["biz_content"]?.contains(#""out_trade_no":"O'1""#) == true)
+        #expect(RequestVerifier.verify(fields, appPublicKey: try Fixture.appPublicKey()))
+        #expect(RequestSigner.htmlEscape(#"<>"'&"#) == "&lt;&gt;&quot;&#39;&amp;")
+    }
+
+    static func htmlUnescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&#39;", with: "'")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+}
