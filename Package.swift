@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // The Alipay protocol: keys, signatures, sign strings, forms, notifications, requests, responses, gateway client.
@@ -153,6 +154,15 @@ let package = Package(
             dependencies: [
                 "AlipaySandbox", "AlipayKit",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        // Property-based tests of invariants 4 and 5 and of the signature and form round trips.
+        .testTarget(
+            name: "PropertyTests",
+            dependencies: [
+                "AlipayKit", "NotifyCore", "NotifyStore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(

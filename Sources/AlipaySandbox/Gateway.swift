@@ -1,0 +1,250 @@
+import AlipayKit
+import Foundation
+import Hummingbird
+
+/// `GET|POST /gateway.do`: checks a request exactly as Alipay does, then runs the method and answers in Alipay's shape.
+///
+/// Server-to-server methods answer `{"<method>_response":{…},"sign":"…"}`, signed over the raw node text with
+/// Alipay's key (ResponseSigner); a foreign `app_id` or an unusable `sign_type` is answered unsigned, as Alipay does,
+/// and an unknown method as an unsigned `error_response`. `alipay.trade.page.pay` answers the cashier page, or
+/// Alipay's HTML error page.
+struct Gateway: Sendable {
+    let sandbox: Sandbox
+
+    /// Parameters may come in the query string, the form body, or both (the official SDKs put the common ones in the URL).
+    static let maxBody = 1 << 20
+
+    func handle(_ request: Request, context: some RequestContext) async throws -> Response {
+        var request = request
+        let parameters: [String: String]
+        do {
+            parameters = try await Self.parameters(of: &request, context: context)
+        } catch let rejection as GatewayRejection {
+            return Self.json(ResponseSigner.errorBody(method: "", responseJSON: rejection.json))
+        }
+        guard let methodName = parameters["method"], !methodName.isEmpty else {
+            return Self.json(ResponseSigner.errorBody(method: "", responseJSON: GatewayRejection.missing("isv.missing-method", "缺少方法名参数", signed: false).json))
+        }
+        guard let method = GatewayMethod(rawValue: methodName) else {
+            return Self.json(
+                ResponseSigner.errorBody(method: methodName, responseJSON: GatewayRejection.invalid("isv.invalid-method", "不存在的方法名", signed: false).json))
+        }
+        if method == .pagePay {
+            return await pagePay(parameters)
+        }
+        let configuration = sandbox.configuration
+        let signType = parameters["sign_type"].flatMap(SignType.init(rawValue:)) ?? configuration.signType
+        let fault = sandbox.faults.gatewayFault()
+        switch fault {
+        case .http500:
+            sandbox.logger.info("fault: gateway answers HTTP 500", metadata: ["method": "\(methodName)"])
+            return Response(
+                status: .internalServerError, headers: [.contentType: "text/html;charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: "<html><body><h1>500 Internal Server Error</h1></body></html>")))
+        case .unknownError:
+            sandbox.logger.info("fault: gateway answers 20000 isp.unknow-error", metadata: ["method": "\(methodName)"])
+            var node = JSONObjectText()
+            node.add("code", "20000")
+            node.add("msg", "Service Currently Unavailable")
+            node.add("sub_code", "isp.unknow-error")
+            node.add("sub_msg", "系统繁忙")
+            return Self.json(try ResponseSigner.body(method: methodName, responseJSON: node.text, key: configuration.alipayPrivateKey, signType: signType))
+        default: break
+        }
+
+        let nodeJSON: String
+        if let rejection = Self.check(parameters, configuration: configuration) {
+            sandbox.logger.info("gateway request refused", metadata: ["method": "\(methodName)", "sub_code": "\(rejection.subCode)"])
+            guard rejection.signed else { return Self.json("{\"\(ResponseVerifier.responseKey(method: methodName))\":\(rejection.json)}") }
+            nodeJSON = rejection.json
+        } else {
+            nodeJSON = await run(method, parameters)
+        }
+        var body = try ResponseSigner.body(method: methodName, responseJSON: nodeJSON, key: configuration.alipayPrivateKey, signType: signType)
+        switch fault {
+        case .slow:
+            sandbox.logger.info("fault: gateway answer delayed", metadata: ["method": "\(methodName)", "seconds": "\(sandbox.faults.configuration.slowSeconds)"])
+            try await Task.sleep(for: sandbox.faults.slowDelay)
+        case .badSign:
+            sandbox.logger.info("fault: gateway answer with a bad signature", metadata: ["method": "\(methodName)"])
+            let wrong = try configuration.alipayPrivateKey.sign(nodeJSON + " ", type: signType)
+            body = "{\"\(ResponseVerifier.responseKey(method: methodName))\":\(nodeJSON),\"sign\":\"\(wrong)\"}"
+        case .garbage:
+            sandbox.logger.info("fault: gateway answer cut in half", metadata: ["method": "\(methodName)"])
+            body = String(decoding: Array(body.utf8).prefix(body.utf8.count / 2), as: UTF8.self)
+        default: break
+        }
+        return Self.json(body)
+    }
+
+    // MARK: Methods
+
+    private func run(_ method: GatewayMethod, _ parameters: [String: String]) async -> String {
+        do {
+            let biz = try BizContent.parse(parameters["biz_content"])
+            switch method {
+            case .query:
+                let reference = try biz.tradeReference()
+                guard let trade = await sandbox.trade(outTradeNo: reference.outTradeNo, tradeNo: reference.tradeNo) else {
+                    throw TradeError.tradeNotExist
+                }
+                return Self.queryNode(trade)
+            case .close:
+                let reference = try biz.tradeReference()
+                let trade = try await sandbox.close(outTradeNo: reference.outTradeNo, tradeNo: reference.tradeNo)
+                var node = Self.successNode()
+                node.add("trade_no", trade.tradeNo)
+                node.add("out_trade_no", trade.outTradeNo)
+                return node.text
+            case .refund:
+                let reference = try biz.tradeReference()
+                let amount = try BizContent.amount(biz.refundAmount, field: "refund_amount")
+                let result = try await sandbox.refund(
+                    outTradeNo: reference.outTradeNo, tradeNo: reference.tradeNo, amount: amount, outRequestNo: biz.outRequestNo,
+                    reason: biz.refundReason)
+                var node = Self.successNode()
+                node.add("trade_no", result.trade.tradeNo)
+                node.add("out_trade_no", result.trade.outTradeNo)
+                node.add("buyer_logon_id", result.trade.buyerLogonId)
+                node.add("buyer_user_id", result.trade.buyerId)
+                node.add("fund_change", result.fundChange ? "Y" : "N")
+                node.add("refund_fee", result.trade.refundedAmount.description)
+                node.add("gmt_refund_pay", result.refund.gmtRefund)
+                return node.text
+            case .pagePay:
+                preconditionFailure("page.pay is answered with HTML")
+            }
+        } catch let error as TradeError {
+            var node = JSONObjectText()
+            node.add("code", error.code)
+            node.add("msg", "Business Failed")
+            node.add("sub_code", error.subCode)
+            node.add("sub_msg", error.subMessage)
+            if let outTradeNo = (try? BizContent.parse(parameters["biz_content"]))?.outTradeNo { node.add("out_trade_no", outTradeNo) }
+            return node.text
+        } catch {
+            preconditionFailure("sandbox operations only throw TradeError: \(error)")
+        }
+    }
+
+    /// `alipay.trade.page.pay`: open (or show again) the trade and answer the cashier page.
+    private func pagePay(_ parameters: [String: String]) async -> Response {
+        if let rejection = Self.check(parameters, configuration: sandbox.configuration) {
+            sandbox.logger.info("page.pay refused", metadata: ["sub_code": "\(rejection.subCode)"])
+            return Self.html(CashierPage.error(code: rejection.code, subCode: rejection.subCode, message: rejection.subMessage))
+        }
+        do {
+            let biz = try BizContent.parse(parameters["biz_content"])
+            guard let outTradeNo = biz.outTradeNo, !outTradeNo.isEmpty else { throw TradeError.invalidParameter("out_trade_no is required") }
+            guard let subject = biz.subject, !subject.isEmpty else { throw TradeError.invalidParameter("subject is required") }
+            guard biz.productCode == "FAST_INSTANT_TRADE_PAY" else {
+                throw TradeError.invalidParameter("product_code must be FAST_INSTANT_TRADE_PAY")
+            }
+            let amount = try BizContent.amount(biz.totalAmount, field: "total_amount")
+            let trade = try await sandbox.openTrade(
+                NewTrade(
+                    outTradeNo: outTradeNo, totalAmount: amount, subject: subject, body: biz.body, notifyUrl: parameters["notify_url"],
+                    returnUrl: parameters["return_url"], passbackParams: biz.passbackParams))
+            return Self.html(CashierPage.cashier(CashierRoutes.summary(trade, configuration: sandbox.configuration)))
+        } catch let error as TradeError {
+            return Self.html(CashierPage.error(code: error.code, subCode: error.subCode, message: error.subMessage))
+        } catch {
+            preconditionFailure("sandbox operations only throw TradeError: \(error)")
+        }
+    }
+
+    // MARK: Checks
+
+    /// Alipay's checks of the common parameters, in its order; nil when the request may proceed.
+    static func check(_ parameters: [String: String], configuration: SandboxConfiguration) -> GatewayRejection? {
+        func present(_ key: String) -> String? { parameters[key].flatMap { $0.isEmpty ? nil : $0 } }
+        guard let appId = present("app_id") else { return .missing("isv.missing-app-id", "缺少AppID参数", signed: false) }
+        guard appId == configuration.appId else { return .invalid("isv.invalid-app-id", "无效的AppID参数", signed: false) }
+        guard let signTypeText = present("sign_type") else { return .missing("isv.missing-signature-type", "缺少签名类型参数", signed: false) }
+        guard SignType(rawValue: signTypeText) != nil else { return .invalid("isv.invalid-signature-type", "无效的签名类型", signed: false) }
+        guard present("sign") != nil else { return .missing("isv.missing-signature", "缺少签名参数") }
+        guard let timestamp = present("timestamp") else { return .missing("isv.missing-timestamp", "缺少时间戳参数") }
+        guard ChinaTime.date(timestamp) != nil else { return .invalid("isv.invalid-timestamp", "非法的时间戳参数") }
+        if let format = present("format"), format.uppercased() != "JSON" { return .invalid("isv.invalid-format", "无效的数据格式") }
+        if let charset = present("charset"), !["utf-8", "gbk", "gb2312", "gb18030"].contains(charset.lowercased()) {
+            return .invalid("isv.invalid-charset", "字符集错误")
+        }
+        guard RequestVerifier.verify(parameters, appPublicKey: configuration.appPublicKey) else {
+            return .invalid(
+                "isv.invalid-signature",
+                "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：\(SignString.forRequest(parameters))")
+        }
+        return nil
+    }
+
+    /// The query string's and the form body's parameters together, each decoded exactly once.
+    static func parameters(of request: inout Request, context: some RequestContext) async throws -> [String: String] {
+        var parameters: [String: String] = [:]
+        do {
+            if let query = request.uri.query, !query.isEmpty {
+                parameters = try FormCodec.decode(query).dictionary
+            }
+            if request.method == .post {
+                let buffer = try await request.collectBody(upTo: maxBody)
+                let bytes = Array(buffer.readableBytesView)
+                if !bytes.isEmpty {
+                    let contentType = request.headers[.contentType]?.lowercased() ?? ""
+                    guard contentType.isEmpty || contentType.hasPrefix("application/x-www-form-urlencoded") else {
+                        throw GatewayRejection.invalid("isv.invalid-content-type", "请使用application/x-www-form-urlencoded提交参数", signed: false)
+                    }
+                    for (key, value) in try FormCodec.decode(bytes).dictionary {
+                        if let existing = parameters[key], existing != value {
+                            throw GatewayRejection.invalid("isv.invalid-parameter", "参数\(key)在URL与请求体中的值不一致", signed: false)
+                        }
+                        parameters[key] = value
+                    }
+                }
+            }
+        } catch let error as FormError {
+            throw GatewayRejection.invalid("isv.invalid-parameter", "参数格式错误: \(error.message)", signed: false)
+        }
+        return parameters
+    }
+
+    // MARK: Bodies
+
+    static func successNode() -> JSONObjectText {
+        var node = JSONObjectText()
+        node.add("code", "10000")
+        node.add("msg", "Success")
+        return node
+    }
+
+    static func queryNode(_ trade: Trade) -> String {
+        var node = successNode()
+        let paid = trade.gmtPayment != nil
+        let zero = "0.00"
+        node.add("trade_no", trade.tradeNo)
+        node.add("out_trade_no", trade.outTradeNo)
+        node.add("buyer_logon_id", trade.buyerLogonId)
+        node.add("buyer_user_id", trade.buyerId)
+        node.add("trade_status", trade.status.rawValue)
+        node.add("total_amount", trade.totalAmount.description)
+        node.add("buyer_pay_amount", paid ? trade.totalAmount.description : zero)
+        node.add("point_amount", zero)
+        node.add("invoice_amount", paid ? trade.totalAmount.description : zero)
+        node.add("receipt_amount", paid ? trade.totalAmount.description : zero)
+        node.add("send_pay_date", trade.gmtPayment)
+        if paid {
+            var bill = JSONObjectText()
+            bill.add("fund_channel", "ALIPAYACCOUNT")
+            bill.add("amount", trade.totalAmount.description)
+            node.addRaw("fund_bill_list", "[\(bill.text)]")
+        }
+        node.add("subject", trade.subject)
+        return node.text
+    }
+
+    static func json(_ body: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json;charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func html(_ body: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "text/html;charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}

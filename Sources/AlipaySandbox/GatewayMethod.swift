@@ -1,0 +1,11 @@
+/// The gateway methods the sandbox implements.
+public enum GatewayMethod: String, Sendable, CaseIterable {
+    /// The cashier page, reached by the buyer's browser.
+    case pagePay = "alipay.trade.page.pay"
+    /// Server-to-server: the trade's status.
+    case query = "alipay.trade.query"
+    /// Server-to-server: close an unpaid trade.
+    case close = "alipay.trade.close"
+    /// Server-to-server: refund a paid trade.
+    case refund = "alipay.trade.refund"
+}

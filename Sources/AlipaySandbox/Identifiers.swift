@@ -1,0 +1,30 @@
+import Foundation
+
+/// Makes the numbers Alipay hands out, in Alipay's shapes.
+enum Identifiers {
+    /// `trade_no`: day, `2200140`, 13-digit sequence: `2026112922001400000000001234` (28 digits).
+    static func tradeNo(day: Date, sequence: Int64) -> String {
+        ChinaTime.compactDay(day) + "2200140" + zeroPadded(sequence, 13)
+    }
+
+    /// `notify_id`: day, `00222`, 15-digit sequence: `202611290022200000000000042` style (28 digits).
+    static func notifyId(day: Date, sequence: Int64) -> String {
+        ChinaTime.compactDay(day) + "00222" + zeroPadded(sequence, 15)
+    }
+
+    /// `buyer_id`: `2088` and 12 digits.
+    static func buyerId(using generator: inout some RandomNumberGenerator) -> String {
+        "2088" + zeroPadded(Int64.random(in: 0..<1_000_000_000_000, using: &generator), 12)
+    }
+
+    /// `buyer_logon_id`: a mobile number masked as Alipay shows it, `138****8000`.
+    static func maskedLogonId(using generator: inout some RandomNumberGenerator) -> String {
+        let prefix = ["135", "136", "138", "139", "150", "158", "186", "188"].randomElement(using: &generator)!
+        return prefix + "****" + zeroPadded(Int64.random(in: 0..<10_000, using: &generator), 4)
+    }
+
+    static func zeroPadded(_ value: Int64, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    }
+}

@@ -1,0 +1,52 @@
+import AlipayKit
+
+/// What opens a trade: the business fields of `alipay.trade.page.pay` plus its `notify_url` and `return_url`.
+public struct NewTrade: Sendable, Equatable {
+    /// `out_trade_no`: letters, digits, `_` or `-`, at most 64.
+    public var outTradeNo: String
+    /// `total_amount`, 0.01 … 100000000.
+    public var totalAmount: Amount
+    /// `subject`, at most 256 characters.
+    public var subject: String
+    /// `body`.
+    public var body: String?
+    /// `notify_url`; nil sends no notifications.
+    public var notifyUrl: String?
+    /// `return_url`.
+    public var returnUrl: String?
+    /// `passback_params`.
+    public var passbackParams: String?
+
+    /// Gathers the fields of a new trade.
+    public init(
+        outTradeNo: String, totalAmount: Amount, subject: String, body: String? = nil, notifyUrl: String? = nil,
+        returnUrl: String? = nil, passbackParams: String? = nil
+    ) {
+        self.outTradeNo = outTradeNo
+        self.totalAmount = totalAmount
+        self.subject = subject
+        self.body = body
+        self.notifyUrl = notifyUrl
+        self.returnUrl = returnUrl
+        self.passbackParams = passbackParams
+    }
+
+    /// Alipay's limits; a violation is `ACQ.INVALID_PARAMETER`.
+    func validate() throws(TradeError) {
+        guard !outTradeNo.isEmpty, outTradeNo.utf8.count <= 64,
+            outTradeNo.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") })
+        else {
+            throw .invalidParameter("out_trade_no must be 1 to 64 letters, digits, _ or -")
+        }
+        guard totalAmount.fen >= 1, totalAmount.fen <= 10_000_000_000 else {
+            throw .invalidParameter("total_amount must be between 0.01 and 100000000")
+        }
+        guard !subject.isEmpty, subject.count <= 256 else { throw .invalidParameter("subject must be 1 to 256 characters") }
+        for (name, url) in [("notify_url", notifyUrl), ("return_url", returnUrl)] {
+            guard let url, !url.isEmpty else { continue }
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw .invalidParameter("\(name) must be an http or https URL")
+            }
+        }
+    }
+}

@@ -1,0 +1,384 @@
+import AlipayKit
+import Foundation
+import Logging
+
+/// The sandbox's Alipay: trades, their state machine, the notification outbox and the delivery log.
+///
+/// One actor owns all state, so the gateway, the cashier, the control API and the notification dispatcher see
+/// one consistent story; every change is saved to the state file (when configured) before the call returns.
+public actor Sandbox {
+    /// The configuration it runs with.
+    public nonisolated let configuration: SandboxConfiguration
+    /// The fault injector shared by the gateway and the dispatcher.
+    public nonisolated let faults: FaultInjector
+    nonisolated let logger: Logger
+    private let stateFile: StateFile?
+    private var state: SandboxState
+    private var generator = SeededGenerator()
+    /// Bumped by `reset()`, so attempts started before it cannot touch the new state.
+    private var generation = 0
+    private var wakeup: AsyncStream<Void>.Continuation?
+    private var waiters: [Int: Waiter] = [:]
+    private var nextWaiterId = 0
+
+    private struct Waiter {
+        let condition: @Sendable (SandboxSnapshot) -> Bool
+        let continuation: CheckedContinuation<Void, Never>
+    }
+
+    /// Loads the state file when there is one (a damaged file is an error, never silently replaced).
+    public init(configuration: SandboxConfiguration, logger: Logger = Logger(label: "alipay-sandbox")) throws(SandboxError) {
+        self.configuration = configuration
+        self.faults = FaultInjector(configuration: configuration.faults)
+        self.logger = logger
+        if let path = configuration.stateFile {
+            let file = StateFile(path: path)
+            stateFile = file
+            state = try file.load() ?? SandboxState()
+            // Fail at start-up rather than at the first trade when the file cannot be written.
+            try file.save(state)
+        } else {
+            stateFile = nil
+            state = SandboxState()
+        }
+    }
+
+    // MARK: Trades
+
+    /// Opens a trade for `alipay.trade.page.pay` (or `POST /sandbox/trades`); asking again for the same unpaid order
+    /// shows the same trade, as Alipay does.
+    public func openTrade(_ request: NewTrade, now: Date = Date()) throws(TradeError) -> Trade {
+        try request.validate()
+        if var existing = state.trades[request.outTradeNo] {
+            switch existing.status {
+            case .tradeSuccess, .tradeFinished: throw .tradeHasSuccess
+            case .tradeClosed: throw .tradeHasClosed
+            case .waitBuyerPay:
+                guard existing.totalAmount == request.totalAmount, existing.subject == request.subject else {
+                    throw .contextInconsistent
+                }
+                existing.notifyUrl = request.notifyUrl ?? existing.notifyUrl
+                existing.returnUrl = request.returnUrl ?? existing.returnUrl
+                state.trades[request.outTradeNo] = existing
+                commit()
+                return existing
+            }
+        }
+        state.tradeSequence += 1
+        let trade = Trade(
+            outTradeNo: request.outTradeNo, tradeNo: Identifiers.tradeNo(day: now, sequence: state.tradeSequence),
+            appId: configuration.appId, subject: request.subject, body: request.body, totalAmount: request.totalAmount,
+            status: .waitBuyerPay, refundedAmount: Amount(fen: 0), refunds: [], notifyUrl: request.notifyUrl,
+            returnUrl: request.returnUrl, passbackParams: request.passbackParams, buyerId: nil, buyerLogonId: nil,
+            gmtCreate: ChinaTime.string(now), gmtPayment: nil, gmtClose: nil, finishAt: nil)
+        state.trades[trade.outTradeNo] = trade
+        logger.info("trade created", metadata: ["out_trade_no": "\(trade.outTradeNo)", "trade_no": "\(trade.tradeNo)", "total_amount": "\(trade.totalAmount)"])
+        commit()
+        return trade
+    }
+
+    /// The buyer pays: WAIT_BUYER_PAY ⇒ TRADE_SUCCESS and its notification (with fault `reorder`: TRADE_FINISHED at
+    /// once, its notification sent before the TRADE_SUCCESS one).
+    public func pay(outTradeNo: String, now: Date = Date()) throws(TradeError) -> Trade {
+        guard var trade = state.trades[outTradeNo] else { throw .tradeNotExist }
+        switch trade.status {
+        case .waitBuyerPay: break
+        case .tradeSuccess, .tradeFinished: throw .tradeHasSuccess
+        case .tradeClosed: throw .tradeHasClosed
+        }
+        trade.status = .tradeSuccess
+        trade.buyerId = Identifiers.buyerId(using: &generator)
+        trade.buyerLogonId = Identifiers.maskedLogonId(using: &generator)
+        trade.gmtPayment = ChinaTime.string(now)
+        if faults.shouldReorder() {
+            trade.status = .tradeFinished
+            let finished = enqueue(trade, status: .tradeFinished, now: now)
+            enqueue(trade, status: .tradeSuccess, now: now, after: finished)
+        } else {
+            enqueue(trade, status: .tradeSuccess, now: now)
+            if let finishAfter = configuration.finishAfter {
+                trade.finishAt = now.addingTimeInterval(configuration.retrySchedule.scaled(finishAfter).timeInterval)
+            }
+        }
+        state.trades[outTradeNo] = trade
+        logger.info("trade paid", metadata: ["out_trade_no": "\(outTradeNo)", "trade_status": "\(trade.status.rawValue)"])
+        commit()
+        return trade
+    }
+
+    /// The buyer gives up on the cashier: the unpaid trade is closed (as at its timeout) and TRADE_CLOSED notified.
+    public func cancel(outTradeNo: String, now: Date = Date()) throws(TradeError) -> Trade {
+        try close(outTradeNo: outTradeNo, tradeNo: nil, now: now)
+    }
+
+    /// `alipay.trade.close`: only an unpaid trade closes; TRADE_CLOSED is notified.
+    public func close(outTradeNo: String?, tradeNo: String?, now: Date = Date()) throws(TradeError) -> Trade {
+        guard let key = state.outTradeNo(outTradeNo: outTradeNo, tradeNo: tradeNo), var trade = state.trades[key] else {
+            throw .tradeNotExist
+        }
+        guard trade.status == .waitBuyerPay else { throw .tradeStatusError }
+        trade.status = .tradeClosed
+        trade.gmtClose = ChinaTime.string(now)
+        state.trades[key] = trade
+        enqueue(trade, status: .tradeClosed, now: now)
+        logger.info("trade closed", metadata: ["out_trade_no": "\(key)"])
+        commit()
+        return trade
+    }
+
+    /// `alipay.trade.refund`: refunds up to what is left; the refund that empties the trade closes it (TRADE_CLOSED),
+    /// a partial one notifies TRADE_SUCCESS with `refund_fee`. Repeating an `out_request_no` repeats its answer.
+    public func refund(
+        outTradeNo: String?, tradeNo: String?, amount: Amount, outRequestNo: String?, reason: String?, now: Date = Date()
+    ) throws(TradeError) -> RefundResult {
+        guard let key = state.outTradeNo(outTradeNo: outTradeNo, tradeNo: tradeNo), var trade = state.trades[key] else {
+            throw .tradeNotExist
+        }
+        let requestNo = (outRequestNo?.isEmpty ?? true) ? trade.outTradeNo : outRequestNo!
+        if let earlier = trade.refunds.first(where: { $0.outRequestNo == requestNo }) {
+            return RefundResult(trade: trade, refund: earlier, fundChange: false)
+        }
+        switch trade.status {
+        case .waitBuyerPay: throw .tradeStatusError
+        case .tradeClosed: throw .tradeHasClosed
+        case .tradeFinished: throw .tradeHasFinished
+        case .tradeSuccess: break
+        }
+        guard amount.fen > 0 else { throw .invalidParameter("refund_amount must be at least 0.01") }
+        guard amount <= trade.refundableAmount else { throw .refundAmountExceeded }
+        let record = RefundRecord(outRequestNo: requestNo, refundAmount: amount, refundReason: reason, gmtRefund: ChinaTime.string(now))
+        trade.refunds.append(record)
+        trade.refundedAmount = Amount(fen: trade.refundedAmount.fen + amount.fen)
+        var extra = [
+            "refund_fee": trade.refundedAmount.description, "gmt_refund": record.gmtRefund, "out_biz_no": requestNo,
+        ]
+        if trade.refundableAmount.fen == 0 {
+            trade.status = .tradeClosed
+            trade.gmtClose = record.gmtRefund
+            trade.finishAt = nil
+            extra["gmt_close"] = record.gmtRefund
+        }
+        state.trades[key] = trade
+        enqueue(trade, status: trade.status, now: now, extra: extra)
+        logger.info(
+            "trade refunded",
+            metadata: ["out_trade_no": "\(key)", "refund_amount": "\(amount)", "refund_fee": "\(trade.refundedAmount)"])
+        commit()
+        return RefundResult(trade: trade, refund: record, fundChange: true)
+    }
+
+    /// The trade with this `trade_no` or `out_trade_no`.
+    public func trade(outTradeNo: String?, tradeNo: String? = nil) -> Trade? {
+        state.outTradeNo(outTradeNo: outTradeNo, tradeNo: tradeNo).flatMap { state.trades[$0] }
+    }
+
+    /// Every trade, oldest first.
+    public func trades() -> [Trade] {
+        state.trades.values.sorted { $0.tradeNo < $1.tradeNo }
+    }
+
+    /// Every notification attempt, oldest first.
+    public func deliveries() -> [Delivery] {
+        state.deliveries
+    }
+
+    /// How many notifications still await an attempt or an answer.
+    public func pendingNotificationCount() -> Int {
+        state.outbox.count
+    }
+
+    /// Forgets every trade, notification and delivery (and saves the empty state); faults stay as they are.
+    public func reset() {
+        generation += 1
+        state = SandboxState()
+        logger.info("sandbox reset")
+        commit()
+    }
+
+    // MARK: Waiting (tests and scripts)
+
+    /// Returns once `condition` holds for the sandbox's state (checked now and after every change).
+    public func waitUntil(_ condition: @escaping @Sendable (SandboxSnapshot) -> Bool) async {
+        if condition(snapshot()) { return }
+        let id = nextWaiterId
+        nextWaiterId += 1
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled || condition(snapshot()) {
+                    continuation.resume()
+                } else {
+                    waiters[id] = Waiter(condition: condition, continuation: continuation)
+                }
+            }
+        } onCancel: {
+            Task { await self.cancelWaiter(id) }
+        }
+    }
+
+    private func cancelWaiter(_ id: Int) {
+        waiters.removeValue(forKey: id)?.continuation.resume()
+    }
+
+    private func snapshot() -> SandboxSnapshot {
+        SandboxSnapshot(trades: state.trades, deliveries: state.deliveries, pendingNotifications: state.outbox.count)
+    }
+
+    // MARK: Dispatcher interface
+
+    /// Connects the dispatcher's wake-up signal, yielded whenever a notification may have become due.
+    func attach(wakeup continuation: AsyncStream<Void>.Continuation) {
+        wakeup = continuation
+        for index in state.outbox.indices { state.outbox[index].inFlight = false }
+        continuation.yield()
+    }
+
+    /// Disconnects the dispatcher.
+    func detachWakeup() {
+        wakeup = nil
+    }
+
+    /// Takes the attempts due at `now` (marking them in flight), turns due trades TRADE_FINISHED, and says when to look again.
+    func takeDue(now: Date) -> (due: [DueNotification], nextWake: Date?) {
+        var changed = false
+        for (key, trade) in state.trades {
+            guard let finishAt = trade.finishAt, finishAt <= now else { continue }
+            var finished = trade
+            finished.finishAt = nil
+            if trade.status == .tradeSuccess {
+                finished.status = .tradeFinished
+                // Alipay's TRADE_FINISHED comes long after TRADE_SUCCESS; a scaled clock must not let it overtake.
+                let success = state.outbox.first { $0.outTradeNo == key && $0.tradeStatus == .tradeSuccess && $0.attempts == 0 }
+                enqueue(finished, status: .tradeFinished, now: now, after: success?.notifyId)
+                logger.info("trade finished", metadata: ["out_trade_no": "\(key)"])
+            }
+            state.trades[key] = finished
+            changed = true
+        }
+        let waitingFirst = Set(state.outbox.filter { $0.attempts == 0 }.map(\.notifyId))
+        var due: [DueNotification] = []
+        var nextWake: Date? = state.trades.values.compactMap(\.finishAt).min()
+        for index in state.outbox.indices where !state.outbox[index].inFlight {
+            let entry = state.outbox[index]
+            if let after = entry.after, waitingFirst.contains(after) || inFlightFirstAttempt(after) { continue }
+            if entry.nextAttemptAt <= now {
+                state.outbox[index].inFlight = true
+                var parameters = entry.parameters
+                parameters["notify_time"] = ChinaTime.string(now)
+                due.append(
+                    DueNotification(
+                        notifyId: entry.notifyId, outTradeNo: entry.outTradeNo, tradeStatus: entry.tradeStatus, url: entry.url,
+                        parameters: parameters, attempt: entry.attempts + 1, generation: generation))
+            } else {
+                nextWake = min(nextWake ?? entry.nextAttemptAt, entry.nextAttemptAt)
+            }
+        }
+        if changed { commit() }
+        return (due, nextWake)
+    }
+
+    private func inFlightFirstAttempt(_ notifyId: String) -> Bool {
+        state.outbox.contains { $0.notifyId == notifyId && $0.inFlight && $0.attempts == 0 }
+    }
+
+    /// Records an attempt: the genuine answer decides (acknowledged ⇒ done; otherwise retried on schedule until the
+    /// last attempt); `extras` (forged and duplicate copies) are only logged.
+    func complete(_ due: DueNotification, outcome: AttemptOutcome, extras: [(Delivery.Kind, AttemptOutcome)]) {
+        guard due.generation == generation else { return }
+        for (kind, extra) in extras where kind == .forged { log(due, extra, kind: kind) }
+        log(due, outcome, kind: .genuine)
+        for (kind, extra) in extras where kind != .forged { log(due, extra, kind: kind) }
+        if let index = state.outbox.firstIndex(where: { $0.notifyId == due.notifyId }) {
+            var entry = state.outbox[index]
+            entry.inFlight = false
+            entry.attempts = due.attempt
+            let delay = outcome.acknowledged ? nil : configuration.retrySchedule.delay(afterFailedAttempt: due.attempt)
+            if let delay {
+                entry.nextAttemptAt = outcome.finished.addingTimeInterval(delay.timeInterval)
+                state.outbox[index] = entry
+            } else {
+                state.outbox.remove(at: index)
+                if !outcome.acknowledged {
+                    logger.warning(
+                        "notification given up after the last attempt",
+                        metadata: ["notify_id": "\(due.notifyId)", "out_trade_no": "\(due.outTradeNo)", "attempts": "\(due.attempt)"])
+                }
+            }
+        }
+        commit()
+    }
+
+    private func log(_ due: DueNotification, _ outcome: AttemptOutcome, kind: Delivery.Kind) {
+        state.deliveries.append(
+            Delivery(
+                notifyId: due.notifyId, outTradeNo: due.outTradeNo, tradeStatus: due.tradeStatus, attempt: due.attempt,
+                time: outcome.time, answer: outcome.answer,
+                durationMs: max(0, Int((outcome.finished.timeIntervalSince(outcome.time) * 1000).rounded())),
+                httpStatus: outcome.httpStatus, acknowledged: outcome.acknowledged,
+                kind: kind, url: due.url))
+        if state.deliveries.count > SandboxState.deliveryLogLimit {
+            state.deliveries.removeFirst(state.deliveries.count - SandboxState.deliveryLogLimit)
+        }
+        logger.info(
+            "notification attempt",
+            metadata: [
+                "notify_id": "\(due.notifyId)", "out_trade_no": "\(due.outTradeNo)", "trade_status": "\(due.tradeStatus.rawValue)",
+                "attempt": "\(due.attempt)", "kind": "\(kind.rawValue)", "answer": "\(outcome.answer)",
+            ])
+    }
+
+    // MARK: Internals
+
+    /// Queues a notification for the trade (when it has a `notify_url`) and returns its `notify_id`.
+    @discardableResult
+    private func enqueue(_ trade: Trade, status: TradeStatus, now: Date, after: String? = nil, extra: [String: String] = [:]) -> String? {
+        guard let url = trade.notifyUrl, !url.isEmpty else { return nil }
+        state.notifySequence += 1
+        let notifyId = Identifiers.notifyId(day: now, sequence: state.notifySequence)
+        var parameters = NotificationFields.parameters(for: trade, status: status, configuration: configuration)
+        parameters["notify_id"] = notifyId
+        parameters.merge(extra) { $1 }
+        state.outbox.append(
+            PendingNotification(
+                notifyId: notifyId, outTradeNo: trade.outTradeNo, tradeStatus: status, url: url, parameters: parameters,
+                nextAttemptAt: now, after: after))
+        return notifyId
+    }
+
+    /// Saves the state, wakes the dispatcher and resumes the waiters whose condition now holds.
+    private func commit() {
+        if let stateFile {
+            do {
+                try stateFile.save(state)
+            } catch {
+                logger.error("\(error.description)")
+            }
+        }
+        wakeup?.yield()
+        guard !waiters.isEmpty else { return }
+        let current = snapshot()
+        for (id, waiter) in waiters where waiter.condition(current) {
+            waiters.removeValue(forKey: id)
+            waiter.continuation.resume()
+        }
+    }
+}
+
+/// What `waitUntil` conditions look at.
+public struct SandboxSnapshot: Sendable {
+    /// Trades by `out_trade_no`.
+    public let trades: [String: Trade]
+    /// Every attempt so far.
+    public let deliveries: [Delivery]
+    /// Notifications not yet acknowledged nor given up.
+    public let pendingNotifications: Int
+}
+
+/// The outcome of a refund: the trade after it, the refund, and whether money moved (`fund_change`).
+public struct RefundResult: Sendable {
+    /// The trade after the refund.
+    public let trade: Trade
+    /// The refund (the earlier one when `out_request_no` repeats).
+    public let refund: RefundRecord
+    /// `fund_change`: false when the request repeated an earlier one.
+    public let fundChange: Bool
+}

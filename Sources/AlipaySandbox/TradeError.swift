@@ -1,0 +1,53 @@
+/// A business error Alipay answers with code 40004 ("Business Failed") and a `sub_code`.
+public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `ACQ.TRADE_NOT_EXIST`: no such trade.
+    case tradeNotExist
+    /// `ACQ.TRADE_STATUS_ERROR`: the operation is not allowed in the trade's status (close a paid trade, refund an unpaid one).
+    case tradeStatusError
+    /// `ACQ.TRADE_HAS_CLOSED`: the trade is closed.
+    case tradeHasClosed
+    /// `ACQ.TRADE_HAS_FINISHED`: the trade is finished and no longer refundable.
+    case tradeHasFinished
+    /// `ACQ.TRADE_HAS_SUCCESS`: page.pay for an order that is already paid.
+    case tradeHasSuccess
+    /// `ACQ.CONTEXT_INCONSISTENT`: page.pay again for the same `out_trade_no` with other details.
+    case contextInconsistent
+    /// `ACQ.REFUND_AMT_NOT_EQUAL_TOTAL`: the refund exceeds what is left to refund.
+    case refundAmountExceeded
+    /// `ACQ.INVALID_PARAMETER`: a business parameter is missing or malformed.
+    case invalidParameter(String)
+
+    /// Alipay's `sub_code`.
+    public var subCode: String {
+        switch self {
+        case .tradeNotExist: "ACQ.TRADE_NOT_EXIST"
+        case .tradeStatusError: "ACQ.TRADE_STATUS_ERROR"
+        case .tradeHasClosed: "ACQ.TRADE_HAS_CLOSED"
+        case .tradeHasFinished: "ACQ.TRADE_HAS_FINISHED"
+        case .tradeHasSuccess: "ACQ.TRADE_HAS_SUCCESS"
+        case .contextInconsistent: "ACQ.CONTEXT_INCONSISTENT"
+        case .refundAmountExceeded: "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"
+        case .invalidParameter: "ACQ.INVALID_PARAMETER"
+        }
+    }
+
+    /// Alipay's `sub_msg`, in Alipay's words.
+    public var subMessage: String {
+        switch self {
+        case .tradeNotExist: "交易不存在"
+        case .tradeStatusError: "交易状态不合法"
+        case .tradeHasClosed: "交易已关闭"
+        case .tradeHasFinished: "交易已完结"
+        case .tradeHasSuccess: "交易已被支付"
+        case .contextInconsistent: "交易信息被篡改"
+        case .refundAmountExceeded: "退款金额超限"
+        case .invalidParameter(let detail): "参数无效: \(detail)"
+        }
+    }
+
+    /// Alipay's `code` for business errors.
+    public var code: String { "40004" }
+
+    /// `sub_code: sub_msg`.
+    public var description: String { "\(subCode): \(subMessage)" }
+}
