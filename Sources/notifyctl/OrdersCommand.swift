@@ -1,6 +1,178 @@
+import AlipayKit
 import ArgumentParser
+import Foundation
+import NotifyCore
+import NotifyStore
 
-// Placeholder: the receiver work fills in `orders create|show|list`.
+/// `notifyctl orders create|show|list`: the same order rules as `POST /api/orders`, straight on the database.
 struct Orders: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "orders", abstract: "Create, show and list orders.")
+    static let configuration = CommandConfiguration(
+        commandName: "orders", abstract: "Create, show and list orders.",
+        subcommands: [OrdersCreate.self, OrdersShow.self, OrdersList.self])
+}
+
+/// `notifyctl orders create`: stores an order and prints the signed pay URL.
+struct OrdersCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create an order (status WAIT_BUYER_PAY) and print the signed alipay.trade.page.pay URL.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(name: .long, help: "Amount in yuan as Alipay writes it, e.g. 88.88 (0.01 to 100000000.00).")
+    var totalAmount: String
+
+    @Option(name: .long, help: "What the buyer pays for (at most 256 characters).")
+    var subject: String
+
+    @Option(name: .long, help: "Order number (letters, digits, _; at most 64); generated when absent.")
+    var outTradeNo: String?
+
+    @Flag(name: .long, help: "Print {\"out_trade_no\",\"status\",\"total_amount\",\"pay_url\",\"pay_form\"} as the API does.")
+    var json = false
+
+    func run() async throws {
+        try await reporting {
+            let settings = try await options.load()
+            let alipay: AlipayConfiguration
+            do {
+                alipay = try settings.alipayConfiguration()
+            } catch {
+                throw CLIFailure.configuration("\(error)")
+            }
+            let database = try openDatabase(settings)
+            let service = OrderService(
+                repository: OrderRepository(database: database), signer: RequestSigner(configuration: alipay),
+                timeoutMinutes: settings.ordersTimeoutMinutes)
+            let created: CreatedOrder
+            do {
+                created = try await service.create(
+                    CreateOrderRequest(outTradeNo: outTradeNo, totalAmount: totalAmount, subject: subject))
+            } catch {
+                throw OrdersFailure.from(error)
+            }
+            if json {
+                try printJSON(created)
+            } else {
+                print("order \(created.outTradeNo): \(created.totalAmount) yuan, \(created.status)")
+                print(created.payURL)
+            }
+        }
+    }
+}
+
+/// `notifyctl orders show N`: one order; exit 1 when it does not exist.
+struct OrdersShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one order (exit 1 when not found).")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Argument(help: "The order number (out_trade_no).")
+    var outTradeNo: String
+
+    @Flag(name: .long, help: "Print the order as JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reporting {
+            let settings = try await options.load()
+            let database = try openDatabase(settings)
+            let repository = OrderRepository(database: database)
+            let order: Order?
+            do {
+                order = try await repository.find(outTradeNo)
+            } catch {
+                throw CLIFailure.failed("cannot read order \(outTradeNo): \(error)")
+            }
+            guard let order else { throw CLIFailure.no("no order with out_trade_no \(outTradeNo)") }
+            let view = OrderView(order)
+            if json {
+                try printJSON(view)
+                return
+            }
+            var rows: [[String]] = [
+                ["out_trade_no", view.outTradeNo], ["status", "\(view.status) (\(OrderStatus.words(view.status)))"],
+                ["total_amount", view.totalAmount], ["subject", view.subject], ["trade_no", view.tradeNo ?? "-"],
+                ["refunded_amount", view.refundedAmount], ["needs_review", view.needsReview ? "yes" : "no"],
+            ]
+            if let reason = view.reviewReason { rows.append(["review_reason", reason]) }
+            rows += [
+                ["created_at", view.createdAt], ["updated_at", view.updatedAt], ["paid_at", view.paidAt ?? "-"],
+                ["closed_at", view.closedAt ?? "-"],
+            ]
+            print(renderTable(["field", "value"], rows))
+            let events = (try? await repository.events(outTradeNo)) ?? []
+            if !events.isEmpty {
+                print("")
+                print(
+                    renderTable(
+                        ["at", "from", "to", "source", "notify_id", "detail"],
+                        events.map {
+                            [
+                                OrderView.timestamp($0.createdAt), $0.fromStatus ?? "-", $0.toStatus, $0.source, $0.notifyId ?? "-",
+                                $0.detail ?? "",
+                            ]
+                        }))
+            }
+        }
+    }
+}
+
+/// `notifyctl orders list`: newest orders first.
+struct OrdersList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List orders, newest first.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(name: .long, help: "Only orders with this status (CREATED, WAIT_BUYER_PAY, TRADE_SUCCESS, TRADE_FINISHED, TRADE_CLOSED).")
+    var status: String?
+
+    @Option(name: .long, help: "At most this many orders.")
+    var limit = 100
+
+    @Flag(name: .long, help: "Print a JSON array of orders.")
+    var json = false
+
+    func run() async throws {
+        try await reporting {
+            let known = OrderStatus.allCases.map(\.rawValue)
+            if let status, !known.contains(status) {
+                throw CLIFailure.configuration("--status must be one of \(known.joined(separator: ", "))")
+            }
+            guard limit > 0 else { throw CLIFailure.configuration("--limit must be at least 1") }
+            let settings = try await options.load()
+            let database = try openDatabase(settings)
+            let orders: [Order]
+            do {
+                orders = try await OrderRepository(database: database).list(status: status, limit: limit)
+            } catch {
+                throw CLIFailure.failed("cannot list orders: \(error)")
+            }
+            let views = orders.map(OrderView.init)
+            if json {
+                try printJSON(views)
+                return
+            }
+            print(
+                renderTable(
+                    ["out_trade_no", "status", "amount", "trade_no", "review", "created_at", "subject"],
+                    views.map {
+                        [
+                            $0.outTradeNo, $0.status, $0.totalAmount, $0.tradeNo ?? "-", $0.needsReview ? "REVIEW" : "",
+                            $0.createdAt, $0.subject,
+                        ]
+                    }))
+        }
+    }
+}
+
+/// Maps order errors onto the CLI's exit codes.
+enum OrdersFailure {
+    static func from(_ error: any Error) -> CLIFailure {
+        switch error {
+        case OrderServiceError.invalid(let message): .configuration(message)
+        case OrderServiceError.notFound: .no("\(error)")
+        default: .failed("\(error)")
+        }
+    }
 }

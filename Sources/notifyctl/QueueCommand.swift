@@ -1,6 +1,134 @@
 import ArgumentParser
+import Foundation
+import NotifyCore
+import NotifyStore
 
-// Placeholder: the receiver work fills in `queue stats|list`, the worker work `queue replay`.
+/// `notifyctl queue stats|list|replay`: look into the durable job queue.
 struct Queue: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "queue", abstract: "Inspect and replay the job queue.")
+    static let configuration = CommandConfiguration(
+        commandName: "queue", abstract: "Inspect and replay the job queue.",
+        subcommands: [QueueStatsCommand.self, QueueList.self, QueueReplay.self])
+}
+
+/// `notifyctl queue stats`: jobs per state.
+struct QueueStatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Count jobs per state.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Flag(name: .long, help: "Print {\"pending\":n,\"running\":n,\"done\":n,\"dead\":n}.")
+    var json = false
+
+    func run() async throws {
+        try await reporting {
+            let settings = try await options.load()
+            let queue = SQLiteJobQueue(database: try openDatabase(settings))
+            let stats: QueueStats
+            do {
+                stats = try await queue.stats()
+            } catch {
+                throw CLIFailure.failed("cannot read the queue: \(error)")
+            }
+            if json {
+                try printJSON(stats)
+            } else {
+                print(
+                    renderTable(
+                        ["state", "jobs"],
+                        [
+                            ["pending", "\(stats.pending)"], ["running", "\(stats.running)"], ["done", "\(stats.done)"],
+                            ["dead", "\(stats.dead)"],
+                        ]))
+            }
+        }
+    }
+}
+
+/// `notifyctl queue list`: jobs, newest first, optionally of one state and kind.
+struct QueueList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List jobs, optionally of one state and kind.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(name: .long, help: "pending, running, done or dead.")
+    var state: String?
+
+    @Option(name: .long, help: "notification, reconcile, close or deliver.")
+    var kind: String?
+
+    @Option(name: .long, help: "At most this many jobs.")
+    var limit = 100
+
+    @Flag(name: .long, help: "Print [{\"id\",\"kind\",\"state\",\"attempts\",\"out_trade_no\",\"notify_id\",\"last_error\"}].")
+    var json = false
+
+    func run() async throws {
+        try await reporting {
+            guard limit > 0 else { throw CLIFailure.configuration("--limit must be at least 1") }
+            if let state, JobState(rawValue: state) == nil {
+                throw CLIFailure.configuration("--state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if let kind, JobKind(rawValue: kind) == nil {
+                throw CLIFailure.configuration("--kind must be one of \(JobKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let settings = try await options.load()
+            let queue = SQLiteJobQueue(database: try openDatabase(settings))
+            let jobs: [Job]
+            do {
+                jobs = try await queue.list(state: state.flatMap(JobState.init), kind: kind.flatMap(JobKind.init), limit: limit)
+            } catch {
+                throw CLIFailure.failed("cannot read the queue: \(error)")
+            }
+            let rows = jobs.map(JobRow.init)
+            if json {
+                try printJSON(rows)
+                return
+            }
+            print(
+                renderTable(
+                    ["id", "kind", "state", "attempts", "out_trade_no", "notify_id", "last_error"],
+                    rows.map {
+                        [
+                            "\($0.id)", $0.kind, $0.state, "\($0.attempts)", $0.outTradeNo ?? "-", $0.notifyId ?? "-",
+                            $0.lastError ?? "",
+                        ]
+                    }))
+        }
+    }
+}
+
+/// One job as `queue list --json` prints it; every key present, `null` when empty.
+struct JobRow: Encodable {
+    var id: Int64
+    var kind: String
+    var state: String
+    var attempts: Int
+    var outTradeNo: String?
+    var notifyId: String?
+    var lastError: String?
+
+    init(_ job: Job) {
+        id = job.id ?? 0
+        kind = job.kind.rawValue
+        state = job.state.rawValue
+        attempts = job.attempts
+        outTradeNo = job.outTradeNo
+        notifyId = job.notifyId
+        lastError = job.lastError
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, state, attempts, outTradeNo = "out_trade_no", notifyId = "notify_id", lastError = "last_error"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(state, forKey: .state)
+        try container.encode(attempts, forKey: .attempts)
+        try container.encode(outTradeNo, forKey: .outTradeNo)
+        try container.encode(notifyId, forKey: .notifyId)
+        try container.encode(lastError, forKey: .lastError)
+    }
 }

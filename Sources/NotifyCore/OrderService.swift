@@ -1,0 +1,213 @@
+import AlipayKit
+import Foundation
+import NotifyStore
+
+/// What a caller asks for when creating an order (`POST /api/orders`, `notifyctl orders create`).
+public struct CreateOrderRequest: Codable, Sendable, Equatable {
+    /// The merchant order number; generated when absent.
+    public var outTradeNo: String?
+    /// The amount in yuan as Alipay writes it: "88.88".
+    public var totalAmount: String
+    /// What the buyer pays for.
+    public var subject: String
+
+    enum CodingKeys: String, CodingKey {
+        case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject
+    }
+
+    /// A request to create an order.
+    public init(outTradeNo: String? = nil, totalAmount: String, subject: String) {
+        self.outTradeNo = outTradeNo
+        self.totalAmount = totalAmount
+        self.subject = subject
+    }
+}
+
+/// A created order and where to send the buyer: the answer of `POST /api/orders`.
+public struct CreatedOrder: Codable, Sendable, Equatable {
+    /// The merchant order number.
+    public var outTradeNo: String
+    /// The order's status right after creation (`WAIT_BUYER_PAY`).
+    public var status: String
+    /// The amount as a two-decimal string.
+    public var totalAmount: String
+    /// The signed `alipay.trade.page.pay` URL: open it in the buyer's browser.
+    public var payURL: String
+    /// The same request as an auto-submitting HTML form, for pages that prefer POST.
+    public var payForm: String
+
+    enum CodingKeys: String, CodingKey {
+        case outTradeNo = "out_trade_no", status, totalAmount = "total_amount", payURL = "pay_url", payForm = "pay_form"
+    }
+
+    /// A created order.
+    public init(outTradeNo: String, status: String, totalAmount: String, payURL: String, payForm: String) {
+        self.outTradeNo = outTradeNo
+        self.status = status
+        self.totalAmount = totalAmount
+        self.payURL = payURL
+        self.payForm = payForm
+    }
+}
+
+/// Why an order could not be created or read, with a message the caller can act on.
+public enum OrderServiceError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The request is wrong (amount, subject, order number): HTTP 400, exit 2.
+    case invalid(String)
+    /// An order with this number already exists: HTTP 409.
+    case duplicate(outTradeNo: String)
+    /// The order is not known: HTTP 404, exit 1.
+    case notFound(outTradeNo: String)
+    /// Signing or storing failed: HTTP 503.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let message): message
+        case .duplicate(let outTradeNo): "an order with out_trade_no \(outTradeNo) already exists"
+        case .notFound(let outTradeNo): "no order with out_trade_no \(outTradeNo)"
+        case .unavailable(let message): message
+        }
+    }
+}
+
+/// Creates orders and hands out their signed Alipay pay URL; used by the receiver's API and `notifyctl orders create`.
+///
+/// An order is stored with status `WAIT_BUYER_PAY` because the pay URL is signed *before* the insert: an order
+/// exists in the database only once the buyer can be sent to pay it. The amount is checked to Alipay's range
+/// (0.01 … 100000000.00) here, so a request Alipay would refuse never becomes an order.
+public struct OrderService: Sendable {
+    /// The smallest amount Alipay accepts, in fen.
+    public static let minimumFen: Int64 = 1
+    /// The largest amount Alipay accepts, in fen (100 000 000.00 yuan).
+    public static let maximumFen: Int64 = 10_000_000_000
+    /// The longest subject Alipay accepts.
+    public static let maximumSubjectLength = 256
+    /// The longest `out_trade_no` Alipay accepts.
+    public static let maximumOutTradeNoLength = 64
+
+    let repository: OrderRepository
+    let signer: RequestSigner
+    let timeoutMinutes: Int
+    let now: @Sendable () -> Date
+
+    /// - Parameters:
+    ///   - timeoutMinutes: sent as the order's `timeout_express`, so Alipay closes the trade when the worker does.
+    ///   - now: the clock (tests pin it).
+    public init(
+        repository: OrderRepository, signer: RequestSigner, timeoutMinutes: Int, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.repository = repository
+        self.signer = signer
+        self.timeoutMinutes = timeoutMinutes
+        self.now = now
+    }
+
+    /// Validates the request, signs the pay request, stores the order and returns where to send the buyer.
+    public func create(_ request: CreateOrderRequest) async throws(OrderServiceError) -> CreatedOrder {
+        let amount = try Self.validatedAmount(request.totalAmount)
+        let subject = try Self.validatedSubject(request.subject)
+        let outTradeNo = try request.outTradeNo.map(Self.validatedOutTradeNo) ?? Self.generateOutTradeNo(at: now())
+        let createdAt = now()
+
+        let payRequest = TradePagePay(
+            outTradeNo: outTradeNo, totalAmount: amount, subject: subject, timeoutExpress: "\(timeoutMinutes)m")
+        let payURL: String
+        let payForm: String
+        do {
+            payURL = try signer.pagePayURL(payRequest, now: createdAt)
+            payForm = try signer.pagePayForm(payRequest, now: createdAt)
+        } catch {
+            throw .unavailable("cannot sign the pay request: \(error)")
+        }
+
+        let order = Order(
+            outTradeNo: outTradeNo, subject: subject, totalAmountFen: amount.fen, status: OrderStatus.waitBuyerPay.rawValue,
+            createdAt: createdAt)
+        do {
+            try await repository.create(order)
+        } catch StoreError.duplicate {
+            throw .duplicate(outTradeNo: outTradeNo)
+        } catch {
+            throw .unavailable("cannot store the order: \(error)")
+        }
+        return CreatedOrder(
+            outTradeNo: outTradeNo, status: order.status, totalAmount: amount.description, payURL: payURL, payForm: payForm)
+    }
+
+    /// The order as the API and the CLI show it.
+    public func find(_ outTradeNo: String) async throws(OrderServiceError) -> OrderView {
+        let order: Order?
+        do {
+            order = try await repository.find(outTradeNo)
+        } catch {
+            throw .unavailable("cannot read the order: \(error)")
+        }
+        guard let order else { throw .notFound(outTradeNo: outTradeNo) }
+        return OrderView(order)
+    }
+
+    /// Orders, newest first, optionally of one status.
+    public func list(status: String?, limit: Int = 100) async throws(OrderServiceError) -> [OrderView] {
+        do {
+            return try await repository.list(status: status, limit: limit).map(OrderView.init)
+        } catch {
+            throw .unavailable("cannot list orders: \(error)")
+        }
+    }
+}
+
+extension OrderService {
+    /// Parses the decimal amount exactly and checks Alipay's range.
+    public static func validatedAmount(_ text: String) throws(OrderServiceError) -> Amount {
+        let amount: Amount
+        do {
+            amount = try Amount(text)
+        } catch {
+            throw .invalid("total_amount: \(error)")
+        }
+        guard (minimumFen...maximumFen).contains(amount.fen) else {
+            throw .invalid("total_amount: \"\(text)\" is outside Alipay's range 0.01 to 100000000.00")
+        }
+        return amount
+    }
+
+    /// A subject Alipay accepts: not blank, at most 256 characters, no control characters.
+    public static func validatedSubject(_ text: String) throws(OrderServiceError) -> String {
+        let subject = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !subject.isEmpty else { throw .invalid("subject: must not be empty") }
+        guard subject.count <= maximumSubjectLength else {
+            throw .invalid("subject: \(subject.count) characters; Alipay accepts at most \(maximumSubjectLength)")
+        }
+        guard !subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .invalid("subject: must not contain control characters")
+        }
+        return subject
+    }
+
+    /// An order number Alipay accepts and a URL or file name can carry as is: 1…64 of `A-Z a-z 0-9 _`.
+    public static func validatedOutTradeNo(_ text: String) throws(OrderServiceError) -> String {
+        guard !text.isEmpty, text.utf8.count <= maximumOutTradeNoLength else {
+            throw .invalid("out_trade_no: must be 1 to \(maximumOutTradeNoLength) characters")
+        }
+        let allowed = text.utf8.allSatisfy { byte in
+            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
+        }
+        guard allowed else { throw .invalid("out_trade_no: only letters, digits and _ are allowed") }
+        return text
+    }
+
+    /// `yyyyMMddHHmmss` in China time followed by 10 random digits: sortable by creation, unguessable enough to not collide.
+    public static func generateOutTradeNo(at date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let stamp = String(
+            format: "%04d%02d%02d%02d%02d%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0, parts.hour ?? 0,
+            parts.minute ?? 0, parts.second ?? 0)
+        var generator = SystemRandomNumberGenerator()
+        let digits = (0..<10).map { _ in String(Int.random(in: 0...9, using: &generator)) }.joined()
+        return stamp + digits
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NotifyCore
+import NotifyStore
+
+/// The listener for the merchant's own systems: the orders API, `/metrics` and `/readyz`.
+///
+/// With `api.token` set, `/api/*` and `/metrics` need `Authorization: Bearer <token>`; `/readyz` stays open
+/// for health probes (it says only "ready" or "not ready"). Without a token the listener must be bound to
+/// loopback, which ``InternalListener/checkBinding(host:token:)`` enforces at start-up.
+public struct InternalListener: Sendable {
+    let orderService: OrderService
+    let database: NotifyDatabase
+    let queue: any JobQueue
+    let orders: OrderRepository
+    let metrics: ReceiverMetrics
+    let token: String?
+
+    /// The internal routes over `database`, creating orders with `orderService`.
+    public init(
+        orderService: OrderService, database: NotifyDatabase, queue: any JobQueue, orders: OrderRepository,
+        metrics: ReceiverMetrics, token: String?
+    ) {
+        self.orderService = orderService
+        self.database = database
+        self.queue = queue
+        self.orders = orders
+        self.metrics = metrics
+        self.token = token
+    }
+
+    /// The router with every internal route.
+    public func router() -> Router<ReceiverRequestContext> {
+        let router = Router(context: ReceiverRequestContext.self)
+        router.get("/readyz") { [database] _, _ in
+            await database.isWritable()
+                ? NotificationEndpoint.answer(.ok, "ready")
+                : NotificationEndpoint.answer(.serviceUnavailable, "not ready: the database is not writable")
+        }
+        let protected = router.group()
+        if let token {
+            protected.add(middleware: BearerTokenMiddleware(token: token))
+        }
+        protected.get("/metrics") { [self] _, _ in
+            await metrics.refresh(queue: queue, orders: orders, database: database)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        protected.post("/api/orders") { [self] request, context in
+            await createOrder(request, context: context)
+        }
+        protected.get("/api/orders") { [orderService] request, _ in
+            let status = request.uri.queryParameters["status"].map(String.init)
+            let limit = request.uri.queryParameters["limit"].flatMap { Int($0) }.map { min(max($0, 1), 1000) } ?? 100
+            do throws(OrderServiceError) {
+                return JSONResponse.make(.ok, try await orderService.list(status: status, limit: limit))
+            } catch {
+                return Self.errorResponse(error)
+            }
+        }
+        protected.get("/api/orders/{out_trade_no}") { [orderService] _, context in
+            let outTradeNo = context.parameters.get("out_trade_no") ?? ""
+            do throws(OrderServiceError) {
+                return JSONResponse.make(.ok, try await orderService.find(outTradeNo))
+            } catch {
+                return Self.errorResponse(error)
+            }
+        }
+        return router
+    }
+
+    /// The Hummingbird application serving `router()` on `host:port`.
+    public func application(
+        host: String, port: Int, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> Application<RouterResponder<ReceiverRequestContext>> {
+        Application(
+            router: router(),
+            server: .http1(configuration: ServerLimits.http1),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: port), serverName: nil, backlog: ServerLimits.backlog,
+                availableConnectionsDelegate: MaximumAvailableConnections(ServerLimits.maximumConnections)),
+            onServerRunning: onServerRunning,
+            logger: logger)
+    }
+
+    /// `POST /api/orders`: 201 with the pay URL, 400 for bad input, 409 for a duplicate number.
+    func createOrder(_ request: Request, context: ReceiverRequestContext) async -> Response {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            return JSONResponse.error(.contentTooLarge, "request body larger than \(context.maxUploadSize) bytes")
+        }
+        let input: CreateOrderRequest
+        do {
+            input = try JSONDecoder().decode(CreateOrderRequest.self, from: Data(body.readableBytesView))
+        } catch {
+            return JSONResponse.error(
+                .badRequest, "body must be JSON {\"total_amount\": \"88.88\", \"subject\": \"…\", \"out_trade_no\"?: \"…\"}: \(Self.describe(error))")
+        }
+        do throws(OrderServiceError) {
+            let created = try await orderService.create(input)
+            metrics.ordersCreated.increment()
+            context.logger.info(
+                "order created", metadata: ["out_trade_no": "\(created.outTradeNo)", "total_amount": "\(created.totalAmount)"])
+            return JSONResponse.make(.created, created)
+        } catch {
+            if case .unavailable = error {
+                context.logger.error("order not created", metadata: ["error": "\(error)"])
+            }
+            return Self.errorResponse(error)
+        }
+    }
+
+    static func errorResponse(_ error: OrderServiceError) -> Response {
+        switch error {
+        case .invalid: JSONResponse.error(.badRequest, error.description)
+        case .duplicate: JSONResponse.error(.conflict, error.description)
+        case .notFound: JSONResponse.error(.notFound, error.description)
+        case .unavailable: JSONResponse.error(.serviceUnavailable, error.description)
+        }
+    }
+
+    /// A decoding error in words: which key is missing or of the wrong type.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing key \"\(key.stringValue)\""
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            "wrong type at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" (amounts are strings: \"88.88\")"
+        case DecodingError.dataCorrupted: "not valid JSON"
+        default: "\(error)"
+        }
+    }
+
+    /// Refuses to serve the internal API without a token on anything but loopback: orders and metrics are not public.
+    public static func checkBinding(host: String, token: String?) throws(ConfigurationError) {
+        guard token == nil, !isLoopback(host) else { return }
+        throw ConfigurationError(
+            "api.host (API_HOST) is \(host), which is not loopback, and api.token (API_TOKEN) is not set; "
+                + "set a token or bind the internal API to 127.0.0.1")
+    }
+
+    /// Whether a host name or address only reaches this machine.
+    public static func isLoopback(_ host: String) -> Bool {
+        let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if trimmed == "localhost" || trimmed == "::1" { return true }
+        let octets = trimmed.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+}

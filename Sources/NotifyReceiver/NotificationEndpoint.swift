@@ -1,0 +1,127 @@
+import AlipayKit
+import Foundation
+import Hummingbird
+import Logging
+import NotifyStore
+
+/// `POST /alipay/notify`: verify the raw body, commit it durably, and only then answer `success`.
+///
+/// The order of the steps is the product (DESIGN.md invariants 1–3): nothing is stored before the signature,
+/// `sign_type` and `app_id` check out, and `success` is written only after the writer's transaction committed.
+/// Any doubt answers `failure`, which makes Alipay deliver the same notification again later.
+public struct NotificationEndpoint: Sendable {
+    /// Bodies larger than this are refused with 413 before they are read.
+    public static let maximumBodyBytes = 64 * 1024
+
+    let verifier: NotificationVerifier
+    let writer: NotificationWriter?
+    let metrics: ReceiverMetrics
+
+    /// An endpoint verifying with `verifier` and storing through `writer`.
+    ///
+    /// `writer` is nil only for the benchmark's bare-handler baseline (`notify-receiver --bench-writer none`):
+    /// notifications are then verified and answered without being stored, which breaks invariant 1 on purpose.
+    public init(verifier: NotificationVerifier, writer: NotificationWriter?, metrics: ReceiverMetrics) {
+        self.verifier = verifier
+        self.writer = writer
+        self.metrics = metrics
+    }
+
+    /// Handles one notification delivery; never throws, every outcome is an answer Alipay understands.
+    public func handle(_ request: Request, context: ReceiverRequestContext) async -> Response {
+        metrics.received.increment()
+        var logger = context.logger
+
+        guard Self.isFormContentType(request.headers[.contentType]) else {
+            return refuse(.unsupportedMediaType, reason: "content_type", "content type is not application/x-www-form-urlencoded", logger)
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maximumBodyBytes {
+            return refuse(.contentTooLarge, reason: "too_large", "body of \(length) bytes exceeds \(Self.maximumBodyBytes)", logger)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: Self.maximumBodyBytes)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            return refuse(.contentTooLarge, reason: "too_large", "body exceeds \(Self.maximumBodyBytes) bytes", logger)
+        } catch {
+            return refuse(.badRequest, reason: "bad_form", "could not read the body: \(error)", logger)
+        }
+        let body = Array(buffer.readableBytesView)
+
+        let notification: TradeNotification
+        do throws(NotificationError) {
+            notification = try verifier.verify(body: body)
+        } catch {
+            // The error names the failed check (never the signature or key material); the body is not logged.
+            return refuse(.badRequest, reason: error.reason, "notification refused: \(error)", logger)
+        }
+        logger[metadataKey: "notify_id"] = "\(notification.notifyId)"
+        logger[metadataKey: "out_trade_no"] = "\(notification.outTradeNo)"
+
+        let incoming = IncomingNotification(
+            notifyId: notification.notifyId, outTradeNo: notification.outTradeNo,
+            tradeStatus: notification.tradeStatus.rawValue, body: Self.storableBody(body))
+        guard let writer else {
+            metrics.accepted.increment()
+            return Self.answer(.ok, "success")
+        }
+        let started = ContinuousClock.now
+        do {
+            let result = try await writer.append(incoming)
+            metrics.commitSeconds.record(ContinuousClock.now - started)
+            switch result {
+            case .stored:
+                metrics.accepted.increment()
+                logger.info("notification stored", metadata: ["trade_status": "\(notification.tradeStatus.rawValue)"])
+            case .duplicate:
+                metrics.duplicates.increment()
+                logger.info("notification re-delivered; already stored")
+            }
+            return Self.answer(.ok, "success")
+        } catch {
+            metrics.rejected("store_unavailable")
+            logger.error("notification verified but not committed; answering failure so Alipay retries", metadata: ["error": "\(error)"])
+            return Self.answer(.serviceUnavailable, "failure")
+        }
+    }
+
+    private func refuse(_ status: HTTPResponse.Status, reason: String, _ message: String, _ logger: Logger) -> Response {
+        metrics.rejected(reason)
+        logger.warning("\(message)", metadata: ["reason": "\(reason)"])
+        return Self.answer(status, "failure")
+    }
+
+    /// A plain-text answer: Alipay reads the body, so it is exactly `success` or `failure`.
+    static func answer(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// Whether a Content-Type header is `application/x-www-form-urlencoded` (parameters such as `charset` allowed).
+    static func isFormContentType(_ value: String?) -> Bool {
+        guard let value else { return false }
+        let mediaType = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        return mediaType.lowercased() == "application/x-www-form-urlencoded"
+    }
+
+    /// The body as text for the `notifications.body` column, decoding to the same parameters as the bytes received.
+    ///
+    /// Alipay percent-encodes every non-ASCII byte, so bodies are ASCII and stored verbatim. A body with raw
+    /// bytes that are not UTF-8 (an old GBK account posting unencoded) gets exactly those bytes written as `%XX`:
+    /// form-decoding once gives the identical bytes, so the stored body still verifies.
+    static func storableBody(_ body: [UInt8]) -> String {
+        if let text = String(validating: body, as: UTF8.self) { return text }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var escaped: [UInt8] = []
+        escaped.reserveCapacity(body.count * 2)
+        for byte in body {
+            if byte < 0x80 {
+                escaped.append(byte)
+            } else {
+                escaped.append(contentsOf: [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+            }
+        }
+        return String(decoding: escaped, as: UTF8.self)
+    }
+}

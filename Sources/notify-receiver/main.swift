@@ -1,0 +1,110 @@
+import AlipayKit
+import ArgumentParser
+import DaemonSupport
+import Foundation
+import Logging
+import NotifyCore
+import NotifyReceiver
+import NotifyStore
+import ServiceLifecycle
+
+/// `notify-receiver`: verifies Alipay notifications, stores them durably, answers `success`; serves the orders API.
+struct NotifyReceiverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notify-receiver",
+        abstract: "Receive Alipay notifications (public listener) and serve the orders API, /metrics and /readyz (internal listener)."
+    )
+
+    @Option(name: .long, help: "JSON configuration file (default: $ALIPAY_NOTIFY_CONFIG; environment variables win).")
+    var config: String?
+
+    /// Only for scripts/bench/receiver: how notifications are committed (`group`, `per-request`) or `none` (not stored).
+    @Option(name: .customLong("bench-writer"), help: .hidden)
+    var benchWriter: BenchWriter = .group
+
+    enum BenchWriter: String, ExpressibleByArgument {
+        case group
+        case perRequest = "per-request"
+        case none
+    }
+
+    func run() async throws {
+        let program = "notify-receiver"
+        let settings: NotifyConfiguration
+        let verifier: NotificationVerifier
+        let signer: RequestSigner
+        do throws(ConfigurationError) {
+            settings = try await NotifyConfiguration.load(configFile: config)
+            verifier = try settings.notificationVerifier()
+            signer = RequestSigner(configuration: try settings.alipayConfiguration())
+            try InternalListener.checkBinding(host: settings.api.host, token: settings.apiToken)
+        } catch {
+            DaemonBootstrap.fail(program, error.description)
+        }
+
+        DaemonBootstrap.bootstrapLogging(label: program, level: settings.logLevel, format: settings.logFormat)
+        let registry = DaemonBootstrap.bootstrapMetrics()
+        let logger = Logger(label: program)
+
+        let database: NotifyDatabase
+        do {
+            database = try NotifyDatabase(path: settings.storePath, migrate: true)
+        } catch {
+            DaemonBootstrap.fail(program, "store.path (STORE_PATH) \(settings.storePath): \(error)")
+        }
+
+        let metrics = ReceiverMetrics(registry: registry)
+        let writer = NotificationWriter(
+            database: database, mode: benchWriter == .perRequest ? .perRequest : .groupCommit(maxBatch: 256, maxWait: .milliseconds(2)))
+        if benchWriter == .none {
+            logger.critical("BENCHMARK MODE (--bench-writer none): notifications are verified and answered but NOT stored")
+        }
+        let orders = OrderRepository(database: database)
+        let queue = SQLiteJobQueue(database: database)
+        let orderService = OrderService(repository: orders, signer: signer, timeoutMinutes: settings.ordersTimeoutMinutes)
+        let notifier = SystemdNotifier()
+        let readiness = ReadinessReporter(listeners: 2, logger: logger) {
+            notifier.ready()
+            notifier.status("listening")
+        }
+
+        let publicApp = PublicListener(
+            verifier: verifier, writer: benchWriter == .none ? nil : writer, orders: orders, metrics: metrics, limits: settings.receiverLimits
+        ).application(host: settings.receiver.host, port: settings.receiver.port, logger: Logger(label: "\(program).public")) {
+            readiness.listening("public", channel: $0)
+        }
+        let internalApp = InternalListener(
+            orderService: orderService, database: database, queue: queue, orders: orders, metrics: metrics, token: settings.apiToken
+        ).application(host: settings.api.host, port: settings.api.port, logger: Logger(label: "\(program).internal")) {
+            readiness.listening("internal", channel: $0)
+        }
+        let watchdog = SystemdWatchdogService(notifier: notifier, logger: logger) {
+            await database.isWritable()
+        }
+
+        // Shutdown runs in reverse order: watchdog (STOPPING=1), listeners (answer in-flight requests), then the writer flush.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: WriterFlushService(writer: writer, logger: logger), serviceName: "writer"),
+                    .init(service: publicApp, serviceName: "public listener"),
+                    .init(service: internalApp, serviceName: "internal listener"),
+                    .init(service: watchdog, serviceName: "systemd watchdog"),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            DaemonBootstrap.fail(program, "stopped: \(error)", code: 1)
+        }
+        logger.info("stopped")
+    }
+}
+
+/// Runs the command through the `async` entry point; at top level the synchronous overload would be chosen.
+func runNotifyReceiver() async {
+    await NotifyReceiverCommand.main()
+}
+
+await runNotifyReceiver()

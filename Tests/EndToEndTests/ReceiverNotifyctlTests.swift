@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `notifyctl orders …` and `notifyctl queue stats|list` against the database the receiver writes.
+@Suite("notifyctl orders and queue", .serialized)
+struct ReceiverNotifyctlTests {
+    /// Runs `notifyctl` with the workspace's configuration; returns exit status, standard output and standard error.
+    static func notifyctl(_ arguments: [String], in workspace: TestWorkspace) async throws -> (status: Int32, out: String, err: String) {
+        let path = try Executables.path("notifyctl")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        var environment = workspace.environment(receiverPort: 9, apiPort: 9)
+        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Read before waiting, so a large output cannot fill the pipe and block the child.
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    static func json(_ text: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(text.utf8))
+    }
+
+    @Test("orders create/show/list and queue stats/list, for people and with --json")
+    func ordersAndQueue() async throws {
+        let workspace = try TestWorkspace(name: "notifyctl")
+
+        let created = try await Self.notifyctl(
+            ["orders", "create", "--total-amount", "88.88", "--subject", "Tea", "--out-trade-no", "CLI0001", "--json"], in: workspace)
+        #expect(created.status == 0, "\(created.err)")
+        let order = try #require(try Self.json(created.out) as? [String: Any])
+        #expect(Set(order.keys) == ["out_trade_no", "status", "total_amount", "pay_url", "pay_form"])
+        #expect(order["status"] as? String == "WAIT_BUYER_PAY")
+
+        let plain = try await Self.notifyctl(["orders", "create", "--total-amount", "1.50", "--subject", "Cake"], in: workspace)
+        #expect(plain.status == 0)
+        #expect(plain.out.contains("http://127.0.0.1:9/gateway.do?"), "prints the signed pay URL")
+
+        let duplicate = try await Self.notifyctl(
+            ["orders", "create", "--total-amount", "88.88", "--subject", "Tea", "--out-trade-no", "CLI0001"], in: workspace)
+        #expect(duplicate.status == 1)
+        #expect(duplicate.err.contains("already exists"))
+
+        let badAmount = try await Self.notifyctl(["orders", "create", "--total-amount", "88.888", "--subject", "Tea"], in: workspace)
+        #expect(badAmount.status == 2)
+        #expect(badAmount.err.split(separator: "\n").count == 1)
+
+        let shown = try await Self.notifyctl(["orders", "show", "CLI0001", "--json"], in: workspace)
+        #expect(shown.status == 0)
+        let view = try #require(try Self.json(shown.out) as? [String: Any])
+        #expect(view["total_amount"] as? String == "88.88")
+        #expect(view["subject"] as? String == "Tea")
+        #expect(view.keys.contains("paid_at"))
+        let table = try await Self.notifyctl(["orders", "show", "CLI0001"], in: workspace)
+        #expect(table.out.contains("waiting for payment"))
+
+        let missing = try await Self.notifyctl(["orders", "show", "NOPE"], in: workspace)
+        #expect(missing.status == 1)
+        #expect(missing.err.contains("NOPE"))
+
+        let listed = try await Self.notifyctl(["orders", "list", "--status", "WAIT_BUYER_PAY", "--json"], in: workspace)
+        #expect((try Self.json(listed.out) as? [[String: Any]])?.count == 2)
+        let listTable = try await Self.notifyctl(["orders", "list"], in: workspace)
+        #expect(listTable.out.contains("CLI0001"))
+        #expect(listTable.out.hasPrefix("out_trade_no"))
+
+        // Two notifications through the real receiver, then the queue as notifyctl sees it.
+        let receiver = try await ReceiverDaemon.start(in: workspace)
+        for index in 1...2 {
+            let body = try SignedNotifications.body(notifyId: "cli-\(index)", outTradeNo: "CLI0001", key: workspace.alipayKey)
+            #expect(try await HTTP.notify(receiver.publicURL, body: body).body == "success")
+        }
+        receiver.process.signal(SIGTERM)
+        #expect(try await receiver.process.waitForExit() == 0)
+
+        let stats = try await Self.notifyctl(["queue", "stats", "--json"], in: workspace)
+        #expect(stats.status == 0)
+        let counts = try #require(try Self.json(stats.out) as? [String: Int])
+        #expect(counts == ["pending": 2, "running": 0, "done": 0, "dead": 0])
+
+        let jobs = try await Self.notifyctl(["queue", "list", "--state", "pending", "--kind", "notification", "--json"], in: workspace)
+        let rows = try #require(try Self.json(jobs.out) as? [[String: Any]])
+        #expect(rows.count == 2)
+        #expect(Set(rows.first?.keys.map { $0 } ?? []) == ["id", "kind", "state", "attempts", "out_trade_no", "notify_id", "last_error"])
+        #expect(Set(rows.compactMap { $0["notify_id"] as? String }) == ["cli-1", "cli-2"])
+        let queueTable = try await Self.notifyctl(["queue", "list"], in: workspace)
+        #expect(queueTable.out.contains("cli-1"))
+        let badState = try await Self.notifyctl(["queue", "list", "--state", "sleeping"], in: workspace)
+        #expect(badState.status == 2)
+        #expect(badState.err.contains("--state"))
+        workspace.remove()
+    }
+}

@@ -1,0 +1,70 @@
+import AlipayKit
+import Foundation
+
+/// A scratch folder for one test: fresh key files, a database path, and the environment the executables read.
+///
+/// Keys are real 2048-bit RSA pairs made with AlipayKit: the app's pair (it signs requests) and a stand-in
+/// for Alipay's pair (it signs notifications; the daemons get only its public key).
+struct TestWorkspace {
+    /// The app id every workspace configures.
+    static let appId = "2021000000000001"
+    /// The seller id every workspace configures.
+    static let sellerId = "2088000000000001"
+
+    /// Keys made once per test process: RSA generation is slow in debug builds and the pairs need not differ.
+    static let keys: (app: RSAPrivateKey, alipay: RSAPrivateKey) = {
+        do {
+            return (try RSAPrivateKey.generate(), try RSAPrivateKey.generate())
+        } catch {
+            fatalError("cannot generate RSA test keys: \(error)")
+        }
+    }()
+
+    /// The folder; removed by ``remove()``.
+    let directory: URL
+    /// The app's private key (signs requests to Alipay).
+    var appKey: RSAPrivateKey { Self.keys.app }
+    /// Alipay's stand-in private key (signs notifications and return URLs).
+    var alipayKey: RSAPrivateKey { Self.keys.alipay }
+    /// `store.path`.
+    var databasePath: String { directory.appendingPathComponent("var/alipay-notify.sqlite").path }
+
+    /// Creates the folder and writes the key files.
+    init(name: String = "e2e") throws {
+        directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("alipay-notify-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("keys"), withIntermediateDirectories: true)
+        try appKey.pemRepresentation.write(to: file("keys/app_private_key.pem"), atomically: true, encoding: .utf8)
+        try appKey.publicKey.pemRepresentation.write(to: file("keys/app_public_key.pem"), atomically: true, encoding: .utf8)
+        try alipayKey.pemRepresentation.write(to: file("keys/alipay_private_key.pem"), atomically: true, encoding: .utf8)
+        try alipayKey.publicKey.pemRepresentation.write(to: file("keys/alipay_public_key.pem"), atomically: true, encoding: .utf8)
+    }
+
+    /// A path inside the workspace.
+    func file(_ relative: String) -> URL { directory.appendingPathComponent(relative) }
+
+    /// The configuration every executable reads, as environment variables (the contract of DESIGN.md).
+    func environment(receiverPort: Int, apiPort: Int, extra: [String: String] = [:]) -> [String: String] {
+        var environment = [
+            "ALIPAY_APP_ID": Self.appId,
+            "ALIPAY_SELLER_ID": Self.sellerId,
+            "ALIPAY_APP_PRIVATE_KEY_FILE": file("keys/app_private_key.pem").path,
+            "ALIPAY_PUBLIC_KEY_FILE": file("keys/alipay_public_key.pem").path,
+            "ALIPAY_GATEWAY_URL": "http://127.0.0.1:9/gateway.do",
+            "ALIPAY_NOTIFY_URL": "http://127.0.0.1:\(receiverPort)/alipay/notify",
+            "ALIPAY_RETURN_URL": "http://127.0.0.1:\(receiverPort)/alipay/return",
+            "STORE_PATH": databasePath,
+            "RECEIVER_HOST": "127.0.0.1",
+            "RECEIVER_PORT": "\(receiverPort)",
+            "API_HOST": "127.0.0.1",
+            "API_PORT": "\(apiPort)",
+        ]
+        environment.merge(extra) { $1 }
+        return environment
+    }
+
+    /// Deletes the folder (call at the end of a passing test; a failing one may keep it for its logs).
+    func remove() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
