@@ -28,6 +28,7 @@ public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConve
     /// Parses a yuan string exactly: digits, optionally a dot and one or two digits ("88.88", "0.01", "100", "1.5").
     ///
     /// Refuses everything a float parser would let through: "", "1e2", "-1", "+1", " 1", "1.", ".5", "0x1",
+    /// redundant leading zeros ("007.10": Alipay never writes them, so such a string did not come from Alipay),
     /// more than two decimals ("88.888") and values that overflow.
     public init(_ yuan: String) throws(AmountError) {
         let bytes = Array(yuan.utf8)
@@ -38,6 +39,9 @@ public struct Amount: Sendable, Hashable, Comparable, Codable, CustomStringConve
         guard !integerPart.isEmpty else { throw AmountError(input: yuan, problem: "no digits before the decimal point") }
         guard integerPart.allSatisfy(Self.isDigit), fractionPart.allSatisfy(Self.isDigit) else {
             throw AmountError(input: yuan, problem: "only digits and one decimal point are allowed")
+        }
+        if integerPart.count > 1, integerPart.first == UInt8(ascii: "0") {
+            throw AmountError(input: yuan, problem: "redundant leading zero")
         }
         if dot != nil, fractionPart.isEmpty { throw AmountError(input: yuan, problem: "no digits after the decimal point") }
         guard fractionPart.count <= 2 else { throw AmountError(input: yuan, problem: "more than two decimals") }

@@ -55,8 +55,8 @@ public struct RequestSigner: Sendable {
         return html
     }
 
-    /// "yyyy-MM-dd HH:mm:ss" in China time (UTC+8, no daylight saving).
-    static func timestamp(_ date: Date) -> String {
+    /// "yyyy-MM-dd HH:mm:ss" in China time (UTC+8, no daylight saving), as `timestamp` and `time_expire` want it.
+    public static func timestamp(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
         let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)

@@ -46,15 +46,17 @@ public struct TradePagePay: AlipayRequest {
     public var productCode: String
     /// `body`: the order description.
     public var body: String?
-    /// `timeout_express`, e.g. "30m".
+    /// `timeout_express`, e.g. "30m": counted by Alipay from when the buyer opens the cashier.
     public var timeoutExpress: String?
+    /// `time_expire`, "yyyy-MM-dd HH:mm:ss" China time: an absolute deadline; wins over `timeout_express`.
+    public var timeExpire: String?
     /// `passback_params`: returned unchanged in the notification.
     public var passbackParams: String?
 
     /// Creates a page-pay request.
     public init(
         outTradeNo: String, totalAmount: Amount, subject: String, productCode: String = "FAST_INSTANT_TRADE_PAY",
-        body: String? = nil, timeoutExpress: String? = nil, passbackParams: String? = nil
+        body: String? = nil, timeoutExpress: String? = nil, timeExpire: String? = nil, passbackParams: String? = nil
     ) {
         self.outTradeNo = outTradeNo
         self.totalAmount = totalAmount
@@ -62,12 +64,13 @@ public struct TradePagePay: AlipayRequest {
         self.productCode = productCode
         self.body = body
         self.timeoutExpress = timeoutExpress
+        self.timeExpire = timeExpire
         self.passbackParams = passbackParams
     }
 
     enum CodingKeys: String, CodingKey {
         case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject, productCode = "product_code", body
-        case timeoutExpress = "timeout_express", passbackParams = "passback_params"
+        case timeoutExpress = "timeout_express", timeExpire = "time_expire", passbackParams = "passback_params"
     }
 
     /// Checks the order number, subject and the 0.01 … 100000000.00 amount range.

@@ -13,11 +13,16 @@ struct BizContent: Decodable, Sendable {
     var refundAmount: AmountText?
     var outRequestNo: String?
     var refundReason: String?
+    var timeoutExpress: String?
+    var timeExpire: String?
+    /// `query_options` of `alipay.trade.query`, e.g. `["fund_bill_list"]`.
+    var queryOptions: [String]?
 
     enum CodingKeys: String, CodingKey {
         case outTradeNo = "out_trade_no", tradeNo = "trade_no", totalAmount = "total_amount", subject, body
         case productCode = "product_code", passbackParams = "passback_params", refundAmount = "refund_amount"
         case outRequestNo = "out_request_no", refundReason = "refund_reason"
+        case timeoutExpress = "timeout_express", timeExpire = "time_expire", queryOptions = "query_options"
     }
 
     /// Parses `biz_content`; a missing or malformed one is `ACQ.INVALID_PARAMETER`.

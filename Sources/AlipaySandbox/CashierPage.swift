@@ -1,4 +1,4 @@
-/// The HTML the buyer's browser sees: the cashier with Pay and Cancel, and the pages that follow it.
+/// The HTML the buyer's browser sees: the cashier with Log in, Pay and Cancel, and the pages that follow it.
 ///
 /// Plain HTML forms with relative actions, no script, so the buttons work in any real browser and in tests.
 enum CashierPage {
@@ -9,9 +9,11 @@ enum CashierPage {
         var outTradeNo: String
         var tradeNo: String
         var seller: String
+        /// The buyer has not logged in: Alipay has no trade yet.
+        var isPreTrade: Bool = false
     }
 
-    /// The cashier: subject, amount, and the Pay / Cancel forms posting to `/cashier/{trade_no}/pay|cancel`.
+    /// The cashier: subject, amount, and the Log in / Pay / Cancel forms posting to `/cashier/{trade_no}/login|pay|cancel`.
     static func cashier(_ trade: Summary) -> String {
         let tradeNo = escape(trade.tradeNo)
         return page(
@@ -25,7 +27,13 @@ enum CashierPage {
                 <tr><th>Merchant order</th><td id="out_trade_no">\(escape(trade.outTradeNo))</td></tr>
                 <tr><th>Alipay trade</th><td id="trade_no">\(tradeNo)</td></tr>
                 <tr><th>Seller</th><td>\(escape(trade.seller))</td></tr>
+                <tr><th>At Alipay</th><td id="stage">\(trade.isPreTrade ? "no trade yet: created when the buyer logs in or pays" : "trade created, WAIT_BUYER_PAY")</td></tr>
                 </table>
+                \(trade.isPreTrade ? """
+                <form id="login" method="post" action="/cashier/\(tradeNo)/login">
+                <button type="submit" class="cancel">Log in (scan)</button>
+                </form>
+                """ : "")
                 <form id="pay" method="post" action="/cashier/\(tradeNo)/pay">
                 <button type="submit" class="pay">Pay ¥ \(escape(trade.totalAmount))</button>
                 </form>
@@ -48,14 +56,18 @@ enum CashierPage {
                 """)
     }
 
-    /// Shown after Cancel: the unpaid trade is closed and Alipay never redirects to `return_url` for it.
+    /// Shown after Cancel (the order timed out): Alipay never redirects to `return_url` for it.
     static func cancelled(_ trade: Summary) -> String {
-        page(
+        let outcome =
+            trade.isPreTrade
+            ? "The order expired before the buyer logged in (TRADE_CLOSED in the sandbox): Alipay created no trade and sends no notification."
+            : "Alipay trade \(escape(trade.tradeNo)) is TRADE_CLOSED; its notification is on its way."
+        return page(
             title: "Payment cancelled",
             body: """
                 <h1>Payment cancelled</h1>
                 <div class="card"><p class="subject">\(escape(trade.subject))</p>
-                <p>Alipay trade \(escape(trade.tradeNo)) is TRADE_CLOSED. You may close this window.</p></div>
+                <p>\(outcome) You may close this window.</p></div>
                 """)
     }
 

@@ -2,7 +2,9 @@ import AlipayKit
 import Foundation
 import Hummingbird
 
-/// The buyer's side of the cashier: `GET /cashier/{trade_no}`, and the Pay and Cancel forms it posts.
+/// The buyer's side of the cashier: `GET /cashier/{trade_no}`, and the Log in, Pay and Cancel forms it posts.
+///
+/// Opening the page creates nothing at Alipay: the order is a pre-trade until the buyer logs in (or pays).
 ///
 /// Paying answers 303 See Other to `return_url` with Alipay's signed return parameters
 /// (`method=alipay.trade.page.pay.return`, signed like a notification with Alipay's key).
@@ -16,6 +18,16 @@ enum CashierRoutes {
             case .waitBuyerPay: return Gateway.html(CashierPage.cashier(summary(trade, configuration: configuration)))
             case .tradeSuccess, .tradeFinished: return Gateway.html(CashierPage.paid(summary(trade, configuration: configuration)))
             case .tradeClosed: return Gateway.html(CashierPage.cancelled(summary(trade, configuration: configuration)))
+            }
+        }
+        router.post("/cashier/:trade_no/login") { _, context -> Response in
+            let tradeNo = try context.parameters.require("trade_no")
+            guard let trade = await sandbox.trade(outTradeNo: nil, tradeNo: tradeNo) else { return notFound() }
+            do throws(TradeError) {
+                let loggedIn = try await sandbox.login(outTradeNo: trade.outTradeNo)
+                return Gateway.html(CashierPage.cashier(summary(loggedIn, configuration: configuration)))
+            } catch {
+                return Gateway.html(CashierPage.error(code: error.code, subCode: error.subCode, message: error.subMessage), status: .conflict)
             }
         }
         router.post("/cashier/:trade_no/pay") { _, context -> Response in
@@ -70,7 +82,7 @@ enum CashierRoutes {
     static func summary(_ trade: Trade, configuration: SandboxConfiguration) -> CashierPage.Summary {
         CashierPage.Summary(
             subject: trade.subject, totalAmount: trade.totalAmount.description, outTradeNo: trade.outTradeNo, tradeNo: trade.tradeNo,
-            seller: configuration.sellerEmail)
+            seller: configuration.sellerEmail, isPreTrade: trade.isPreTrade)
     }
 
     private static func notFound() -> Response {

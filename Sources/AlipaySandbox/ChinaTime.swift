@@ -18,6 +18,19 @@ enum ChinaTime {
         return "\(pad(y, 4))\(pad(m, 2))\(pad(d, 2))"
     }
 
+    /// `140503`, the time of day (China time) inside a `notify_id`.
+    static func compactTime(_ date: Date) -> String {
+        let (_, _, _, hh, mm, ss) = fields(date)
+        return "\(pad(hh, 2))\(pad(mm, 2))\(pad(ss, 2))"
+    }
+
+    /// The next midnight in China after `date`: when a `timeout_express` of `1c` ends.
+    static func nextMidnight(after date: Date) -> Date {
+        let local = Int64(date.timeIntervalSince1970.rounded(.down)) + offsetSeconds
+        let days = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
+        return Date(timeIntervalSince1970: TimeInterval((days + 1) * 86_400 - offsetSeconds))
+    }
+
     /// Parses `yyyy-MM-dd HH:mm:ss` (China time); nil when the text is not exactly that shape or not a real time.
     static func date(_ text: String) -> Date? {
         let bytes = Array(text.utf8)

@@ -5,11 +5,12 @@ import Hummingbird
 /// The control API, JSON in and out, on the gateway's port (loopback by default; it has no authentication).
 ///
 /// ```
-/// POST /sandbox/trades                          {"total_amount":"88.88","subject":"…","notify_url":…}  → 201 trade
+/// POST /sandbox/trades                          {"total_amount":"88.88","subject":"…","notify_url":…}  → 201 pre-trade
 /// GET  /sandbox/trades                          → [trade]
 /// GET  /sandbox/trades/{out_trade_no}           → trade
-/// POST /sandbox/trades/{out_trade_no}/pay       → trade (TRADE_SUCCESS; notification queued)
-/// POST /sandbox/trades/{out_trade_no}/cancel    → trade (TRADE_CLOSED; notification queued)
+/// POST /sandbox/trades/{out_trade_no}/login     → trade (the buyer logged in: a trade at Alipay, WAIT_BUYER_PAY)
+/// POST /sandbox/trades/{out_trade_no}/pay       → trade (logs in if needed; TRADE_SUCCESS; notification queued)
+/// POST /sandbox/trades/{out_trade_no}/cancel    → trade (times out now: TRADE_CLOSED, notified unless a pre-trade)
 /// POST /sandbox/trades/{out_trade_no}/refund    {"refund_amount":"1.00","out_request_no"?,"refund_reason"?} → trade
 /// GET  /sandbox/deliveries[?out_trade_no=…&notify_id=…]  → [delivery]
 /// POST /sandbox/reset                           → {"reset":true}
@@ -34,7 +35,8 @@ enum ControlRoutes {
                 trade = try await sandbox.openTrade(
                     NewTrade(
                         outTradeNo: outTradeNo, totalAmount: amount, subject: body.subject, body: body.body, notifyUrl: body.notifyUrl,
-                        returnUrl: body.returnUrl, passbackParams: body.passbackParams))
+                        returnUrl: body.returnUrl, passbackParams: body.passbackParams, timeoutExpress: body.timeoutExpress,
+                        timeExpire: body.timeExpire))
             } catch {
                 throw ControlError(error)
             }
@@ -46,6 +48,16 @@ enum ControlRoutes {
         group.get("trades/:out_trade_no") { _, context -> Response in
             let outTradeNo = try context.parameters.require("out_trade_no")
             guard let trade = await sandbox.trade(outTradeNo: outTradeNo) else { throw ControlError(.tradeNotExist) }
+            return try json(TradeView(trade))
+        }
+        group.post("trades/:out_trade_no/login") { _, context -> Response in
+            let outTradeNo = try context.parameters.require("out_trade_no")
+            let trade: Trade
+            do throws(TradeError) {
+                trade = try await sandbox.login(outTradeNo: outTradeNo)
+            } catch {
+                throw ControlError(error)
+            }
             return try json(TradeView(trade))
         }
         group.post("trades/:out_trade_no/pay") { _, context -> Response in
@@ -143,10 +155,12 @@ struct CreateTradeRequest: Decodable, Sendable {
     var notifyUrl: String?
     var returnUrl: String?
     var passbackParams: String?
+    var timeoutExpress: String?
+    var timeExpire: String?
 
     enum CodingKeys: String, CodingKey {
         case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject, body, notifyUrl = "notify_url", returnUrl = "return_url"
-        case passbackParams = "passback_params"
+        case passbackParams = "passback_params", timeoutExpress = "timeout_express", timeExpire = "time_expire"
     }
 }
 

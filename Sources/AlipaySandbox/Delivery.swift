@@ -23,17 +23,17 @@ public struct Delivery: Sendable, Equatable, Codable {
     public var attempt: Int
     /// When the attempt was made.
     public var time: Date
-    /// What the merchant answered: its body (trimmed, at most 200 characters), `timeout`, `error: …` or `dropped`.
+    /// What the merchant answered: its body as sent (at most 200 characters), `timeout`, `error: …` or `dropped`.
     public var answer: String
     /// How long the attempt took, in milliseconds.
     public var durationMs: Int
     /// The HTTP status of the merchant's answer, when there was one.
     public var httpStatus: Int?
-    /// Whether this answer acknowledged the notification (HTTP 2xx and the body `success`).
+    /// Whether this answer acknowledged the notification: HTTP 200 and the body exactly `success`.
     public var acknowledged: Bool
     /// Genuine, duplicate or forged.
     public var kind: Kind
-    /// The `notify_url` it went to.
+    /// The URL it was posted to: `notify_url` without its query string, as Alipay posts.
     public var url: String
 
     enum CodingKeys: String, CodingKey {

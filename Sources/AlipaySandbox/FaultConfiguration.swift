@@ -6,7 +6,7 @@ import Foundation
 /// in total; one draw per request picks at most one). Notification faults are drawn per notification.
 ///
 /// The text form, used by `SANDBOX_FAULTS` and `--faults`, is a comma-separated list of `name:value`:
-/// `500:0.2,slow:0.1,badsign:0.1,garbage:0.1,unknown:0.05,duplicate:0.5,reorder:1,forged:0.2,drop:3`.
+/// `500:0.2,slow:0.1,badsign:0.1,garbage:0.1,unknown:0.05,escapedslash:0.5,duplicate:0.5,reorder:1,forged:0.2,gbk:0.5,drop:3`.
 public struct FaultConfiguration: Sendable, Equatable {
     /// Fraction of gateway answers replaced by HTTP 500 (the request is not processed).
     public var http500: Double = 0
@@ -18,12 +18,17 @@ public struct FaultConfiguration: Sendable, Equatable {
     public var garbage: Double = 0
     /// Fraction of gateway answers that are `20000 isp.unknow-error` (the request is not processed).
     public var unknownError: Double = 0
+    /// Fraction of signed gateway answers whose `/` are written `\/` on the wire after signing over the text with `/`
+    /// (a valid answer, drawn independently of the faults above): exercises the Java SDK's second verification.
+    public var escapedSlash: Double = 0
     /// Fraction of notification attempts sent twice.
     public var duplicate: Double = 0
     /// Fraction of payments whose `TRADE_FINISHED` notification is sent before the `TRADE_SUCCESS` one.
     public var reorder: Double = 0
     /// Fraction of notifications preceded by a forged copy signed with a key that is not Alipay's.
     public var forged: Double = 0
+    /// Fraction of notifications sent as an old account's: `charset=GBK`, signed and percent-encoded as GBK bytes.
+    public var gbk: Double = 0
     /// The next N delivery attempts are not sent at all, recorded with the answer `dropped`, and retried on schedule.
     public var dropFirst: Int = 0
     /// How long a `slow` answer waits, in real seconds (not scaled): it must exceed the client's read timeout.
@@ -59,12 +64,14 @@ public struct FaultConfiguration: Sendable, Equatable {
             case "badsign", "bad_sign": badSign = fraction
             case "garbage": garbage = fraction
             case "unknown", "20000", "unknown_error": unknownError = fraction
+            case "escapedslash", "escaped_slash": escapedSlash = fraction
+            case "gbk": gbk = fraction
             case "duplicate": duplicate = fraction
             case "reorder": reorder = fraction
             case "forged": forged = fraction
             default:
                 throw .invalidFaults(
-                    "unknown fault \"\(name)\" (known: 500, slow, badsign, garbage, unknown, duplicate, reorder, forged, drop)")
+                    "unknown fault \"\(name)\" (known: 500, slow, badsign, garbage, unknown, escapedslash, duplicate, reorder, forged, gbk, drop)")
             }
         }
         try validate()
@@ -79,9 +86,11 @@ public struct FaultConfiguration: Sendable, Equatable {
         add("badsign", badSign)
         add("garbage", garbage)
         add("unknown", unknownError)
+        add("escapedslash", escapedSlash)
         add("duplicate", duplicate)
         add("reorder", reorder)
         add("forged", forged)
+        add("gbk", gbk)
         if dropFirst > 0 { items.append("drop:\(dropFirst)") }
         return items.joined(separator: ",")
     }
@@ -90,7 +99,7 @@ public struct FaultConfiguration: Sendable, Equatable {
     public func validate() throws(SandboxError) {
         let fractions: [(String, Double)] = [
             ("500", http500), ("slow", slow), ("badsign", badSign), ("garbage", garbage), ("unknown", unknownError),
-            ("duplicate", duplicate), ("reorder", reorder), ("forged", forged),
+            ("escapedslash", escapedSlash), ("duplicate", duplicate), ("reorder", reorder), ("forged", forged), ("gbk", gbk),
         ]
         for (name, value) in fractions where !(0...1).contains(value) {
             throw .invalidFaults("\(name) must be between 0 and 1, got \(Self.format(value))")
@@ -110,7 +119,7 @@ public struct FaultConfiguration: Sendable, Equatable {
 
 extension FaultConfiguration: Codable {
     enum CodingKeys: String, CodingKey {
-        case http500 = "http_500", slow, badSign = "bad_sign", garbage, unknownError = "unknown_error", duplicate, reorder, forged
+        case http500 = "http_500", slow, badSign = "bad_sign", garbage, unknownError = "unknown_error", escapedSlash = "escaped_slash", duplicate, reorder, forged, gbk
         case dropFirst = "drop_first", slowSeconds = "slow_seconds", seed, spec
     }
 
@@ -131,6 +140,8 @@ extension FaultConfiguration: Codable {
         badSign = try container.decodeIfPresent(Double.self, forKey: .badSign) ?? badSign
         garbage = try container.decodeIfPresent(Double.self, forKey: .garbage) ?? garbage
         unknownError = try container.decodeIfPresent(Double.self, forKey: .unknownError) ?? unknownError
+        escapedSlash = try container.decodeIfPresent(Double.self, forKey: .escapedSlash) ?? escapedSlash
+        gbk = try container.decodeIfPresent(Double.self, forKey: .gbk) ?? gbk
         duplicate = try container.decodeIfPresent(Double.self, forKey: .duplicate) ?? duplicate
         reorder = try container.decodeIfPresent(Double.self, forKey: .reorder) ?? reorder
         forged = try container.decodeIfPresent(Double.self, forKey: .forged) ?? forged
@@ -146,6 +157,8 @@ extension FaultConfiguration: Codable {
         try container.encode(badSign, forKey: .badSign)
         try container.encode(garbage, forKey: .garbage)
         try container.encode(unknownError, forKey: .unknownError)
+        try container.encode(escapedSlash, forKey: .escapedSlash)
+        try container.encode(gbk, forKey: .gbk)
         try container.encode(duplicate, forKey: .duplicate)
         try container.encode(reorder, forKey: .reorder)
         try container.encode(forged, forKey: .forged)

@@ -84,6 +84,10 @@ public final class FaultInjector: Sendable {
     public func shouldReorder() -> Bool { draw(\.reorder) }
     /// Whether a forged copy precedes this notification.
     public func shouldForge() -> Bool { draw(\.forged) }
+    /// Whether this notification goes out in GBK.
+    public func shouldUseGBK() -> Bool { draw(\.gbk) }
+    /// Whether this signed gateway answer writes `/` as `\/`.
+    public func shouldEscapeSlashes() -> Bool { draw(\.escapedSlash) }
 
     /// Whether this delivery attempt is dropped; counts down `dropFirst`.
     public func takeDrop() -> Bool {

@@ -1,6 +1,7 @@
 import AlipayKit
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 
 /// `GET|POST /gateway.do`: checks a request exactly as Alipay does, then runs the method and answers in Alipay's shape.
 ///
@@ -14,14 +15,18 @@ struct Gateway: Sendable {
     /// Parameters may come in the query string, the form body, or both (the official SDKs put the common ones in the URL).
     static let maxBody = 1 << 20
 
+    /// Alipay's `sub_msg` when a POST's `charset` is not in the URL's query string, where the gateway reads it.
+    static let charsetNotInURLMessage = "验签出错，请确认charset参数放在了URL查询字符串中且各参数值使用charset参数指示的字符集编码"
+
     func handle(_ request: Request, context: some RequestContext) async throws -> Response {
         var request = request
-        let parameters: [String: String]
+        let received: ReceivedParameters
         do {
-            parameters = try await Self.parameters(of: &request, context: context)
+            received = try await Self.parameters(of: &request, context: context)
         } catch let rejection as GatewayRejection {
             return Self.json(ResponseSigner.errorBody(method: "", responseJSON: rejection.json))
         }
+        let parameters = received.values
         guard let methodName = parameters["method"], !methodName.isEmpty else {
             return Self.json(ResponseSigner.errorBody(method: "", responseJSON: GatewayRejection.missing("isv.missing-method", "缺少方法名参数", signed: false).json))
         }
@@ -30,10 +35,11 @@ struct Gateway: Sendable {
                 ResponseSigner.errorBody(method: methodName, responseJSON: GatewayRejection.invalid("isv.invalid-method", "不存在的方法名", signed: false).json))
         }
         if method == .pagePay {
-            return await pagePay(parameters)
+            return await pagePay(received)
         }
         let configuration = sandbox.configuration
-        let signType = parameters["sign_type"].flatMap(SignType.init(rawValue:)) ?? configuration.signType
+        // One key type per app at Alipay: answers are always signed with it, whatever the request claimed.
+        let signType = configuration.signType
         let fault = sandbox.faults.gatewayFault()
         switch fault {
         case .http500:
@@ -53,7 +59,7 @@ struct Gateway: Sendable {
         }
 
         let nodeJSON: String
-        if let rejection = Self.check(parameters, configuration: configuration) {
+        if let rejection = Self.check(received, configuration: configuration) {
             sandbox.logger.info("gateway request refused", metadata: ["method": "\(methodName)", "sub_code": "\(rejection.subCode)"])
             guard rejection.signed else { return Self.json("{\"\(ResponseVerifier.responseKey(method: methodName))\":\(rejection.json)}") }
             nodeJSON = rejection.json
@@ -64,7 +70,9 @@ struct Gateway: Sendable {
         switch fault {
         case .slow:
             sandbox.logger.info("fault: gateway answer delayed", metadata: ["method": "\(methodName)", "seconds": "\(sandbox.faults.configuration.slowSeconds)"])
-            try await Task.sleep(for: sandbox.faults.slowDelay)
+            // A stopping sandbox answers at once: the request is processed already, and a held answer must not keep
+            // its graceful shutdown waiting for `slowSeconds` (the server waits for every request in flight).
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: sandbox.faults.slowDelay) }
         case .badSign:
             sandbox.logger.info("fault: gateway answer with a bad signature", metadata: ["method": "\(methodName)"])
             let wrong = try configuration.alipayPrivateKey.sign(nodeJSON + " ", type: signType)
@@ -73,6 +81,13 @@ struct Gateway: Sendable {
             sandbox.logger.info("fault: gateway answer cut in half", metadata: ["method": "\(methodName)"])
             body = String(decoding: Array(body.utf8).prefix(body.utf8.count / 2), as: UTF8.self)
         default: break
+        }
+        if fault == nil || fault == .slow, nodeJSON.contains("/"), sandbox.faults.shouldEscapeSlashes() {
+            // Signed over the text with "/", sent with "\/": what some of Alipay's answers look like on the wire.
+            sandbox.logger.info("fault: gateway answer with escaped slashes", metadata: ["method": "\(methodName)"])
+            let sign = try configuration.alipayPrivateKey.sign(nodeJSON, type: signType)
+            let escaped = nodeJSON.replacingOccurrences(of: "/", with: "\\/")
+            body = "{\"\(ResponseVerifier.responseKey(method: methodName))\":\(escaped),\"sign\":\"\(sign)\"}"
         }
         return Self.json(body)
     }
@@ -85,10 +100,10 @@ struct Gateway: Sendable {
             switch method {
             case .query:
                 let reference = try biz.tradeReference()
-                guard let trade = await sandbox.trade(outTradeNo: reference.outTradeNo, tradeNo: reference.tradeNo) else {
+                guard let trade = await sandbox.existingTrade(outTradeNo: reference.outTradeNo, tradeNo: reference.tradeNo) else {
                     throw TradeError.tradeNotExist
                 }
-                return Self.queryNode(trade)
+                return Self.queryNode(trade, fundBillList: biz.queryOptions?.contains("fund_bill_list") == true)
             case .close:
                 let reference = try biz.tradeReference()
                 let trade = try await sandbox.close(outTradeNo: reference.outTradeNo, tradeNo: reference.tradeNo)
@@ -127,9 +142,10 @@ struct Gateway: Sendable {
         }
     }
 
-    /// `alipay.trade.page.pay`: open (or show again) the trade and answer the cashier page.
-    private func pagePay(_ parameters: [String: String]) async -> Response {
-        if let rejection = Self.check(parameters, configuration: sandbox.configuration) {
+    /// `alipay.trade.page.pay`: open (or show again) the order's cashier; no trade exists until the buyer logs in.
+    private func pagePay(_ received: ReceivedParameters) async -> Response {
+        let parameters = received.values
+        if let rejection = Self.check(received, configuration: sandbox.configuration) {
             sandbox.logger.info("page.pay refused", metadata: ["sub_code": "\(rejection.subCode)"])
             return Self.html(CashierPage.error(code: rejection.code, subCode: rejection.subCode, message: rejection.subMessage))
         }
@@ -144,7 +160,8 @@ struct Gateway: Sendable {
             let trade = try await sandbox.openTrade(
                 NewTrade(
                     outTradeNo: outTradeNo, totalAmount: amount, subject: subject, body: biz.body, notifyUrl: parameters["notify_url"],
-                    returnUrl: parameters["return_url"], passbackParams: biz.passbackParams))
+                    returnUrl: parameters["return_url"], passbackParams: biz.passbackParams, timeoutExpress: biz.timeoutExpress,
+                    timeExpire: biz.timeExpire))
             return Self.html(CashierPage.cashier(CashierRoutes.summary(trade, configuration: sandbox.configuration)))
         } catch let error as TradeError {
             return Self.html(CashierPage.error(code: error.code, subCode: error.subCode, message: error.subMessage))
@@ -156,54 +173,99 @@ struct Gateway: Sendable {
     // MARK: Checks
 
     /// Alipay's checks of the common parameters, in its order; nil when the request may proceed.
-    static func check(_ parameters: [String: String], configuration: SandboxConfiguration) -> GatewayRejection? {
+    static func check(_ received: ReceivedParameters, configuration: SandboxConfiguration) -> GatewayRejection? {
+        let parameters = received.values
         func present(_ key: String) -> String? { parameters[key].flatMap { $0.isEmpty ? nil : $0 } }
         guard let appId = present("app_id") else { return .missing("isv.missing-app-id", "缺少AppID参数", signed: false) }
         guard appId == configuration.appId else { return .invalid("isv.invalid-app-id", "无效的AppID参数", signed: false) }
         guard let signTypeText = present("sign_type") else { return .missing("isv.missing-signature-type", "缺少签名类型参数", signed: false) }
-        guard SignType(rawValue: signTypeText) != nil else { return .invalid("isv.invalid-signature-type", "无效的签名类型", signed: false) }
+        guard let signType = SignType(rawValue: signTypeText) else { return .invalid("isv.invalid-signature-type", "无效的签名类型", signed: false) }
         guard present("sign") != nil else { return .missing("isv.missing-signature", "缺少签名参数") }
         guard let timestamp = present("timestamp") else { return .missing("isv.missing-timestamp", "缺少时间戳参数") }
         guard ChinaTime.date(timestamp) != nil else { return .invalid("isv.invalid-timestamp", "非法的时间戳参数") }
         if let format = present("format"), format.uppercased() != "JSON" { return .invalid("isv.invalid-format", "无效的数据格式") }
-        if let charset = present("charset"), !["utf-8", "gbk", "gb2312", "gb18030"].contains(charset.lowercased()) {
-            return .invalid("isv.invalid-charset", "字符集错误")
+        if let charset = present("charset") {
+            switch charset.lowercased() {
+            case "utf-8", "utf8": break
+            case "gbk", "gb2312", "gb18030":
+                // Alipay verifies these over the bytes in that charset; the sandbox does not, so it says so plainly
+                // instead of failing the signature for a reason the merchant could not see.
+                return .invalid("isv.invalid-charset", "alipay-sandbox只校验charset=utf-8的请求(\(charset) is not supported by the sandbox): 请使用utf-8")
+            default:
+                return .invalid("isv.invalid-charset", "字符集错误")
+            }
+        }
+        guard signType == configuration.signType else {
+            return .invalid(
+                "isv.invalid-signature",
+                "验签出错，sign值与sign_type参数指定的签名类型不一致：sign_type参数值为\(signType.rawValue)，您实际用的签名类型可能是\(configuration.signType.rawValue)")
+        }
+        if received.charsetOnlyInBody {
+            return .invalid("isv.invalid-signature", charsetNotInURLMessage)
         }
         guard RequestVerifier.verify(parameters, appPublicKey: configuration.appPublicKey) else {
             return .invalid(
                 "isv.invalid-signature",
-                "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：\(SignString.forRequest(parameters))")
+                "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：\(htmlEscaped(SignString.forRequest(parameters)))")
         }
         return nil
     }
 
-    /// The query string's and the form body's parameters together, each decoded exactly once.
-    static func parameters(of request: inout Request, context: some RequestContext) async throws -> [String: String] {
+    /// Alipay writes `&` and `"` of the string it verified as HTML entities in `sub_msg`.
+    static func htmlEscaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    /// What a gateway request carried: its parameters, and whether a POST body came without `charset` in the URL.
+    struct ReceivedParameters: Sendable {
+        /// The query string's and the body's parameters together.
+        var values: [String: String]
+        /// A POST with parameters in its body and no `charset` in the URL's query string: Alipay reads the charset
+        /// from the URL only, so such a request fails verification there (a common production failure).
+        var charsetOnlyInBody: Bool
+    }
+
+    /// The query string's and the body's parameters together, each decoded exactly once; the body is read in the
+    /// charset of the URL (only UTF-8 passes `check`).
+    static func parameters(of request: inout Request, context: some RequestContext) async throws -> ReceivedParameters {
         var parameters: [String: String] = [:]
+        var bodyHasParameters = false
         do {
             if let query = request.uri.query, !query.isEmpty {
                 parameters = try FormCodec.decode(query).dictionary
             }
+            let charsetInURL = parameters["charset"].map { !$0.isEmpty } ?? false
             if request.method == .post {
                 let buffer = try await request.collectBody(upTo: maxBody)
                 let bytes = Array(buffer.readableBytesView)
                 if !bytes.isEmpty {
-                    let contentType = request.headers[.contentType]?.lowercased() ?? ""
-                    guard contentType.isEmpty || contentType.hasPrefix("application/x-www-form-urlencoded") else {
-                        throw GatewayRejection.invalid("isv.invalid-content-type", "请使用application/x-www-form-urlencoded提交参数", signed: false)
+                    let contentType = request.headers[.contentType] ?? ""
+                    let fields: [String: String]
+                    if contentType.isEmpty || contentType.lowercased().hasPrefix("application/x-www-form-urlencoded") {
+                        fields = try FormCodec.decode(bytes).dictionary
+                    } else if let boundary = MultipartForm.boundary(contentType: contentType) {
+                        do {
+                            fields = try MultipartForm.fields(bytes, boundary: boundary)
+                        } catch {
+                            throw GatewayRejection.invalid("isv.invalid-parameter", "参数格式错误: \(error.message)", signed: false)
+                        }
+                    } else {
+                        throw GatewayRejection.invalid(
+                            "isv.invalid-content-type", "请使用application/x-www-form-urlencoded或multipart/form-data提交参数", signed: false)
                     }
-                    for (key, value) in try FormCodec.decode(bytes).dictionary {
+                    for (key, value) in fields {
                         if let existing = parameters[key], existing != value {
                             throw GatewayRejection.invalid("isv.invalid-parameter", "参数\(key)在URL与请求体中的值不一致", signed: false)
                         }
                         parameters[key] = value
                     }
+                    bodyHasParameters = !fields.isEmpty
                 }
             }
+            return ReceivedParameters(values: parameters, charsetOnlyInBody: bodyHasParameters && !charsetInURL)
         } catch let error as FormError {
             throw GatewayRejection.invalid("isv.invalid-parameter", "参数格式错误: \(error.message)", signed: false)
         }
-        return parameters
     }
 
     // MARK: Bodies
@@ -215,7 +277,8 @@ struct Gateway: Sendable {
         return node
     }
 
-    static func queryNode(_ trade: Trade) -> String {
+    /// The `alipay.trade.query` node; `fund_bill_list` only when `query_options` asked for it, as at Alipay.
+    static func queryNode(_ trade: Trade, fundBillList: Bool = false) -> String {
         var node = successNode()
         let paid = trade.gmtPayment != nil
         let zero = "0.00"
@@ -230,7 +293,7 @@ struct Gateway: Sendable {
         node.add("invoice_amount", paid ? trade.totalAmount.description : zero)
         node.add("receipt_amount", paid ? trade.totalAmount.description : zero)
         node.add("send_pay_date", trade.gmtPayment)
-        if paid {
+        if paid && fundBillList {
             var bill = JSONObjectText()
             bill.add("fund_channel", "ALIPAYACCOUNT")
             bill.add("amount", trade.totalAmount.description)

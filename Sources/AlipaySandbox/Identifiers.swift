@@ -7,9 +7,10 @@ enum Identifiers {
         ChinaTime.compactDay(day) + "2200140" + zeroPadded(sequence, 13)
     }
 
-    /// `notify_id`: day, `00222`, 15-digit sequence: `202611290022200000000000042` style (28 digits).
+    /// `notify_id`: day, `00222`, time of day, 15-digit sequence, 34 digits as Alipay's
+    /// (`2020042000222134746071970505373170` was sent at 13:47:46 on 2020-04-20).
     static func notifyId(day: Date, sequence: Int64) -> String {
-        ChinaTime.compactDay(day) + "00222" + zeroPadded(sequence, 15)
+        ChinaTime.compactDay(day) + "00222" + ChinaTime.compactTime(day) + zeroPadded(sequence, 15)
     }
 
     /// `buyer_id`: `2088` and 12 digits.

@@ -1,6 +1,7 @@
 import AlipayKit
+import Foundation
 
-/// What opens a trade: the business fields of `alipay.trade.page.pay` plus its `notify_url` and `return_url`.
+/// What opens an order at the cashier: the business fields of `alipay.trade.page.pay` plus its `notify_url` and `return_url`.
 public struct NewTrade: Sendable, Equatable {
     /// `out_trade_no`: letters, digits, `_` or `-`, at most 64.
     public var outTradeNo: String
@@ -10,17 +11,22 @@ public struct NewTrade: Sendable, Equatable {
     public var subject: String
     /// `body`.
     public var body: String?
-    /// `notify_url`; nil sends no notifications.
+    /// `notify_url`; nil sends no notifications. A query string is kept: Alipay posts to the URL without it and puts
+    /// its parameters in the notification body, as the real notifier does.
     public var notifyUrl: String?
     /// `return_url`.
     public var returnUrl: String?
     /// `passback_params`.
     public var passbackParams: String?
+    /// `timeout_express`: `30m`, `2h`, `15d`, `1c`.
+    public var timeoutExpress: String?
+    /// `time_expire`: `yyyy-MM-dd HH:mm:ss`, China time; wins over `timeout_express`.
+    public var timeExpire: String?
 
-    /// Gathers the fields of a new trade.
+    /// Gathers the fields of a new order.
     public init(
         outTradeNo: String, totalAmount: Amount, subject: String, body: String? = nil, notifyUrl: String? = nil,
-        returnUrl: String? = nil, passbackParams: String? = nil
+        returnUrl: String? = nil, passbackParams: String? = nil, timeoutExpress: String? = nil, timeExpire: String? = nil
     ) {
         self.outTradeNo = outTradeNo
         self.totalAmount = totalAmount
@@ -29,10 +35,13 @@ public struct NewTrade: Sendable, Equatable {
         self.notifyUrl = notifyUrl
         self.returnUrl = returnUrl
         self.passbackParams = passbackParams
+        self.timeoutExpress = timeoutExpress
+        self.timeExpire = timeExpire
     }
 
-    /// Alipay's limits; a violation is `ACQ.INVALID_PARAMETER`.
-    func validate() throws(TradeError) {
+    /// Alipay's limits; a violation is `ACQ.INVALID_PARAMETER`. Returns the parsed expiry, if any.
+    @discardableResult
+    func validate(now: Date = Date()) throws(TradeError) -> TradeExpiry? {
         guard !outTradeNo.isEmpty, outTradeNo.utf8.count <= 64,
             outTradeNo.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") })
         else {
@@ -48,5 +57,6 @@ public struct NewTrade: Sendable, Equatable {
                 throw .invalidParameter("\(name) must be an http or https URL")
             }
         }
+        return try TradeExpiry.parse(timeoutExpress: timeoutExpress, timeExpire: timeExpire, now: now)
     }
 }

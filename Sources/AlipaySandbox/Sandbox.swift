@@ -45,10 +45,12 @@ public actor Sandbox {
 
     // MARK: Trades
 
-    /// Opens a trade for `alipay.trade.page.pay` (or `POST /sandbox/trades`); asking again for the same unpaid order
-    /// shows the same trade, as Alipay does.
+    /// Opens an order at the cashier for `alipay.trade.page.pay` (or `POST /sandbox/trades`): a pre-trade, which Alipay
+    /// does not know as a trade until the buyer scans or logs in. Asking again for the same unpaid order shows the
+    /// same cashier, as Alipay does.
     public func openTrade(_ request: NewTrade, now: Date = Date()) throws(TradeError) -> Trade {
-        try request.validate()
+        settleExpired(now: now)
+        let expiry = try request.validate(now: now)
         if var existing = state.trades[request.outTradeNo] {
             switch existing.status {
             case .tradeSuccess, .tradeFinished: throw .tradeHasSuccess
@@ -68,25 +70,48 @@ public actor Sandbox {
         let trade = Trade(
             outTradeNo: request.outTradeNo, tradeNo: Identifiers.tradeNo(day: now, sequence: state.tradeSequence),
             appId: configuration.appId, subject: request.subject, body: request.body, totalAmount: request.totalAmount,
-            status: .waitBuyerPay, refundedAmount: Amount(fen: 0), refunds: [], notifyUrl: request.notifyUrl,
-            returnUrl: request.returnUrl, passbackParams: request.passbackParams, buyerId: nil, buyerLogonId: nil,
-            gmtCreate: ChinaTime.string(now), gmtPayment: nil, gmtClose: nil, finishAt: nil)
+            notifyUrl: request.notifyUrl, returnUrl: request.returnUrl, passbackParams: request.passbackParams,
+            gmtCreate: ChinaTime.string(now), expireAt: expiry?.deadline(openedAt: now, timeScale: configuration.timeScale))
         state.trades[trade.outTradeNo] = trade
-        logger.info("trade created", metadata: ["out_trade_no": "\(trade.outTradeNo)", "trade_no": "\(trade.tradeNo)", "total_amount": "\(trade.totalAmount)"])
+        var metadata: Logger.Metadata = [
+            "out_trade_no": "\(trade.outTradeNo)", "trade_no": "\(trade.tradeNo)", "total_amount": "\(trade.totalAmount)",
+        ]
+        if let expireAt = trade.expireAt { metadata["expire_at"] = "\(expireAt)" }
+        logger.info("cashier opened (pre-trade: no trade at Alipay until the buyer logs in)", metadata: metadata)
+        if let url = trade.notifyUrl, url.contains("?") {
+            logger.warning(
+                "notify_url has a query string: like Alipay, the sandbox posts to the URL without it and adds its parameters to the notification body, where they are not signed",
+                metadata: ["out_trade_no": "\(trade.outTradeNo)", "notify_url": "\(url)"])
+        }
         commit()
         return trade
     }
 
-    /// The buyer pays: WAIT_BUYER_PAY ⇒ TRADE_SUCCESS and its notification (with fault `reorder`: TRADE_FINISHED at
-    /// once, its notification sent before the TRADE_SUCCESS one).
-    public func pay(outTradeNo: String, now: Date = Date()) throws(TradeError) -> Trade {
+    /// The buyer scans the code or logs in at the cashier: the pre-trade becomes a trade in WAIT_BUYER_PAY (not
+    /// notified, as Alipay does not notify WAIT_BUYER_PAY by default). A trade that already exists is returned as is.
+    public func login(outTradeNo: String, now: Date = Date()) throws(TradeError) -> Trade {
+        settleExpired(now: now)
         guard var trade = state.trades[outTradeNo] else { throw .tradeNotExist }
         switch trade.status {
         case .waitBuyerPay: break
         case .tradeSuccess, .tradeFinished: throw .tradeHasSuccess
         case .tradeClosed: throw .tradeHasClosed
         }
+        guard trade.isPreTrade else { return trade }
+        trade.isPreTrade = false
+        trade.gmtCreate = ChinaTime.string(now)
+        state.trades[outTradeNo] = trade
+        logger.info("buyer logged in: trade created", metadata: ["out_trade_no": "\(outTradeNo)", "trade_no": "\(trade.tradeNo)"])
+        commit()
+        return trade
+    }
+
+    /// The buyer pays (logging in first if still at the pre-trade): WAIT_BUYER_PAY ⇒ TRADE_SUCCESS and its notification
+    /// (with fault `reorder`: TRADE_FINISHED at once, its notification sent before the TRADE_SUCCESS one).
+    public func pay(outTradeNo: String, now: Date = Date()) throws(TradeError) -> Trade {
+        var trade = try login(outTradeNo: outTradeNo, now: now)
         trade.status = .tradeSuccess
+        trade.expireAt = nil
         trade.buyerId = Identifiers.buyerId(using: &generator)
         trade.buyerLogonId = Identifiers.maskedLogonId(using: &generator)
         trade.gmtPayment = ChinaTime.string(now)
@@ -106,41 +131,48 @@ public actor Sandbox {
         return trade
     }
 
-    /// The buyer gives up on the cashier: the unpaid trade is closed (as at its timeout) and TRADE_CLOSED notified.
+    /// The unpaid order times out now (the cashier's Cancel, `POST /sandbox/trades/{n}/cancel`): a trade closes with a
+    /// TRADE_CLOSED notification; a pre-trade just expires, with no trade and no notification, as at Alipay.
     public func cancel(outTradeNo: String, now: Date = Date()) throws(TradeError) -> Trade {
-        try close(outTradeNo: outTradeNo, tradeNo: nil, now: now)
+        settleExpired(now: now)
+        guard let trade = state.trades[outTradeNo] else { throw .tradeNotExist }
+        guard trade.status == .waitBuyerPay else { throw .tradeStatusError }
+        let closed = expire(trade, now: now)
+        commit()
+        return closed
     }
 
-    /// `alipay.trade.close`: only an unpaid trade closes; TRADE_CLOSED is notified.
+    /// `alipay.trade.close`: only an unpaid trade closes; TRADE_CLOSED is notified. A pre-trade is not a trade yet:
+    /// ACQ.TRADE_NOT_EXIST, and it stays payable until it expires, as at Alipay.
     public func close(outTradeNo: String?, tradeNo: String?, now: Date = Date()) throws(TradeError) -> Trade {
-        guard let key = state.outTradeNo(outTradeNo: outTradeNo, tradeNo: tradeNo), var trade = state.trades[key] else {
+        settleExpired(now: now)
+        guard let key = existingKey(outTradeNo: outTradeNo, tradeNo: tradeNo), let trade = state.trades[key] else {
             throw .tradeNotExist
         }
         guard trade.status == .waitBuyerPay else { throw .tradeStatusError }
-        trade.status = .tradeClosed
-        trade.gmtClose = ChinaTime.string(now)
-        state.trades[key] = trade
-        enqueue(trade, status: .tradeClosed, now: now)
-        logger.info("trade closed", metadata: ["out_trade_no": "\(key)"])
+        let closed = expire(trade, now: now)
         commit()
-        return trade
+        return closed
     }
 
     /// `alipay.trade.refund`: refunds up to what is left; the refund that empties the trade closes it (TRADE_CLOSED),
-    /// a partial one notifies TRADE_SUCCESS with `refund_fee`. Repeating an `out_request_no` repeats its answer.
+    /// a partial one notifies TRADE_SUCCESS with `refund_fee`. Repeating an `out_request_no` repeats its answer;
+    /// repeating it with another amount is ACQ.DISCORDANT_REPEAT_REQUEST. A closed trade refuses with
+    /// ACQ.TRADE_STATUS_ERROR, as in the refund API's error list.
     public func refund(
         outTradeNo: String?, tradeNo: String?, amount: Amount, outRequestNo: String?, reason: String?, now: Date = Date()
     ) throws(TradeError) -> RefundResult {
-        guard let key = state.outTradeNo(outTradeNo: outTradeNo, tradeNo: tradeNo), var trade = state.trades[key] else {
+        settleExpired(now: now)
+        guard let key = existingKey(outTradeNo: outTradeNo, tradeNo: tradeNo), var trade = state.trades[key] else {
             throw .tradeNotExist
         }
         let requestNo = (outRequestNo?.isEmpty ?? true) ? trade.outTradeNo : outRequestNo!
         if let earlier = trade.refunds.first(where: { $0.outRequestNo == requestNo }) {
+            guard earlier.refundAmount == amount else { throw .discordantRepeatRequest }
             return RefundResult(trade: trade, refund: earlier, fundChange: false)
         }
         switch trade.status {
-        case .waitBuyerPay: throw .tradeStatusError
-        case .tradeClosed: throw .tradeHasClosed
+        case .waitBuyerPay, .tradeClosed: throw .tradeStatusError
         case .tradeFinished: throw .tradeHasFinished
         case .tradeSuccess: break
         }
@@ -167,14 +199,22 @@ public actor Sandbox {
         return RefundResult(trade: trade, refund: record, fundChange: true)
     }
 
-    /// The trade with this `trade_no` or `out_trade_no`.
-    public func trade(outTradeNo: String?, tradeNo: String? = nil) -> Trade? {
-        state.outTradeNo(outTradeNo: outTradeNo, tradeNo: tradeNo).flatMap { state.trades[$0] }
+    /// The trade as `alipay.trade.query` sees it: nil for an unknown order and for a pre-trade.
+    public func existingTrade(outTradeNo: String?, tradeNo: String? = nil, now: Date = Date()) -> Trade? {
+        settleExpired(now: now)
+        return existingKey(outTradeNo: outTradeNo, tradeNo: tradeNo).flatMap { state.trades[$0] }
     }
 
-    /// Every trade, oldest first.
+    /// The order with this `trade_no` or `out_trade_no` as the sandbox knows it, pre-trades included.
+    public func trade(outTradeNo: String?, tradeNo: String? = nil) -> Trade? {
+        settleExpired(now: Date())
+        return state.outTradeNo(outTradeNo: outTradeNo, tradeNo: tradeNo).flatMap { state.trades[$0] }
+    }
+
+    /// Every order, pre-trades included, oldest first.
     public func trades() -> [Trade] {
-        state.trades.values.sorted { $0.tradeNo < $1.tradeNo }
+        settleExpired(now: Date())
+        return state.trades.values.sorted { $0.tradeNo < $1.tradeNo }
     }
 
     /// Every notification attempt, oldest first.
@@ -239,7 +279,7 @@ public actor Sandbox {
 
     /// Takes the attempts due at `now` (marking them in flight), turns due trades TRADE_FINISHED, and says when to look again.
     func takeDue(now: Date) -> (due: [DueNotification], nextWake: Date?) {
-        var changed = false
+        var changed = settleExpired(now: now, commitChanges: false)
         for (key, trade) in state.trades {
             guard let finishAt = trade.finishAt, finishAt <= now else { continue }
             var finished = trade
@@ -256,7 +296,7 @@ public actor Sandbox {
         }
         let waitingFirst = Set(state.outbox.filter { $0.attempts == 0 }.map(\.notifyId))
         var due: [DueNotification] = []
-        var nextWake: Date? = state.trades.values.compactMap(\.finishAt).min()
+        var nextWake: Date? = (state.trades.values.compactMap(\.finishAt) + state.trades.values.compactMap(\.expireAt)).min()
         for index in state.outbox.indices where !state.outbox[index].inFlight {
             let entry = state.outbox[index]
             if let after = entry.after, waitingFirst.contains(after) || inFlightFirstAttempt(after) { continue }
@@ -282,11 +322,12 @@ public actor Sandbox {
 
     /// Records an attempt: the genuine answer decides (acknowledged ⇒ done; otherwise retried on schedule until the
     /// last attempt); `extras` (forged and duplicate copies) are only logged.
-    func complete(_ due: DueNotification, outcome: AttemptOutcome, extras: [(Delivery.Kind, AttemptOutcome)]) {
+    func complete(_ due: DueNotification, outcome: AttemptOutcome, url: String? = nil, extras: [(Delivery.Kind, AttemptOutcome)]) {
         guard due.generation == generation else { return }
-        for (kind, extra) in extras where kind == .forged { log(due, extra, kind: kind) }
-        log(due, outcome, kind: .genuine)
-        for (kind, extra) in extras where kind != .forged { log(due, extra, kind: kind) }
+        let url = url ?? due.url
+        for (kind, extra) in extras where kind == .forged { log(due, extra, kind: kind, url: url) }
+        log(due, outcome, kind: .genuine, url: url)
+        for (kind, extra) in extras where kind != .forged { log(due, extra, kind: kind, url: url) }
         if let index = state.outbox.firstIndex(where: { $0.notifyId == due.notifyId }) {
             var entry = state.outbox[index]
             entry.inFlight = false
@@ -307,14 +348,14 @@ public actor Sandbox {
         commit()
     }
 
-    private func log(_ due: DueNotification, _ outcome: AttemptOutcome, kind: Delivery.Kind) {
+    private func log(_ due: DueNotification, _ outcome: AttemptOutcome, kind: Delivery.Kind, url: String) {
         state.deliveries.append(
             Delivery(
                 notifyId: due.notifyId, outTradeNo: due.outTradeNo, tradeStatus: due.tradeStatus, attempt: due.attempt,
                 time: outcome.time, answer: outcome.answer,
                 durationMs: max(0, Int((outcome.finished.timeIntervalSince(outcome.time) * 1000).rounded())),
                 httpStatus: outcome.httpStatus, acknowledged: outcome.acknowledged,
-                kind: kind, url: due.url))
+                kind: kind, url: url))
         if state.deliveries.count > SandboxState.deliveryLogLimit {
             state.deliveries.removeFirst(state.deliveries.count - SandboxState.deliveryLogLimit)
         }
@@ -328,6 +369,45 @@ public actor Sandbox {
 
     // MARK: Internals
 
+    /// The key of a trade Alipay knows (not a pre-trade) by `trade_no` or `out_trade_no`.
+    private func existingKey(outTradeNo: String?, tradeNo: String?) -> String? {
+        guard let key = state.outTradeNo(outTradeNo: outTradeNo, tradeNo: tradeNo), state.trades[key]?.isPreTrade == false else {
+            return nil
+        }
+        return key
+    }
+
+    /// Closes an unpaid order: a trade notifies TRADE_CLOSED, a pre-trade ends silently. Does not commit.
+    private func expire(_ trade: Trade, now: Date) -> Trade {
+        var closed = trade
+        closed.status = .tradeClosed
+        closed.gmtClose = ChinaTime.string(now)
+        closed.expireAt = nil
+        state.trades[trade.outTradeNo] = closed
+        if trade.isPreTrade {
+            logger.info("pre-trade expired: the buyer never logged in, so there is no trade and nothing is notified", metadata: ["out_trade_no": "\(trade.outTradeNo)"])
+        } else {
+            enqueue(closed, status: .tradeClosed, now: now)
+            logger.info("trade closed", metadata: ["out_trade_no": "\(trade.outTradeNo)"])
+        }
+        return closed
+    }
+
+    /// Closes every unpaid order whose `timeout_express` / `time_expire` has passed; returns whether any did.
+    @discardableResult
+    private func settleExpired(now: Date, commitChanges: Bool = true) -> Bool {
+        let due = state.trades.values.filter { trade in
+            guard let expireAt = trade.expireAt else { return false }
+            return expireAt <= now && trade.status == .waitBuyerPay
+        }
+        for trade in due.sorted(by: { $0.tradeNo < $1.tradeNo }) {
+            // The close happened at the deadline, not whenever the sandbox noticed it.
+            _ = expire(trade, now: min(now, trade.expireAt!))
+        }
+        if !due.isEmpty && commitChanges { commit() }
+        return !due.isEmpty
+    }
+
     /// Queues a notification for the trade (when it has a `notify_url`) and returns its `notify_id`.
     @discardableResult
     private func enqueue(_ trade: Trade, status: TradeStatus, now: Date, after: String? = nil, extra: [String: String] = [:]) -> String? {
@@ -337,6 +417,8 @@ public actor Sandbox {
         var parameters = NotificationFields.parameters(for: trade, status: status, configuration: configuration)
         parameters["notify_id"] = notifyId
         parameters.merge(extra) { $1 }
+        // Fault `gbk`: an old account's notification, every attempt of it in GBK.
+        if faults.shouldUseGBK() { parameters["charset"] = "GBK" }
         state.outbox.append(
             PendingNotification(
                 notifyId: notifyId, outTradeNo: trade.outTradeNo, tradeStatus: status, url: url, parameters: parameters,

@@ -18,7 +18,8 @@ public struct SandboxConfiguration: Sendable {
     public var alipayPrivateKey: RSAPrivateKey
     /// The merchant application's public key: verifies requests (`sandbox.appPublicKeyFile`).
     public var appPublicKey: RSAPublicKey
-    /// `sign_type` of notifications and return parameters (`sandbox.signType`); responses use the request's.
+    /// The app's key type at Alipay (`sandbox.signType`): a request with another `sign_type` fails verification, and
+    /// every answer, notification and return is signed with it.
     public var signType: SignType = .rsa2
     /// Divides every scheduled delay (retries, TRADE_FINISHED); 10 000 turns 4 minutes into 24 ms (`sandbox.timeScale`).
     public var timeScale: Double = 1

@@ -15,8 +15,12 @@ public struct Trade: Sendable, Equatable, Codable {
     public var body: String?
     /// `total_amount`.
     public var totalAmount: Amount
-    /// The trade's status.
+    /// The trade's status; for a pre-trade, the status it will have once the buyer logs in (WAIT_BUYER_PAY), or
+    /// TRADE_CLOSED when it expired before that.
     public var status: TradeStatus
+    /// The buyer has not scanned or logged in yet, so Alipay has no trade: `trade.query`, `.close` and `.refund`
+    /// answer ACQ.TRADE_NOT_EXIST and nothing is ever notified for it. Logging in or paying makes it a trade.
+    public var isPreTrade: Bool
     /// Sum of the refunds applied so far.
     public var refundedAmount: Amount
     /// Every refund applied, in order.
@@ -31,7 +35,7 @@ public struct Trade: Sendable, Equatable, Codable {
     public var buyerId: String?
     /// `buyer_logon_id`, masked (`138****8000`), set when paid.
     public var buyerLogonId: String?
-    /// `gmt_create`, China time.
+    /// `gmt_create`, China time: when the buyer logged in (for a pre-trade, when the cashier was opened).
     public var gmtCreate: String
     /// `gmt_payment`, China time, set when paid.
     public var gmtPayment: String?
@@ -39,16 +43,65 @@ public struct Trade: Sendable, Equatable, Codable {
     public var gmtClose: String?
     /// When the sandbox turns a paid trade into `TRADE_FINISHED` (only with `sandbox.finishAfterSeconds`).
     public var finishAt: Date?
+    /// When the unpaid order expires (`timeout_express` / `time_expire`, scaled); nil never.
+    public var expireAt: Date?
 
     /// What is left to refund.
     public var refundableAmount: Amount { Amount(fen: totalAmount.fen - refundedAmount.fen) }
 
     enum CodingKeys: String, CodingKey {
         case outTradeNo = "out_trade_no", tradeNo = "trade_no", appId = "app_id", subject, body
-        case totalAmount = "total_amount", status, refundedAmount = "refunded_amount", refunds
+        case totalAmount = "total_amount", status, isPreTrade = "pre_trade", refundedAmount = "refunded_amount", refunds
         case notifyUrl = "notify_url", returnUrl = "return_url", passbackParams = "passback_params"
         case buyerId = "buyer_id", buyerLogonId = "buyer_logon_id"
         case gmtCreate = "gmt_create", gmtPayment = "gmt_payment", gmtClose = "gmt_close", finishAt = "finish_at"
+        case expireAt = "expire_at"
+    }
+
+    /// Reads a trade; `pre_trade` and `expire_at` may be absent (state files written before they existed).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        outTradeNo = try c.decode(String.self, forKey: .outTradeNo)
+        tradeNo = try c.decode(String.self, forKey: .tradeNo)
+        appId = try c.decode(String.self, forKey: .appId)
+        subject = try c.decode(String.self, forKey: .subject)
+        body = try c.decodeIfPresent(String.self, forKey: .body)
+        totalAmount = try c.decode(Amount.self, forKey: .totalAmount)
+        status = try c.decode(TradeStatus.self, forKey: .status)
+        isPreTrade = try c.decodeIfPresent(Bool.self, forKey: .isPreTrade) ?? false
+        refundedAmount = try c.decode(Amount.self, forKey: .refundedAmount)
+        refunds = try c.decode([RefundRecord].self, forKey: .refunds)
+        notifyUrl = try c.decodeIfPresent(String.self, forKey: .notifyUrl)
+        returnUrl = try c.decodeIfPresent(String.self, forKey: .returnUrl)
+        passbackParams = try c.decodeIfPresent(String.self, forKey: .passbackParams)
+        buyerId = try c.decodeIfPresent(String.self, forKey: .buyerId)
+        buyerLogonId = try c.decodeIfPresent(String.self, forKey: .buyerLogonId)
+        gmtCreate = try c.decode(String.self, forKey: .gmtCreate)
+        gmtPayment = try c.decodeIfPresent(String.self, forKey: .gmtPayment)
+        gmtClose = try c.decodeIfPresent(String.self, forKey: .gmtClose)
+        finishAt = try c.decodeIfPresent(Date.self, forKey: .finishAt)
+        expireAt = try c.decodeIfPresent(Date.self, forKey: .expireAt)
+    }
+
+    init(
+        outTradeNo: String, tradeNo: String, appId: String, subject: String, body: String?, totalAmount: Amount,
+        notifyUrl: String?, returnUrl: String?, passbackParams: String?, gmtCreate: String, expireAt: Date?
+    ) {
+        self.outTradeNo = outTradeNo
+        self.tradeNo = tradeNo
+        self.appId = appId
+        self.subject = subject
+        self.body = body
+        self.totalAmount = totalAmount
+        self.status = .waitBuyerPay
+        self.isPreTrade = true
+        self.refundedAmount = Amount(fen: 0)
+        self.refunds = []
+        self.notifyUrl = notifyUrl
+        self.returnUrl = returnUrl
+        self.passbackParams = passbackParams
+        self.gmtCreate = gmtCreate
+        self.expireAt = expireAt
     }
 }
 

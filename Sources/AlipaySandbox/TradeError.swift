@@ -1,10 +1,12 @@
 /// A business error Alipay answers with code 40004 ("Business Failed") and a `sub_code`.
 public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// `ACQ.TRADE_NOT_EXIST`: no such trade.
+    /// `ACQ.TRADE_NOT_EXIST`: no such trade, or not yet: a page.pay order exists at Alipay only once the buyer
+    /// scanned or logged in.
     case tradeNotExist
-    /// `ACQ.TRADE_STATUS_ERROR`: the operation is not allowed in the trade's status (close a paid trade, refund an unpaid one).
+    /// `ACQ.TRADE_STATUS_ERROR`: the operation is not allowed in the trade's status (close a paid trade, refund an
+    /// unpaid or closed one).
     case tradeStatusError
-    /// `ACQ.TRADE_HAS_CLOSED`: the trade is closed.
+    /// `ACQ.TRADE_HAS_CLOSE` (Alipay's spelling): page.pay or paying again for an order whose trade is closed.
     case tradeHasClosed
     /// `ACQ.TRADE_HAS_FINISHED`: the trade is finished and no longer refundable.
     case tradeHasFinished
@@ -14,6 +16,8 @@ public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
     case contextInconsistent
     /// `ACQ.REFUND_AMT_NOT_EQUAL_TOTAL`: the refund exceeds what is left to refund.
     case refundAmountExceeded
+    /// `ACQ.DISCORDANT_REPEAT_REQUEST`: an `out_request_no` used again with another refund amount.
+    case discordantRepeatRequest
     /// `ACQ.INVALID_PARAMETER`: a business parameter is missing or malformed.
     case invalidParameter(String)
 
@@ -22,11 +26,12 @@ public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .tradeNotExist: "ACQ.TRADE_NOT_EXIST"
         case .tradeStatusError: "ACQ.TRADE_STATUS_ERROR"
-        case .tradeHasClosed: "ACQ.TRADE_HAS_CLOSED"
+        case .tradeHasClosed: "ACQ.TRADE_HAS_CLOSE"
         case .tradeHasFinished: "ACQ.TRADE_HAS_FINISHED"
         case .tradeHasSuccess: "ACQ.TRADE_HAS_SUCCESS"
         case .contextInconsistent: "ACQ.CONTEXT_INCONSISTENT"
         case .refundAmountExceeded: "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"
+        case .discordantRepeatRequest: "ACQ.DISCORDANT_REPEAT_REQUEST"
         case .invalidParameter: "ACQ.INVALID_PARAMETER"
         }
     }
@@ -36,11 +41,12 @@ public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .tradeNotExist: "交易不存在"
         case .tradeStatusError: "交易状态不合法"
-        case .tradeHasClosed: "交易已关闭"
+        case .tradeHasClosed: "交易已经关闭"
         case .tradeHasFinished: "交易已完结"
         case .tradeHasSuccess: "交易已被支付"
         case .contextInconsistent: "交易信息被篡改"
         case .refundAmountExceeded: "退款金额超限"
+        case .discordantRepeatRequest: "不一致的请求"
         case .invalidParameter(let detail): "参数无效: \(detail)"
         }
     }

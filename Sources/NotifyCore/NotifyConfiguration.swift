@@ -54,6 +54,8 @@ public struct NotifyConfiguration: Sendable {
     public var receiver = Listener(host: "127.0.0.1", port: 8080)
     public var receiverLimits = ReceiverLimits()
     public var api = Listener(host: "127.0.0.1", port: 8081)
+    /// The worker's loopback `/metrics` listener (`worker.metricsHost`, `worker.metricsPort`; port 0 turns it off).
+    public var workerMetrics = Listener(host: "127.0.0.1", port: 8082)
     public var apiToken: String?
     public var worker = Worker()
     public var ordersTimeoutMinutes = 30
@@ -130,6 +132,8 @@ extension NotifyConfiguration {
         api.host = values.string("api.host") ?? api.host
         api.port = try values.int("api.port", in: 0...65535) ?? api.port
         apiToken = values.string("api.token")
+        workerMetrics.host = values.string("worker.metricsHost") ?? workerMetrics.host
+        workerMetrics.port = try values.int("worker.metricsPort", in: 0...65535) ?? workerMetrics.port
 
         worker.concurrency = try values.int("worker.concurrency", in: 1...256) ?? worker.concurrency
         worker.maxAttempts = try values.int("worker.maxAttempts", in: 1...1000) ?? worker.maxAttempts

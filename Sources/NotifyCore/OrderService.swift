@@ -92,7 +92,8 @@ public struct OrderService: Sendable {
     let now: @Sendable () -> Date
 
     /// - Parameters:
-    ///   - timeoutMinutes: sent as the order's `timeout_express`, so Alipay closes the trade when the worker does.
+    ///   - timeoutMinutes: sent as `time_expire` = creation + timeout, an absolute deadline, so Alipay stops taking
+    ///     payment when the worker closes the order (`timeout_express` would count from when the buyer opens the cashier).
     ///   - now: the clock (tests pin it).
     public init(
         repository: OrderRepository, signer: RequestSigner, timeoutMinutes: Int, now: @escaping @Sendable () -> Date = { Date() }
@@ -111,7 +112,8 @@ public struct OrderService: Sendable {
         let createdAt = now()
 
         let payRequest = TradePagePay(
-            outTradeNo: outTradeNo, totalAmount: amount, subject: subject, timeoutExpress: "\(timeoutMinutes)m")
+            outTradeNo: outTradeNo, totalAmount: amount, subject: subject,
+            timeExpire: RequestSigner.timestamp(createdAt.addingTimeInterval(TimeInterval(timeoutMinutes * 60))))
         let payURL: String
         let payForm: String
         do {

@@ -44,13 +44,13 @@ struct Serve: AsyncParsableCommand {
     var alipayPrivateKeyFile: String?
     @Option(help: "The merchant app's public key that verifies requests (SANDBOX_APP_PUBLIC_KEY_FILE).")
     var appPublicKeyFile: String?
-    @Option(help: "sign_type of notifications and returns, RSA2 or RSA (SANDBOX_SIGN_TYPE, default RSA2).")
+    @Option(help: "The app's key type, RSA2 or RSA: requests must use it; answers, notifications and returns are signed with it (SANDBOX_SIGN_TYPE, default RSA2).")
     var signType: String?
     @Option(help: "Divide every scheduled delay by this (SANDBOX_TIME_SCALE, default 1; 10000 makes 4 minutes 24 ms).")
     var timeScale: String?
     @Option(help: "JSON file keeping trades across restarts (SANDBOX_STATE_FILE; default: memory only).")
     var stateFile: String?
-    @Option(help: "Faults, e.g. 500:0.2,slow:0.1,badsign:0.1,garbage:0.1,unknown:0.1,duplicate:0.5,reorder:1,forged:0.2,drop:3 (SANDBOX_FAULTS).")
+    @Option(help: "Faults, e.g. 500:0.2,slow:0.1,badsign:0.1,garbage:0.1,unknown:0.1,escapedslash:0.5,duplicate:0.5,reorder:1,forged:0.2,gbk:0.5,drop:3 (SANDBOX_FAULTS).")
     var faults: String?
     @Option(help: "Seed of the fault draws, for repeatable runs (SANDBOX_FAULT_SEED).")
     var faultSeed: String?

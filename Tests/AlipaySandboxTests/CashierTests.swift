@@ -81,7 +81,7 @@ import Testing
             let trade = try #require(await harness.sandbox.trade(outTradeNo: "CASH5"))
             let pay = try await client.execute(uri: "/cashier/\(trade.tradeNo)/pay", method: .post)
             #expect(pay.status == .conflict)
-            #expect(String(buffer: pay.body).contains("ACQ.TRADE_HAS_CLOSED"))
+            #expect(String(buffer: pay.body).contains("ACQ.TRADE_HAS_CLOSE"))
         }
     }
 

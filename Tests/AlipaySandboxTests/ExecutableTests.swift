@@ -42,6 +42,8 @@ struct ExecutableTests {
                 "SANDBOX_APP_ID": Fixtures.appId,
                 "SANDBOX_ALIPAY_PRIVATE_KEY_FILE": directory.appendingPathComponent("alipay_private_key.pem").path,
             ])
+        // Whatever fails below, the daemon does not outlive the test.
+        defer { server.kill() }
         let port = try await server.port()
         var configuration = Fixtures.alipayConfiguration()
         configuration.alipayPublicKey = alipayPublicKey
@@ -50,10 +52,9 @@ struct ExecutableTests {
         let outcome = await client.execute(TradeQuery(outTradeNo: "EXE1"))
         guard case .tradeNotExist = outcome else {
             Issue.record("expected a verified ACQ.TRADE_NOT_EXIST, got \(outcome)")
-            server.terminate()
             return
         }
-        let status = await server.stop()
+        let status = try await server.stop()
         #expect(status == 0)
         #expect(!server.stderr.contains("PRIVATE KEY"))
     }
@@ -70,38 +71,52 @@ final class SandboxProcess: Sendable {
 
     private let process: Process
     private let output = TextBuffer()
+    private let stderrFile: URL?
     private let lines: AsyncStream<String>
     private let exit: AsyncStream<Int32>
 
-    private init(arguments: [String], environment: [String: String]) throws {
+    /// Standard error goes to `stderrFile` when given (a run to completion), else through a pipe read as it comes (a
+    /// server whose start-up line the test waits for). A run to completion must not wait for the pipe's end: on Linux
+    /// the readability handler sometimes never sees it, although the process has exited and everything was read.
+    private init(arguments: [String], environment: [String: String], stderrFile: URL? = nil) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
         process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
-        let pipe = Pipe()
-        process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
+        self.stderrFile = stderrFile
         let (lines, linesContinuation) = AsyncStream.makeStream(of: String.self)
         let (exit, exitContinuation) = AsyncStream.makeStream(of: Int32.self)
         self.lines = lines
         self.exit = exit
-        let output = self.output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                linesContinuation.finish()
-                return
+        var fileHandle: FileHandle?
+        if let stderrFile {
+            _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+            fileHandle = try FileHandle(forWritingTo: stderrFile)
+            process.standardError = fileHandle
+            linesContinuation.finish()
+        } else {
+            let pipe = Pipe()
+            process.standardError = pipe
+            let output = self.output
+            pipe.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if data.isEmpty {
+                    handle.readabilityHandler = nil
+                    linesContinuation.finish()
+                    return
+                }
+                let text = String(decoding: data, as: UTF8.self)
+                output.append(text)
+                linesContinuation.yield(text)
             }
-            let text = String(decoding: data, as: UTF8.self)
-            output.append(text)
-            linesContinuation.yield(text)
         }
         process.terminationHandler = { process in
             exitContinuation.yield(process.terminationStatus)
             exitContinuation.finish()
         }
         try process.run()
+        try? fileHandle?.close()
     }
 
     /// Starts the binary and leaves it running.
@@ -109,32 +124,43 @@ final class SandboxProcess: Sendable {
         try SandboxProcess(arguments: arguments, environment: environment)
     }
 
-    /// Runs the binary to completion.
+    /// Runs the binary to completion (a minute bounds a hang; it takes well under a second).
     static func run(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, stderr: String) {
-        let process = try SandboxProcess(arguments: arguments, environment: environment)
-        let status = await process.status()
-        for await _ in process.lines {}
+        let stderrFile = FileManager.default.temporaryDirectory.appendingPathComponent("alipay-sandbox-stderr-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: stderrFile) }
+        let process = try SandboxProcess(arguments: arguments, environment: environment, stderrFile: stderrFile)
+        defer { process.kill() }
+        // Once it has exited, everything it wrote is in the file.
+        let status = try await withDeadline(seconds: 60, "alipay-sandbox \(arguments.first ?? "") to exit") { await process.status() }
         return (status, process.stderr)
     }
 
     /// Everything written to standard error so far.
-    var stderr: String { output.text }
+    var stderr: String {
+        guard let stderrFile else { return output.text }
+        return (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
+    }
 
-    /// The port from the start-up log line.
+    /// The port from the start-up log line (a minute bounds a hang; start-up takes well under a second).
     func port() async throws -> Int {
-        for await _ in lines {
-            if let match = stderr.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/) { return Int(match.1)! }
+        try await withDeadline(seconds: 60, "the listening line") {
+            for await _ in self.lines {
+                if let match = self.stderr.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/) { return Int(match.1)! }
+            }
+            throw TimedOut(what: "the listening line before the process ended; stderr: \(self.stderr)")
         }
-        throw TimedOut(what: "the listening line; stderr: \(stderr)")
     }
 
-    /// Sends SIGTERM and returns the exit status.
-    func stop() async -> Int32 {
+    /// Sends SIGTERM and returns the exit status (a minute bounds a hang in the graceful shutdown).
+    func stop() async throws -> Int32 {
         process.terminate()
-        return await status()
+        return try await withDeadline(seconds: 60, "exit after SIGTERM") { await self.status() }
     }
 
-    func terminate() { process.terminate() }
+    /// SIGKILL, when the process still runs: the clean-up after a failed test.
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
 
     private func status() async -> Int32 {
         for await status in exit { return status }

@@ -12,6 +12,7 @@ import Testing
         let merchant = MerchantClient()
         return try await harness.run { client in
             _ = try await harness.sandbox.openTrade(NewTrade(outTradeNo: "F1", totalAmount: Amount(fen: 100), subject: "fault"))
+            _ = try await harness.sandbox.login(outTradeNo: "F1")
             harness.sandbox.faults.update(faults)
             let response = try await merchant.get(try merchant.parameters(TradeClose(outTradeNo: "F1")), client: client)
             let outcome = Fixtures.responseVerifier.outcome(
@@ -55,22 +56,56 @@ import Testing
         #expect(status == .tradeClosed)
     }
 
+    /// The answer is held far longer than the client's read timeout, so only the client giving up can end the call;
+    /// the test asserts how it ended (a read timeout, retryable), never how long it took.
     @Test func slowAnswerOutlastsTheClientsReadTimeout() async throws {
         let harness = try SandboxHarness()
         try await harness.application.test(.live) { client in
             _ = try await harness.sandbox.openTrade(NewTrade(outTradeNo: "SLOW", totalAmount: Amount(fen: 100), subject: "slow"))
-            harness.sandbox.faults.update(try FaultConfiguration(spec: "slow:1", slowSeconds: 1.5, seed: 1))
+            _ = try await harness.sandbox.login(outTradeNo: "SLOW")
+            // 5 s against a 300 ms read timeout: no load makes the answer come first.
+            harness.sandbox.faults.update(try FaultConfiguration(spec: "slow:1", slowSeconds: 5, seed: 1))
             var configuration = Fixtures.alipayConfiguration()
-            configuration.gatewayURL = "http://127.0.0.1:\(client.port!)/gateway.do"
-            let alipay = AlipayClient(configuration: configuration, httpClient: .shared, connectTimeout: .seconds(1), readTimeout: .milliseconds(300))
-            let started = ContinuousClock.now
-            let outcome = await alipay.execute(TradeClose(outTradeNo: "SLOW"))
-            #expect(ContinuousClock.now - started < .seconds(1.4), "the client gave up before the answer came")
-            guard case .retryable = outcome else { Issue.record("got \(outcome)"); return }
+            configuration.gatewayURL = "http://localhost:\(client.port!)/gateway.do"
+            let outcome = try await AlipayClient.withDedicatedHTTPClient(
+                configuration: configuration, connectTimeout: .seconds(10), readTimeout: .milliseconds(300)
+            ) { alipay in
+                await alipay.execute(TradeClose(outTradeNo: "SLOW"))
+            }
+            guard case .retryable(let reason) = outcome else {
+                Issue.record("the client should have given up on the slow answer, got \(outcome)")
+                return
+            }
+            #expect(reason.contains("timeout calling alipay.trade.close"), "\(reason)")
+            #expect(reason.contains("readTimeout"), "the socket read timed out, not the whole call's deadline: \(reason)")
             // The outcome was unknown to the client, but the close happened: querying again tells.
+            try await waitUntil(harness.sandbox, "the close") { $0.trades["SLOW"]?.status == .tradeClosed }
             harness.sandbox.faults.update(FaultConfiguration())
-            let query = await alipay.execute(TradeQuery(outTradeNo: "SLOW"))
-            #expect(query.value?.tradeStatus == .tradeClosed)
+            let query = await AlipayClient(configuration: configuration).execute(TradeQuery(outTradeNo: "SLOW"))
+            #expect(query.value?.tradeStatus == .tradeClosed, "\(query)")
+        }
+    }
+
+    /// A slow answer in flight must not hold a stopping sandbox for `slowSeconds` (15 s by default): the server's
+    /// graceful shutdown waits for every request. With an hour-long delay, only that rule lets the run end; the
+    /// deadline bounds the hang that breaking it would cause.
+    @Test func gracefulShutdownDoesNotWaitOutASlowAnswer() async throws {
+        let harness = try SandboxHarness()
+        let outcome = try await withDeadline(seconds: 60, "the sandbox to stop while a slow answer was held") {
+            try await harness.application.test(.live) { client in
+                harness.sandbox.faults.update(try FaultConfiguration(spec: "slow:1", slowSeconds: 3600, seed: 1))
+                var configuration = Fixtures.alipayConfiguration()
+                configuration.gatewayURL = "http://localhost:\(client.port!)/gateway.do"
+                return try await AlipayClient.withDedicatedHTTPClient(
+                    configuration: configuration, connectTimeout: .seconds(10), readTimeout: .milliseconds(300)
+                ) { alipay in
+                    await alipay.execute(TradeQuery(outTradeNo: "HELD"))
+                }
+            }
+        }
+        guard case .retryable = outcome else {
+            Issue.record("the answer should still have been held when the sandbox stopped, got \(outcome)")
+            return
         }
     }
 

@@ -72,11 +72,13 @@ import Testing
         let merchant = MerchantClient()
         try await harness.run { client in
             _ = try await merchant.openCashier(outTradeNo: "Q1", amount: "10.00", client: client)
+            _ = try await harness.sandbox.login(outTradeNo: "Q1")
             let waiting = try #require(try await merchant.call(TradeQuery(outTradeNo: "Q1"), client: client).value)
             #expect(waiting.tradeStatus == .waitBuyerPay)
             #expect(waiting.totalAmount == Amount(fen: 1000))
 
             _ = try await merchant.openCashier(outTradeNo: "C1", amount: "5.00", client: client)
+            _ = try await harness.sandbox.login(outTradeNo: "C1")
             let closed = try #require(try await merchant.call(TradeClose(outTradeNo: "C1"), client: client).value)
             #expect(closed.code == "10000" && closed.outTradeNo == "C1")
             let afterClose = try #require(try await merchant.call(TradeQuery(outTradeNo: "C1"), client: client).value)
@@ -108,7 +110,7 @@ import Testing
             #expect(fields["msg"] == "Invalid Arguments")
             #expect(fields["sub_code"] == "isv.invalid-signature")
             // Alipay shows the string it verified, so the merchant can compare it with the one it signed.
-            #expect(fields["sub_msg"]?.contains(#"biz_content={"out_trade_no":"T2"}"#) == true)
+            #expect(fields["sub_msg"]?.contains(#"biz_content={&quot;out_trade_no&quot;:&quot;T2&quot;}"#) == true)
             let outcome = Fixtures.responseVerifier.outcome(for: TradeClose.self, httpStatus: 200, body: Array(response.body.readableBytesView))
             guard case .configurationError = outcome else {
                 Issue.record("expected a configuration error, got \(outcome)")
@@ -226,6 +228,7 @@ import Testing
         let merchant = MerchantClient()
         try await harness.run { client in
             _ = try await merchant.openCashier(outTradeNo: "RF1", amount: "10.00", client: client)
+            _ = try await harness.sandbox.login(outTradeNo: "RF1")
             let unpaid = try await merchant.call(TradeRefund(outTradeNo: "RF1", refundAmount: Amount(fen: 100)), client: client)
             guard case .rejected(_, "ACQ.TRADE_STATUS_ERROR", _) = unpaid else {
                 Issue.record("refunding an unpaid trade: \(unpaid)")
@@ -250,7 +253,7 @@ import Testing
             let query = try #require(try await merchant.call(TradeQuery(outTradeNo: "RF1"), client: client).value)
             #expect(query.tradeStatus == .tradeClosed)
             let afterClose = try await merchant.call(TradeRefund(outTradeNo: "RF1", refundAmount: Amount(fen: 1), outRequestNo: "D"), client: client)
-            guard case .rejected(_, "ACQ.TRADE_HAS_CLOSED", _) = afterClose else {
+            guard case .rejected(_, "ACQ.TRADE_STATUS_ERROR", _) = afterClose else {
                 Issue.record("refund after full refund: \(afterClose)")
                 return
             }

@@ -19,7 +19,7 @@ import Testing
     @Test func numbersHaveAlipaysShapes() {
         let day = Date(timeIntervalSince1970: 1_795_000_000)
         #expect(Identifiers.tradeNo(day: day, sequence: 1234) == "2026111822001400000000001234")
-        #expect(Identifiers.notifyId(day: day, sequence: 7).count == 28)
+        #expect(Identifiers.notifyId(day: day, sequence: 7).count == 34)
         var generator = SeededGenerator(seed: 1)
         #expect(Identifiers.buyerId(using: &generator).wholeMatch(of: /2088\d{12}/) != nil)
         #expect(Identifiers.maskedLogonId(using: &generator).wholeMatch(of: /1\d\d\*\*\*\*\d{4}/) != nil)

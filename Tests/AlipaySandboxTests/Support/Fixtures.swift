@@ -15,7 +15,7 @@ enum Fixtures {
     /// The merchant app's key pair.
     static let appKey = try! RSAPrivateKey.generate()
 
-    /// A sandbox configuration for tests: free port, a fast clock, short notify timeout.
+    /// A sandbox configuration for tests: free port, a fast clock, and a notify timeout that only bounds a hung merchant.
     static func configuration(timeScale: Double = 100_000, stateFile: String? = nil, faults: FaultConfiguration = FaultConfiguration())
         -> SandboxConfiguration
     {
@@ -26,7 +26,9 @@ enum Fixtures {
         configuration.timeScale = timeScale
         configuration.stateFile = stateFile
         configuration.faults = faults
-        configuration.notifyTimeout = .seconds(2)
+        // Far above what a loopback answer takes even on a loaded machine: a merchant that answers at once must never
+        // be recorded as a timeout. Tests about timeouts set their own and hold the merchant's answer instead.
+        configuration.notifyTimeout = .seconds(20)
         return configuration
     }
 
@@ -61,22 +63,26 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "timed out waiting for \(what)" }
 }
 
-/// Waits for `condition` on the sandbox's state, failing after `seconds`.
+/// Waits for `condition` on the sandbox's state; `seconds` only bounds a hang (the condition decides the result).
 func waitUntil(
-    _ sandbox: Sandbox, _ what: String, seconds: Double = 15, _ condition: @escaping @Sendable (SandboxSnapshot) -> Bool
+    _ sandbox: Sandbox, _ what: String, seconds: Double = 60, _ condition: @escaping @Sendable (SandboxSnapshot) -> Bool
 ) async throws {
-    try await withThrowingTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            await sandbox.waitUntil(condition)
-            return true
-        }
+    try await withDeadline(seconds: seconds, what) { await sandbox.waitUntil(condition) }
+}
+
+/// Runs `body`, throwing `TimedOut` if it has not finished after `seconds`: a bound on a hang, never a measurement.
+func withDeadline<Value: Sendable>(
+    seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> Value
+) async throws -> Value {
+    try await withThrowingTaskGroup(of: Value?.self) { group in
+        group.addTask { try await body() }
         group.addTask {
             try await Task.sleep(for: .seconds(seconds))
-            return false
+            return nil
         }
-        let met = try await group.next()!
-        group.cancelAll()
-        if !met { throw TimedOut(what: what) }
+        defer { group.cancelAll() }
+        guard let value = try await group.next()! else { throw TimedOut(what: what) }
+        return value
     }
 }
 

@@ -5,11 +5,13 @@ import Synchronization
 
 /// A merchant's `notify_url` on a real loopback port: records every body and answers as told.
 final class Merchant: Sendable {
-    /// What to answer to the n-th body (1-based) and how long to wait before answering.
+    /// What to answer to the n-th body (1-based) and how long to hold the answer at most: a held answer is let go
+    /// when `serve` ends, so a test can say "this one never answers in time" without a wall-clock race.
     typealias Answer = @Sendable (_ count: Int, _ body: String) -> (text: String, delay: Duration?)
 
     private let received = Mutex<[String]>([])
     private let answer: Answer
+    private let release = Gate()
 
     /// A merchant answering with `answer`.
     init(answer: @escaping Answer) {
@@ -35,12 +37,14 @@ final class Merchant: Sendable {
                 return $0.count
             }
             let (reply, delay) = self.answer(count, text)
-            if let delay { try await Task.sleep(for: delay) }
+            if let delay { await self.release.wait(atMost: delay) }
             return reply
         }
         let app = Application(router: router)
-        return try await app.test(.live) { client in
-            try await body("http://localhost:\(client.port!)/notify")
+        return try await app.test(.live) { [release] client in
+            // Held answers go before the server's graceful shutdown, which waits for every request in flight.
+            defer { release.open() }
+            return try await body("http://localhost:\(client.port!)/notify")
         }
     }
 }
