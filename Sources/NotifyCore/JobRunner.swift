@@ -1,0 +1,224 @@
+import Foundation
+import GRDB
+import Logging
+import NotifyStore
+
+/// Runs one claimed job to its end: dispatches on its kind, then records the outcome under its lease.
+///
+/// The outcome of a processor is already committed together with the job's completion (or dead-lettering for a
+/// review). Failures are recorded here: retryable ones go back to pending at `now + backoff` until
+/// `worker.maxAttempts` is used up, permanent ones go dead at once, each with its reason. A lost lease means
+/// another worker owns the job now: nothing is recorded, and the transaction that tried to apply was rolled back.
+public struct JobRunner: Sendable {
+    /// The database.
+    public let database: NotifyDatabase
+    /// The queue.
+    public let queue: any JobQueue
+    /// `notification` jobs.
+    public let notifications: NotificationProcessor
+    /// `reconcile` and `close` jobs.
+    public let reconciler: Reconciler
+    /// Delay before a retry.
+    public let backoff: Backoff
+    /// `worker.maxAttempts`: the claim that reaches it is the last.
+    public let maxAttempts: Int
+    /// Metrics, recorded after commit.
+    public let metrics: WorkerMetrics
+    /// Log lines about outcomes.
+    public let logger: Logger
+    /// The clock (tests move it).
+    public let now: @Sendable () -> Date
+
+    /// A runner from its parts.
+    public init(
+        database: NotifyDatabase, queue: any JobQueue, notifications: NotificationProcessor, reconciler: Reconciler, backoff: Backoff,
+        maxAttempts: Int, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.database = database
+        self.queue = queue
+        self.notifications = notifications
+        self.reconciler = reconciler
+        self.backoff = backoff
+        self.maxAttempts = maxAttempts
+        self.metrics = metrics
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Runs a job claimed by `owner` and says how it ended. Never throws: every error is classified and recorded.
+    public func run(_ job: Job, owner: String) async -> JobReport {
+        guard let jobId = job.id else {
+            return JobReport(job: job, outcome: .dead, message: "job without an id")
+        }
+        let lease = JobLease(jobId: jobId, owner: owner)
+        let started = ContinuousClock.now
+        let report: JobReport
+        do {
+            let result = try await dispatch(job, lease: lease)
+            report = JobReport(job: job, result: result)
+        } catch {
+            report = await recordFailure(error, job: job, lease: lease)
+        }
+        metrics.duration(kind: job.kind.rawValue, ContinuousClock.now - started)
+        observe(report)
+        return report
+    }
+
+    private func dispatch(_ job: Job, lease: JobLease) async throws -> TradeApplication {
+        if job.attempts > maxAttempts {
+            // Claimed again after leases kept expiring (a worker crashing on it): stop before trying once more.
+            throw JobFailure.permanent("claimed \(job.attempts) times without finishing (worker.maxAttempts is \(maxAttempts))")
+        }
+        switch job.kind {
+        case .notification: return try await notifications.process(job, lease: lease, now: now())
+        case .reconcile: return try await reconciler.reconcile(job, lease: lease, now: now())
+        case .close: return try await reconciler.close(job, lease: lease, now: now())
+        case .deliver: throw JobFailure.permanent("deliver jobs are not implemented by this worker version")
+        }
+    }
+
+    private func recordFailure(_ error: any Error, job: Job, lease: JobLease) async -> JobReport {
+        guard let failure = JobFailure.classify(error) else {
+            return JobReport(job: job, outcome: .leaseLost, message: "lease lost: another worker owns the job now; this attempt was rolled back")
+        }
+        let exhausted = job.attempts >= maxAttempts
+        let outcome: JobReport.Outcome
+        let message: String
+        var retryAt: Date?
+        switch failure {
+        case .permanent(let reason):
+            outcome = .dead
+            message = reason
+        case .retryable(let reason) where exhausted:
+            outcome = .dead
+            message = "gave up after \(job.attempts) attempts: \(reason)"
+        case .retryable(let reason):
+            outcome = .retry
+            message = reason
+            retryAt = now().addingTimeInterval(backoff.delay(afterAttempt: max(1, job.attempts)))
+        }
+        let queue = queue
+        let at = retryAt
+        do {
+            try await database.pool.write { db in
+                if let at {
+                    try queue.retry(lease.jobId, owner: lease.owner, at: at, error: message, in: db)
+                } else {
+                    try queue.deadLetter(lease.jobId, owner: lease.owner, reason: message, in: db)
+                }
+            }
+        } catch StoreError.leaseLost {
+            return JobReport(job: job, outcome: .leaseLost, message: "lease lost before recording: \(message)")
+        } catch {
+            // The lease will expire and another claim will run the job again: nothing is lost.
+            logger.error(
+                "could not record the outcome of a job; it will be claimed again when its lease ends",
+                metadata: ["job": "\(lease.jobId)", "error": "\(error)", "outcome": "\(message)"])
+            return JobReport(job: job, outcome: .leaseLost, message: "outcome not recorded: \(error)")
+        }
+        return JobReport(job: job, outcome: outcome, message: message, retryAt: retryAt)
+    }
+
+    private func observe(_ report: JobReport) {
+        var metadata: Logger.Metadata = [
+            "job": "\(report.jobId)", "kind": "\(report.kind.rawValue)", "attempt": "\(report.attempt)",
+        ]
+        if let outTradeNo = report.outTradeNo { metadata["out_trade_no"] = "\(outTradeNo)" }
+        switch report.outcome {
+        case .applied:
+            metrics.job(kind: report.kind.rawValue, outcome: "done")
+            if case .applied(let transition, let source) = report.result {
+                metrics.transition(to: transition.to, source: source)
+            }
+            logger.info("order updated: \(report.message)", metadata: metadata)
+        case .unchanged:
+            metrics.job(kind: report.kind.rawValue, outcome: "done")
+            logger.debug("nothing to change: \(report.message)", metadata: metadata)
+        case .review:
+            metrics.job(kind: report.kind.rawValue, outcome: "dead")
+            if case .review(let reason, _) = report.result {
+                metrics.review(reason)
+                metadata["reason"] = "\(reason.rawValue)"
+                logger.error(
+                    "order NOT changed, sent to review: \(report.message). What to do: \(reason.operatorHint)", metadata: metadata)
+            }
+        case .retry:
+            metrics.job(kind: report.kind.rawValue, outcome: "retry")
+            if let retryAt = report.retryAt { metadata["retry_at"] = "\(retryAt)" }
+            logger.warning("job failed, will retry: \(report.message)", metadata: metadata)
+        case .dead:
+            metrics.job(kind: report.kind.rawValue, outcome: "dead")
+            logger.error(
+                "job dead: \(report.message). Fix the cause, then `notifyctl queue replay --id \(report.jobId)`", metadata: metadata)
+        case .leaseLost:
+            metrics.job(kind: report.kind.rawValue, outcome: "lease_lost")
+            logger.warning("\(report.message)", metadata: metadata)
+        }
+    }
+}
+
+/// How one run of a job ended.
+public struct JobReport: Sendable {
+    /// The outcome classes the worker counts.
+    public enum Outcome: String, Sendable, Equatable {
+        /// Done, the order changed.
+        case applied
+        /// Done, nothing to change.
+        case unchanged
+        /// Dead, order flagged for review.
+        case review
+        /// Back to pending at `retryAt`.
+        case retry
+        /// Dead with a reason.
+        case dead
+        /// Another worker owns the job; this run's writes were rolled back.
+        case leaseLost = "lease_lost"
+    }
+
+    /// The job's id (0 if it had none).
+    public var jobId: Int64
+    /// The job's kind.
+    public var kind: JobKind
+    /// The order, when the job names one.
+    public var outTradeNo: String?
+    /// The claim count of this run.
+    public var attempt: Int
+    /// How it ended.
+    public var outcome: Outcome
+    /// What the rules did, when they ran to the end.
+    public var result: TradeApplication?
+    /// One line for people.
+    public var message: String
+    /// When a retried job runs again.
+    public var retryAt: Date?
+
+    /// A report of a failure or a lost lease.
+    public init(job: Job, outcome: Outcome, message: String, retryAt: Date? = nil) {
+        jobId = job.id ?? 0
+        kind = job.kind
+        outTradeNo = job.outTradeNo
+        attempt = job.attempts
+        self.outcome = outcome
+        self.message = message
+        self.retryAt = retryAt
+    }
+
+    /// A report of a run whose rules ran to the end (already committed).
+    public init(job: Job, result: TradeApplication) {
+        let outcome: Outcome
+        let message: String
+        switch result {
+        case .applied(let transition, _):
+            outcome = .applied
+            message = "\(job.outTradeNo ?? "?"): \(transition.from) → \(transition.to) (\(transition.detail))"
+        case .unchanged(let status, let reason):
+            outcome = .unchanged
+            message = "\(job.outTradeNo ?? "?") stays \(status): \(reason)"
+        case .review(let reason, let detail):
+            outcome = .review
+            message = "\(reason.rawValue): \(detail)"
+        }
+        self.init(job: job, outcome: outcome, message: message)
+        self.result = result
+    }
+}

@@ -1,0 +1,37 @@
+/// Why a job went to review instead of changing its order: the order is never marked paid for any of these.
+///
+/// The raw value is the `reason` label of `alipay_notify_reviews_total` and the start of the job's dead-letter reason.
+public enum ReviewReason: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    /// `out_trade_no` names no order of ours.
+    case unknownOrder = "unknown_order"
+    /// `total_amount` differs from the order's amount.
+    case amountMismatch = "amount_mismatch"
+    /// `app_id` is not ours.
+    case appIdMismatch = "app_id_mismatch"
+    /// `seller_id` is not the configured `alipay.sellerId`.
+    case sellerIdMismatch = "seller_id_mismatch"
+    /// Alipay reports a payment for an order we had already closed unpaid: the buyer's money must be refunded or the order revived.
+    case paidAfterClose = "paid_after_close"
+    /// A refund that cannot be (TRADE_CLOSED after payment without a full refund, or more refunded than paid).
+    case refundMismatch = "refund_mismatch"
+
+    /// What the operator should do, said in the log line and kept in the job's reason.
+    public var operatorHint: String {
+        switch self {
+        case .unknownOrder:
+            "check whether the order was created in another environment or deleted; if Alipay took money for it, refund it in the Alipay console"
+        case .amountMismatch:
+            "do not ship: compare the amount in the Alipay console with the order; refund or correct the order, then replay the job"
+        case .appIdMismatch:
+            "a notification for another app reached this notify_url: check alipay.appId and which apps point their notify_url here"
+        case .sellerIdMismatch:
+            "check alipay.sellerId against the seller in the Alipay console; fix the configuration and replay the job if it was ours"
+        case .paidAfterClose:
+            "the buyer paid an order that was closed unpaid: refund the buyer in the Alipay console, or fulfil the order by hand"
+        case .refundMismatch:
+            "compare the refunds in the Alipay console with the order and correct the order by hand"
+        }
+    }
+
+    public var description: String { rawValue }
+}

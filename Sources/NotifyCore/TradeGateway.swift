@@ -1,0 +1,23 @@
+import AlipayKit
+
+/// The two Alipay calls the worker makes, so tests can put a fake gateway in place of ``AlipayClient``.
+///
+/// Implementations must honour invariant 9: `.success` only for a response whose signature verified.
+public protocol TradeGateway: Sendable {
+    /// `alipay.trade.query` for one order.
+    func query(outTradeNo: String) async -> GatewayOutcome<TradeQueryResponse>
+    /// `alipay.trade.close` for one order.
+    func close(outTradeNo: String) async -> GatewayOutcome<TradeCloseResponse>
+}
+
+extension AlipayClient: TradeGateway {
+    /// `alipay.trade.query` by `out_trade_no`, response verified by the client.
+    public func query(outTradeNo: String) async -> GatewayOutcome<TradeQueryResponse> {
+        await execute(TradeQuery(outTradeNo: outTradeNo))
+    }
+
+    /// `alipay.trade.close` by `out_trade_no`, response verified by the client.
+    public func close(outTradeNo: String) async -> GatewayOutcome<TradeCloseResponse> {
+        await execute(TradeClose(outTradeNo: outTradeNo))
+    }
+}

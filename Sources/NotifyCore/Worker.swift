@@ -1,0 +1,214 @@
+import Foundation
+import Logging
+import NotifyStore
+import ServiceLifecycle
+
+/// The queue-draining service of `notify-worker`: claims due jobs under a lease and runs up to `worker.concurrency`
+/// of them at once, one at a time per order.
+///
+/// Graceful shutdown (SIGTERM) stops claiming at once, lets the jobs already running finish within `drainTimeout`,
+/// cancels what is still running after that, and gives the leases of every job it holds back to the queue (jobs
+/// that were claimed but not started, or cancelled, go back to pending without counting the attempt).
+public struct Worker: Service {
+    /// The knobs of the loop.
+    public struct Settings: Sendable {
+        /// Jobs in flight at most.
+        public var concurrency: Int
+        /// Lease length of a claim; a heartbeat extends it while a job runs.
+        public var lease: Duration
+        /// Pause between claims when the queue has nothing due.
+        public var pollInterval: Duration
+        /// How long graceful shutdown waits for running jobs.
+        public var drainTimeout: Duration
+
+        /// Settings from their parts.
+        public init(concurrency: Int, lease: Duration, pollInterval: Duration, drainTimeout: Duration = .seconds(20)) {
+            self.concurrency = max(1, concurrency)
+            self.lease = lease
+            self.pollInterval = pollInterval
+            self.drainTimeout = drainTimeout
+        }
+
+        /// Settings from the `worker.*` configuration.
+        public init(_ worker: NotifyConfiguration.Worker) {
+            self.init(
+                concurrency: worker.concurrency, lease: .milliseconds(Int64(worker.leaseSeconds * 1000)),
+                pollInterval: .milliseconds(Int64(worker.pollMilliseconds)),
+                // Finishing a job past its lease would only be fenced off: never wait longer than the lease.
+                drainTimeout: .milliseconds(Int64(min(worker.leaseSeconds, 20) * 1000)))
+        }
+    }
+
+    /// Runs the claimed jobs.
+    public let runner: JobRunner
+    /// The queue to claim from.
+    public let queue: any JobQueue
+    /// This worker's lease owner token.
+    public let owner: String
+    /// The knobs.
+    public let settings: Settings
+    /// Outcome counts for the periodic summary.
+    public let stats: WorkerStats
+    /// Lifecycle log lines.
+    public let logger: Logger
+    /// Called once, after the first claim succeeded (the database answers): `notify-worker` sends READY=1 here.
+    public let onReady: @Sendable () -> Void
+
+    /// A worker; `owner` should be unique per process (``Worker/makeOwner()``).
+    public init(
+        runner: JobRunner, queue: any JobQueue, owner: String = Worker.makeOwner(), settings: Settings, stats: WorkerStats = WorkerStats(),
+        logger: Logger, onReady: @escaping @Sendable () -> Void = {}
+    ) {
+        self.runner = runner
+        self.queue = queue
+        self.owner = owner
+        self.settings = settings
+        self.stats = stats
+        self.logger = logger
+        self.onReady = onReady
+    }
+
+    /// A lease owner token: host, process id and a random part, so a restarted process never reuses one.
+    public static func makeOwner() -> String {
+        let host = ProcessInfo.processInfo.hostName
+        let pid = ProcessInfo.processInfo.processIdentifier
+        return "\(host):\(pid):\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    private enum Event: Sendable {
+        case finished
+        case tick
+        case deadline
+    }
+
+    /// Drains the queue until graceful shutdown or cancellation.
+    public func run() async throws {
+        let locks = KeyedLock()
+        logger.info(
+            "worker started", metadata: ["owner": "\(owner)", "concurrency": "\(settings.concurrency)", "lease": "\(settings.lease)"])
+        await withTaskGroup(of: Event.self) { group in
+            var inFlight = 0
+            var ticking = false
+            var ready = false
+            var claimFailures = 0
+            // Whether the last claim got every slot it asked for: then more jobs are probably due, and the loop claims
+            // again as soon as half the slots are free (one claim transaction per batch, not per job). Otherwise the
+            // queue is drained and the next claim waits for the poll tick.
+            var backlog = true
+            var tickFired = true
+            let batch = max(1, settings.concurrency / 2)
+
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let free = settings.concurrency - inFlight
+                if free > 0 && (tickFired || inFlight == 0 || (backlog && free >= batch)) {
+                    tickFired = false
+                    do {
+                        let jobs = try await queue.claim(owner: owner, limit: free, lease: settings.lease, now: runner.now())
+                        if !ready {
+                            ready = true
+                            onReady()
+                        }
+                        claimFailures = 0
+                        backlog = jobs.count == free
+                        for job in jobs {
+                            inFlight += 1
+                            group.addTask { await execute(job, locks: locks) }
+                        }
+                    } catch {
+                        backlog = false
+                        claimFailures += 1
+                        if claimFailures == 1 || claimFailures % 50 == 0 {
+                            logger.error("cannot claim jobs; retrying", metadata: ["error": "\(error)", "failures": "\(claimFailures)"])
+                        }
+                    }
+                }
+                if !ticking {
+                    ticking = true
+                    let interval = settings.pollInterval
+                    group.addTask {
+                        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                        return .tick
+                    }
+                }
+                switch await group.next() {
+                case .finished: inFlight -= 1
+                case .tick:
+                    ticking = false
+                    tickFired = true
+                case .deadline, nil: break
+                }
+            }
+
+            if inFlight > 0 {
+                logger.info("shutting down: letting running jobs finish", metadata: ["in_flight": "\(inFlight)"])
+                let timeout = settings.drainTimeout
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return .deadline
+                }
+                while inFlight > 0, let event = await group.next() {
+                    switch event {
+                    case .finished:
+                        inFlight -= 1
+                    case .deadline:
+                        logger.warning("jobs still running after \(timeout): cancelling them", metadata: ["in_flight": "\(inFlight)"])
+                        group.cancelAll()
+                    case .tick:
+                        break
+                    }
+                }
+            }
+            group.cancelAll()
+        }
+        do {
+            try await queue.releaseLeases(owner: owner)
+        } catch {
+            logger.error(
+                "could not release leases at shutdown; those jobs run again once their lease ends", metadata: ["error": "\(error)"])
+        }
+        logger.info("worker stopped", metadata: ["owner": "\(owner)"])
+    }
+
+    /// Runs one claimed job under its order's lock, keeping its lease alive meanwhile.
+    private func execute(_ job: Job, locks: KeyedLock) async -> Event {
+        let key = job.outTradeNo.map { "order:\($0)" } ?? "job:\(job.id ?? 0)"
+        await locks.lock(key)
+        guard !Task.isShuttingDownGracefully && !Task.isCancelled else {
+            // Not started: its lease is released with the others at the end of run().
+            await locks.unlock(key)
+            return .finished
+        }
+        let report = await withLeaseHeartbeat(job) { await runner.run(job, owner: owner) }
+        await stats.record(report.outcome)
+        await locks.unlock(key)
+        return .finished
+    }
+
+    /// Extends the job's lease every third of its length while `body` runs, so slow gateway calls keep it.
+    private func withLeaseHeartbeat(_ job: Job, _ body: @Sendable () async -> JobReport) async -> JobReport {
+        guard let jobId = job.id else { return await body() }
+        let lease = settings.lease
+        let queue = queue
+        let owner = owner
+        let now = runner.now
+        return await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: lease / 3)
+                    if Task.isCancelled { return }
+                    try? await queue.extendLease(jobId, owner: owner, until: now().addingTimeInterval(lease.seconds))
+                }
+            }
+            let report = await body()
+            group.cancelAll()
+            return report
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `TimeInterval`.
+    var seconds: TimeInterval {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

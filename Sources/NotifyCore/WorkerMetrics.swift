@@ -1,0 +1,54 @@
+import AlipayKit
+import Metrics
+
+/// The worker's metrics (names in /work/coord/METRICS.md), recorded only after the transaction they describe committed.
+///
+/// The worker has no HTTP listener: these reach Prometheus only where a process exposes its registry; the receiver's
+/// `/metrics` reads queue depth and orders needing review from the database, which covers the worker's work.
+public struct WorkerMetrics: Sendable {
+    private let factory: any MetricsFactory
+
+    /// Metrics through `factory`, by default the process-wide `MetricsSystem` (no-ops until it is bootstrapped).
+    public init(factory: (any MetricsFactory)? = nil) {
+        self.factory = factory ?? MetricsSystem.factory
+    }
+
+    /// `alipay_notify_jobs_total{kind,outcome}`: outcome `done`, `retry`, `dead` or `lease_lost`.
+    public func job(kind: String, outcome: String) {
+        Counter(label: "alipay_notify_jobs_total", dimensions: [("kind", kind), ("outcome", outcome)], factory: factory).increment()
+    }
+
+    /// `alipay_notify_trade_query_total{result}`: `success`, `waiting`, `retryable`, `config_error`, `rejected`.
+    public func tradeQuery<R>(_ outcome: GatewayOutcome<R>) {
+        Counter(label: "alipay_notify_trade_query_total", dimensions: [("result", Self.result(outcome))], factory: factory).increment()
+    }
+
+    /// `alipay_notify_reviews_total{reason}`.
+    public func review(_ reason: ReviewReason) {
+        Counter(label: "alipay_notify_reviews_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
+    }
+
+    /// `alipay_notify_order_transitions_total{to,source}`.
+    public func transition(to: OrderStatus, source: TradeFact.Source) {
+        Counter(
+            label: "alipay_notify_order_transitions_total", dimensions: [("to", to.rawValue), ("source", source.rawValue)], factory: factory
+        ).increment()
+    }
+
+    /// `alipay_notify_job_duration_seconds{kind}`: how long one job took, gateway calls included.
+    public func duration(kind: String, _ duration: Duration) {
+        let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+        Timer(label: "alipay_notify_job_duration_seconds", dimensions: [("kind", kind)], factory: factory).recordNanoseconds(nanoseconds)
+    }
+
+    /// The `result` label of a gateway outcome.
+    public static func result<R>(_ outcome: GatewayOutcome<R>) -> String {
+        switch outcome {
+        case .success: "success"
+        case .tradeNotExist: "waiting"
+        case .retryable: "retryable"
+        case .configurationError: "config_error"
+        case .rejected: "rejected"
+        }
+    }
+}

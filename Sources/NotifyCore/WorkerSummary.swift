@@ -1,0 +1,52 @@
+import Foundation
+import Logging
+import NotifyStore
+import ServiceLifecycle
+
+/// Logs one line of what the worker did every `interval`, with the queue's depth: the worker's `/metrics` substitute
+/// (it has no listener; the receiver's `/metrics` reads the queue and orders from the database).
+public struct WorkerSummary: Service {
+    /// Outcome counts to report.
+    public let stats: WorkerStats
+    /// The queue whose depth is reported.
+    public let queue: any JobQueue
+    /// Between two lines.
+    public let interval: Duration
+    /// Where the line goes.
+    public let logger: Logger
+
+    /// A summary logger.
+    public init(stats: WorkerStats, queue: any JobQueue, interval: Duration = .seconds(60), logger: Logger) {
+        self.stats = stats
+        self.queue = queue
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Logs every `interval` until graceful shutdown, and once more at the end.
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let interval = interval
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            await log()
+        }
+    }
+
+    /// Logs one summary line now.
+    public func log() async {
+        let counts = await stats.takeInterval()
+        var metadata: Logger.Metadata = [:]
+        for outcome in [JobReport.Outcome.applied, .unchanged, .review, .retry, .dead, .leaseLost] {
+            metadata[outcome.rawValue] = "\(counts[outcome] ?? 0)"
+        }
+        if let queueStats = try? await queue.stats() {
+            metadata["pending"] = "\(queueStats.pending)"
+            metadata["running"] = "\(queueStats.running)"
+            metadata["dead_total"] = "\(queueStats.dead)"
+        }
+        if let age = try? await queue.oldestPendingAge(now: Date()) {
+            metadata["oldest_pending_seconds"] = "\(Int(age))"
+        }
+        logger.info("worker summary", metadata: metadata)
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import DaemonSupport
+import Foundation
+import Logging
+import NotifyCore
+import NotifyStore
+import ServiceLifecycle
+
+/// `notify-worker`: drains the queue — applies notifications, reconciles late orders with `alipay.trade.query`,
+/// closes timed-out orders — with leases, retries and dead letters.
+///
+/// It accepts nothing from the internet. Its own counters (job outcomes, `trade.query` results, reviews) are served on a
+/// loopback `GET /metrics` (`worker.metricsHost`, `worker.metricsPort`; port 0 turns it off); queue depth and orders
+/// come from the receiver's `/metrics`, read from the database. It also logs a one-line summary every minute.
+struct NotifyWorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notify-worker",
+        abstract: "Drain the alipay-notify job queue: apply notifications, reconcile and close orders, retry and dead-letter."
+    )
+
+    @Option(name: .long, help: "JSON configuration file (default: $ALIPAY_NOTIFY_CONFIG; environment variables win).")
+    var config: String?
+
+    func run() async throws {
+        let program = "notify-worker"
+        let settings: NotifyConfiguration
+        do throws(ConfigurationError) {
+            settings = try await NotifyConfiguration.load(configFile: config)
+            // Fail at start-up, with the key named, rather than on the first job.
+            _ = try settings.alipayConfiguration()
+            _ = try settings.notificationVerifier()
+        } catch {
+            DaemonBootstrap.fail(program, error.description)
+        }
+
+        DaemonBootstrap.bootstrapLogging(label: program, level: settings.logLevel, format: settings.logFormat)
+        let registry = DaemonBootstrap.bootstrapMetrics()
+        let logger = Logger(label: program)
+
+        let database: NotifyDatabase
+        do {
+            database = try NotifyDatabase(path: settings.storePath, migrate: true)
+        } catch {
+            DaemonBootstrap.fail(program, "store.path (STORE_PATH) \(settings.storePath): \(error)")
+        }
+        let runtime: WorkerRuntime
+        do throws(ConfigurationError) {
+            runtime = try WorkerRuntime(configuration: settings, database: database, logger: logger)
+        } catch {
+            DaemonBootstrap.fail(program, error.description)
+        }
+
+        let notifier = SystemdNotifier()
+        let services = runtime.services(logger: logger) {
+            notifier.ready()
+            notifier.status("draining the queue")
+        }
+        let watchdog = SystemdWatchdogService(notifier: notifier, logger: logger) {
+            await database.isWritable()
+        }
+        var configurations = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        if settings.workerMetrics.port != 0 {
+            let listener = MetricsListener(registry: registry, token: settings.apiToken).application(
+                host: settings.workerMetrics.host, port: settings.workerMetrics.port, logger: Logger(label: "\(program).metrics"))
+            configurations.insert(.init(service: listener, serviceName: "metrics listener"), at: 0)
+        }
+        configurations.append(.init(service: watchdog, serviceName: "systemd watchdog"))
+        // Shutdown runs in reverse order: watchdog (STOPPING=1), the worker (stop claiming, finish in-flight jobs,
+        // release the leases of the rest), the summary, the sweeper, then the metrics listener.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: configurations,
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            DaemonBootstrap.fail(program, "stopped: \(error)", code: 1)
+        }
+        logger.info("stopped")
+    }
+}
+
+/// Runs the command through `AsyncParsableCommand.main()`: inside an `async` function the async overload is chosen,
+/// while at top level Swift picks `ParsableCommand.main()`, which refuses to run an asynchronous command.
+func runNotifyWorker() async {
+    await NotifyWorkerCommand.main()
+}
+
+await runNotifyWorker()

@@ -1,0 +1,221 @@
+import AlipayKit
+import Foundation
+import GRDB
+import NotifyStore
+import Testing
+
+@testable import NotifyCore
+
+/// Notification jobs through the real store, the real verifier and real keys: invariants 4, 5 and 6.
+@Suite("Processing notifications")
+struct NotificationProcessingTests {
+    @Test("a verified TRADE_SUCCESS marks the order paid: one event from the notification, job done, in one transaction")
+    func paid() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("A1", fen: 8888)
+        let report = try await fixture.deliver(TestAlipay.notification("A1", .tradeSuccess, total: "88.88", notifyId: "n-1"))
+
+        #expect(report.outcome == .applied)
+        let order = try await fixture.currentOrder("A1")
+        #expect(order.status == "TRADE_SUCCESS")
+        #expect(order.tradeNo == "2024010122001400000000000001")
+        #expect(order.paidAt != nil && !order.needsReview)
+        let events = try await fixture.transitions("A1")
+        #expect(events.count == 1)
+        #expect(events.first?.fromStatus == "WAIT_BUYER_PAY" && events.first?.toStatus == "TRADE_SUCCESS")
+        #expect(events.first?.source == "notification" && events.first?.notifyId == "n-1" && events.first?.jobId == report.jobId)
+        #expect(try await fixture.job(report.jobId).state == .done)
+        #expect(fixture.counter("alipay_notify_order_transitions_total", [("to", "TRADE_SUCCESS"), ("source", "notification")]) == 1)
+    }
+
+    @Test("duplicates: the same payment notified five times (new notify_ids) and replayed gives exactly one transition")
+    func duplicates() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("D1", fen: 100)
+        var reports: [JobReport] = []
+        for index in 0..<5 {
+            reports.append(try await fixture.deliver(TestAlipay.notification("D1", .tradeSuccess, total: "1.00", notifyId: "d-\(index)")))
+        }
+        #expect(reports.map(\.outcome) == [.applied, .unchanged, .unchanged, .unchanged, .unchanged])
+        let replayed = try await fixture.queue.replay(.outTradeNo("D1"), dryRun: false)
+        #expect(replayed.count == 5)
+        let again = try await fixture.drain()
+        #expect(again.count == 5 && again.allSatisfy { $0.outcome == .unchanged })
+        #expect(try await fixture.transitions("D1").count == 1)
+        #expect(try await fixture.currentOrder("D1").status == "TRADE_SUCCESS")
+    }
+
+    @Test("TRADE_FINISHED before TRADE_SUCCESS ends FINISHED; events only move forward")
+    func finishedFirst() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("F1", fen: 500)
+        try await fixture.deliver(TestAlipay.notification("F1", .tradeFinished, total: "5.00"))
+        let late = try await fixture.deliver(TestAlipay.notification("F1", .tradeSuccess, total: "5.00"))
+        #expect(late.outcome == .unchanged)
+        #expect(try await fixture.currentOrder("F1").status == "TRADE_FINISHED")
+        let events = try await fixture.events("F1")
+        #expect(events.map(\.toStatus) == ["WAIT_BUYER_PAY", "TRADE_FINISHED"])
+    }
+
+    @Test("a partial refund records refunded fen with one event and no status change; a full refund closes the order")
+    func refunds() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("R1", fen: 10_000)
+        try await fixture.deliver(TestAlipay.notification("R1", .tradeSuccess, total: "100.00"))
+        let partial = try await fixture.deliver(TestAlipay.notification("R1", .tradeSuccess, total: "100.00", refundFee: "30.00"))
+        #expect(partial.outcome == .applied)
+        var order = try await fixture.currentOrder("R1")
+        #expect(order.status == "TRADE_SUCCESS" && order.refundedFen == 3_000)
+        // The same refund notified again changes nothing.
+        #expect(try await fixture.deliver(TestAlipay.notification("R1", .tradeSuccess, total: "100.00", refundFee: "30.00")).outcome == .unchanged)
+
+        let full = try await fixture.deliver(TestAlipay.notification("R1", .tradeClosed, total: "100.00", refundFee: "100.00"))
+        #expect(full.outcome == .applied)
+        order = try await fixture.currentOrder("R1")
+        #expect(order.status == "TRADE_CLOSED" && order.refundedFen == 10_000 && order.closedAt != nil)
+        let events = try await fixture.transitions("R1")
+        #expect(
+            events.map { "\($0.fromStatus ?? "-")>\($0.toStatus)" } == [
+                "WAIT_BUYER_PAY>TRADE_SUCCESS", "TRADE_SUCCESS>TRADE_SUCCESS", "TRADE_SUCCESS>TRADE_CLOSED",
+            ])
+        #expect(events[1].detail?.contains("partial refund: 30.00 refunded of 100.00") == true)
+        #expect(events[2].detail?.contains("full refund") == true)
+        // A late payment notification cannot revive a refunded order.
+        #expect(try await fixture.deliver(TestAlipay.notification("R1", .tradeSuccess, total: "100.00")).outcome == .unchanged)
+        #expect(try await fixture.currentOrder("R1").status == "TRADE_CLOSED")
+    }
+
+    @Test(
+        "invariant 4: amounts compare to the fen, from the decimal string",
+        arguments: [
+            (Int64(1), "0.01", true), (Int64(10), "0.1", true), (Int64(8880), "88.8", true), (Int64(8888), "88.88", true),
+            (Int64(10_000_000_001), "100000000.01", true), (Int64(8888), "88.89", false), (Int64(8888), "88.87", false),
+            (Int64(10), "0.01", false), (Int64(1_000), "1.00", false),
+        ])
+    func exactMoney(orderFen: Int64, total: String, paid: Bool) async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("M1", fen: orderFen)
+        let report = try await fixture.deliver(TestAlipay.notification("M1", .tradeSuccess, total: total))
+        let order = try await fixture.currentOrder("M1")
+        #expect((order.status == "TRADE_SUCCESS") == paid)
+        #expect(report.outcome == (paid ? .applied : .review))
+        #expect(order.needsReview == !paid)
+    }
+
+    enum Mismatch: String, CaseIterable, CustomTestStringConvertible {
+        case amount, appId, sellerId, missingSellerId, unknownOrder
+        var testDescription: String { rawValue }
+    }
+
+    @Test("invariant 6: a mismatch never marks the order paid: job dead with the reason, order flagged, metric counted", arguments: Mismatch.allCases)
+    func mismatch(_ mismatch: Mismatch) async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("X1", fen: 8888)
+        let parameters: [String: String]
+        let reason: ReviewReason
+        switch mismatch {
+        case .amount:
+            parameters = TestAlipay.notification("X1", .tradeSuccess, total: "0.01")
+            reason = .amountMismatch
+        case .appId:
+            parameters = TestAlipay.notification("X1", .tradeSuccess, total: "88.88", appId: "2021999999999999")
+            reason = .appIdMismatch
+        case .sellerId:
+            parameters = TestAlipay.notification("X1", .tradeSuccess, total: "88.88", sellerId: "2088999999999999")
+            reason = .sellerIdMismatch
+        case .missingSellerId:
+            parameters = TestAlipay.notification("X1", .tradeSuccess, total: "88.88", sellerId: nil)
+            reason = .sellerIdMismatch
+        case .unknownOrder:
+            parameters = TestAlipay.notification("NOPE", .tradeSuccess, total: "88.88")
+            reason = .unknownOrder
+        }
+        let report = try await fixture.deliver(parameters)
+
+        #expect(report.outcome == .review)
+        let job = try await fixture.job(report.jobId)
+        #expect(job.state == .dead)
+        #expect(job.lastError?.hasPrefix(reason.rawValue) == true, "\(job.lastError ?? "")")
+        let order = try await fixture.currentOrder("X1")
+        #expect(order.status == "WAIT_BUYER_PAY" && order.paidAt == nil)
+        #expect(try await fixture.transitions("X1").isEmpty)
+        #expect(order.needsReview == (mismatch != .unknownOrder))
+        if mismatch != .unknownOrder { #expect(order.reviewReason?.hasPrefix(reason.rawValue) == true) }
+        #expect(fixture.counter("alipay_notify_reviews_total", [("reason", reason.rawValue)]) == 1)
+        #expect(fixture.counter("alipay_notify_jobs_total", [("kind", "notification"), ("outcome", "dead")]) == 1)
+    }
+
+    @Test("without alipay.sellerId the seller is not checked")
+    func sellerNotConfigured() async throws {
+        let fixture = try WorkerFixture(sellerId: nil)
+        try await fixture.order("S1", fen: 100)
+        let report = try await fixture.deliver(TestAlipay.notification("S1", .tradeSuccess, total: "1.00", sellerId: "2088777777777777"))
+        #expect(report.outcome == .applied)
+    }
+
+    @Test("the stored body is verified again: a body altered in the database, or forged, never reaches the order")
+    func reverified() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("T1", fen: 1)
+        try await fixture.order("T2", fen: 1)
+        // Stored as the receiver would, then altered at rest: total_amount raised after signing.
+        let job = try await fixture.notify(TestAlipay.notification("T1", .tradeSuccess, total: "0.01"))
+        try await fixture.database.pool.write { db in
+            try db.execute(
+                sql: "UPDATE notifications SET body = replace(body, 'total_amount=0.01', 'total_amount=0.02') WHERE id = ?",
+                arguments: [job.notificationId])
+        }
+        // Signed with a key that is not Alipay's.
+        try await fixture.notify(TestAlipay.notification("T2", .tradeSuccess, total: "0.01"), key: TestAlipay.forgerKey)
+        let reports = try await fixture.drain()
+
+        #expect(reports.count == 2 && reports.allSatisfy { $0.outcome == .dead })
+        #expect(reports.allSatisfy { $0.message.contains("does not verify") })
+        #expect(try await fixture.currentOrder("T1").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("T2").status == "WAIT_BUYER_PAY")
+    }
+
+    @Test("a payment reported for an order closed unpaid goes to review and keeps it closed")
+    func paidAfterClose() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("C1", fen: 100, status: .tradeClosed)
+        let report = try await fixture.deliver(TestAlipay.notification("C1", .tradeSuccess, total: "1.00"))
+        #expect(report.outcome == .review)
+        let order = try await fixture.currentOrder("C1")
+        #expect(order.status == "TRADE_CLOSED" && order.needsReview)
+        #expect(order.reviewReason?.hasPrefix("paid_after_close") == true)
+    }
+
+    @Test("worker.confirmWithQuery: a payment is applied only once a verified trade.query agrees")
+    func confirmWithQuery() async throws {
+        let fixture = try WorkerFixture(confirmWithQuery: true)
+        try await fixture.order("Q1", fen: 8888)
+        // Alipay does not agree yet.
+        fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .waitBuyerPay, total: "88.88") }
+        let first = try await fixture.deliver(TestAlipay.notification("Q1", .tradeSuccess, total: "88.88"))
+        #expect(first.outcome == .retry)
+        #expect(try await fixture.currentOrder("Q1").status == "WAIT_BUYER_PAY")
+
+        // An answer whose signature does not verify is no agreement either.
+        fixture.gateway.onQuery { _ in
+            TestAlipay.verifiedQuery(
+                #"{"code":"10000","msg":"Success","out_trade_no":"Q1","trade_status":"TRADE_SUCCESS","total_amount":"88.88"}"#,
+                key: TestAlipay.forgerKey)
+        }
+        fixture.clock.advance(3600)
+        let second = try await fixture.drain()
+        #expect(second.map(\.outcome) == [.retry])
+        #expect(try await fixture.currentOrder("Q1").status == "WAIT_BUYER_PAY")
+
+        fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .tradeSuccess, total: "88.88") }
+        fixture.clock.advance(3600)
+        let third = try await fixture.drain()
+        #expect(third.map(\.outcome) == [.applied])
+        #expect(try await fixture.currentOrder("Q1").status == "TRADE_SUCCESS")
+        #expect(fixture.gateway.queries == ["Q1", "Q1", "Q1"])
+
+        // A repeat is not a new payment: no query needed.
+        try await fixture.deliver(TestAlipay.notification("Q1", .tradeSuccess, total: "88.88"))
+        #expect(fixture.gateway.queries.count == 3)
+    }
+}
