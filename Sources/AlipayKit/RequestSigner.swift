@@ -76,19 +76,7 @@ public struct RequestSigner: Sendable {
 
     /// Escapes `& < > " '` for HTML text and attribute values.
     static func htmlEscape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
+        HTMLEscaping.escape(text)
     }
 }
 

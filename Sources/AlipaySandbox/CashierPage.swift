@@ -1,3 +1,5 @@
+import AlipayKit
+
 /// The HTML the buyer's browser sees: the cashier with Log in, Pay and Cancel, and the pages that follow it.
 ///
 /// Plain HTML forms with relative actions, no script, so the buttons work in any real browser and in tests.
@@ -114,18 +116,6 @@ enum CashierPage {
 
     /// Escapes text for HTML element content and double-quoted attributes.
     static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
+        HTMLEscaping.escape(text)
     }
 }

@@ -1,3 +1,4 @@
+import AlipayKit
 import Foundation
 import NotifyCore
 import NotifyStore
@@ -122,18 +123,6 @@ public enum ReturnPage {
 
     /// Escapes the five characters that matter in HTML text and attribute values.
     public static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
+        HTMLEscaping.escape(text)
     }
 }

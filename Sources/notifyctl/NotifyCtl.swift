@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `notifyctl`: the operator's command line (CLI contract in DESIGN.md).
 ///
@@ -11,4 +12,23 @@ struct NotifyCtl: AsyncParsableCommand {
         abstract: "Operate alipay-notify: keys, orders, the queue, reconciliation, signature checks, the database.",
         subcommands: [Keys.self, Orders.self, Queue.self, Reconcile.self, Verify.self, DB.self]
     )
+
+    /// Parses and runs like ArgumentParser's own `main()`, except that usage errors exit 2 (the CLI contract)
+    /// instead of ArgumentParser's 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
