@@ -89,7 +89,8 @@ struct AlipayClientTests {
                 return
             }
             #expect(reason.contains("timeout"), "\(reason)")
-            #expect(elapsed < .seconds(5))
+            // Only bounds a hang (the configured limits add up to 0.5 s); performance is for BENCHMARKS.md.
+            #expect(elapsed < .seconds(30))
         }
     }
 

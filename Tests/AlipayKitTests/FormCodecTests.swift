@@ -88,18 +88,4 @@ struct FormCodecTests {
         #expect(encoded == "a=-._~AZaz09&b=x%20y%2Bz%26%3D%25%2F%3F%23%E4%B8%AD&c=")
         #expect(try FormCodec.decode(encoded).dictionary == parameters)
     }
-
-    @Test("hand parser throughput on a 27-field notification body")
-    func throughput() throws {
-        let fields = (0..<27).map { "field_\($0)=value+with%20escapes%E4%B8%AD\($0)" }.joined(separator: "&")
-        let body = Array(fields.utf8)
-        let iterations = 20_000
-        let clock = ContinuousClock()
-        let elapsed = try clock.measure {
-            for _ in 0..<iterations { _ = try FormCodec.decode(body) }
-        }
-        let perSecond = Double(iterations) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        print("FormCodec.decode: \(Int(perSecond)) bodies/s (27 fields, debug build)")
-        #expect(perSecond > 1_000)
-    }
 }

@@ -43,7 +43,7 @@ struct HostileInputTests {
         let reply = try await HTTP.notify(receiver.publicURL, body: body, timeout: .seconds(10))
         #expect(reply.status == 200)
         #expect(reply.body == "success")
-        #expect(ContinuousClock.now - started < .seconds(5), "a stalled connection delayed another one")
+        #expect(ContinuousClock.now - started < .seconds(15), "a stalled connection delayed another one (the server idle timeout is 30 s)")
         #expect(try await HTTP.send(.GET, "\(receiver.publicURL)/healthz").status == 200)
 
         // Abandon the stalled connections mid-body, then prove the process still serves and stores.
@@ -160,7 +160,7 @@ struct HostileInputTests {
         #expect(reply.status == 400)
         #expect(reply.body == "failure")
         // Generous: only there to catch a hang or quadratic blow-up, not to benchmark.
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(30))  // bounds a hang only
 
         try await Self.expectHealthyAndEmpty(receiver, workspace)
         try await Self.stop(receiver, workspace)
