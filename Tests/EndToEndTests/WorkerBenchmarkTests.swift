@@ -16,7 +16,7 @@ struct WorkerBenchmarkTests {
     static var jobs: Int? { ProcessInfo.processInfo.environment["ALIPAY_NOTIFY_BENCH_JOBS"].flatMap { Int($0) } }
     static var concurrency: String { ProcessInfo.processInfo.environment["ALIPAY_NOTIFY_BENCH_CONCURRENCY"] ?? "8" }
 
-    @Test("drain N queued notifications", .enabled(if: jobs != nil))
+    @Test("drain N queued notifications", .enabled(if: jobs != nil, "a benchmark, not a test: run scripts/bench/worker (sets ALIPAY_NOTIFY_BENCH_JOBS)"))
     func drain() async throws {
         let count = try #require(Self.jobs)
         let workspace = try TestWorkspace(name: "worker-bench")
