@@ -62,6 +62,7 @@ let package = Package(
             name: "DaemonSupport",
             dependencies: [
                 "NotifyCore",
+                "NotifyStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

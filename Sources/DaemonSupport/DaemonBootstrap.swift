@@ -2,7 +2,9 @@ import Foundation
 import Logging
 import Metrics
 import NotifyCore
+import NotifyStore
 import Prometheus
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +33,28 @@ public enum DaemonBootstrap {
         ]
         MetricsSystem.bootstrap(factory)
         return registry
+    }
+
+    /// Opens the configured database, applying pending migrations, or fails start-up with one line naming the key.
+    public static func openDatabase(_ program: String, _ settings: NotifyConfiguration) -> NotifyDatabase {
+        do {
+            return try NotifyDatabase(path: settings.storePath, migrate: true)
+        } catch {
+            fail(program, "store.path (STORE_PATH) \(settings.storePath): \(error)")
+        }
+    }
+
+    /// Runs `services` as one `ServiceGroup` until SIGTERM or SIGINT; shutdown runs in reverse order of the list.
+    /// A service that fails ends the process with one line and exit code 1.
+    public static func run(_ program: String, _ services: [ServiceGroupConfiguration.ServiceConfiguration], logger: Logger) async {
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            fail(program, "stopped: \(error)", code: 1)
+        }
+        logger.info("stopped")
     }
 
     /// Prints `program: message` on standard error and exits with `code` (2: usage or configuration).

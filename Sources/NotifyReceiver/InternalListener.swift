@@ -78,14 +78,7 @@ public struct InternalListener: Sendable {
     public func application(
         host: String, port: Int, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> Application<RouterResponder<ReceiverRequestContext>> {
-        Application(
-            router: router(),
-            server: .http1(configuration: ServerLimits.http1),
-            configuration: ApplicationConfiguration(
-                address: .hostname(host, port: port), serverName: nil, backlog: ServerLimits.backlog,
-                availableConnectionsDelegate: MaximumAvailableConnections(ServerLimits.maximumConnections)),
-            onServerRunning: onServerRunning,
-            logger: logger)
+        ServerLimits.application(router: router(), host: host, port: port, logger: logger, onServerRunning: onServerRunning)
     }
 
     /// `POST /api/orders`: 201 with the pay URL, 400 for bad input, 409 for a duplicate number.

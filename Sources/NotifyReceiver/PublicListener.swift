@@ -56,18 +56,11 @@ public struct PublicListener: Sendable {
         return router
     }
 
-    /// The Hummingbird application serving `router()` on `host:port` with the public listener's connection limits.
+    /// The Hummingbird application serving `router()` on `host:port` with the receiver's connection limits.
     public func application(
         host: String, port: Int, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> Application<RouterResponder<ReceiverRequestContext>> {
-        Application(
-            router: router(),
-            server: .http1(configuration: ServerLimits.http1),
-            configuration: ApplicationConfiguration(
-                address: .hostname(host, port: port), serverName: nil, backlog: ServerLimits.backlog,
-                availableConnectionsDelegate: MaximumAvailableConnections(ServerLimits.maximumConnections)),
-            onServerRunning: onServerRunning,
-            logger: logger)
+        ServerLimits.application(router: router(), host: host, port: port, logger: logger, onServerRunning: onServerRunning)
     }
 
     /// `GET /alipay/return`: verify the query, then show what the database knows. Reads only (invariant 7).
@@ -115,6 +108,21 @@ enum ServerLimits {
     static let http1 = HTTP1Channel.Configuration(
         idleTimeout: .seconds(30),
         httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100))
+
+    /// An application for `router` on `host:port` with these limits; both of the receiver's listeners are built here.
+    static func application(
+        router: Router<ReceiverRequestContext>, host: String, port: Int, logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void
+    ) -> Application<RouterResponder<ReceiverRequestContext>> {
+        Application(
+            router: router,
+            server: .http1(configuration: http1),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: port), serverName: nil, backlog: backlog,
+                availableConnectionsDelegate: MaximumAvailableConnections(maximumConnections)),
+            onServerRunning: onServerRunning,
+            logger: logger)
+    }
 }
 
 extension HTTPField.Name {

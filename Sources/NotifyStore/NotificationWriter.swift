@@ -192,10 +192,8 @@ private final class BatchCommitter: Sendable {
 
     /// One notification inside the batch's transaction: insert it with its job, or count the re-delivery.
     ///
-    /// This is the receiver's hot path, so it uses cached statements and inserts the job directly instead of going
-    /// through `SQLiteJobQueue.enqueue` (which looks for a live job with the same unique key and decodes the row it
-    /// returns): a `notify_id` seen for the first time cannot have a job yet, and if the jobs table ever disagreed,
-    /// the UNIQUE index on live unique keys would fail the batch, which answers `failure` and Alipay retries.
+    /// The receiver's hot path: a cached statement, and the job written by `SQLiteJobQueue.insertPending` without
+    /// `enqueue`'s look-up of a live job with the same key (a `notify_id` stored for the first time has none).
     private static func append(_ notification: IncomingNotification, now: DatabaseValue, in db: Database) throws -> AppendResult {
         let upsert = try db.cachedStatement(
             sql: """
@@ -210,13 +208,9 @@ private final class BatchCommitter: Sendable {
         let id: Int64 = row[0]
         let deliveryCount: Int = row[1]
         guard deliveryCount == 1 else { return .duplicate(notificationId: id) }
-        let insertJob = try db.cachedStatement(
-            sql: """
-                INSERT INTO jobs (kind, state, unique_key, out_trade_no, notification_id, notify_id, attempts, run_at, created_at, updated_at)
-                VALUES ('\(JobKind.notification.rawValue)', 'pending', ?, ?, ?, ?, 0, ?, ?, ?)
-                """)
-        try insertJob.execute(
-            arguments: ["notification:\(notification.notifyId)", notification.outTradeNo, id, notification.notifyId, now, now, now])
+        _ = try SQLiteJobQueue.insertPending(
+            kind: .notification, uniqueKey: "notification:\(notification.notifyId)", outTradeNo: notification.outTradeNo,
+            notificationId: id, notifyId: notification.notifyId, runAt: now, now: now, in: db)
         return .stored(notificationId: id)
     }
 }

@@ -24,16 +24,31 @@ public final class SQLiteJobQueue: JobQueue {
         {
             return (live, false)
         }
-        let now = Date()
-        let inserted = try Job.fetchOne(
-            db,
+        let now = Date().databaseValue
+        let id = try Self.insertPending(
+            kind: job.kind, uniqueKey: job.uniqueKey, outTradeNo: job.outTradeNo, notificationId: job.notificationId,
+            notifyId: job.notifyId, runAt: job.runAt.databaseValue, now: now, in: db)
+        let inserted = try Job.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id])
+        return (inserted!, true)
+    }
+
+    /// Writes a new pending job row and returns its id: the one place a job is inserted.
+    ///
+    /// It does not look for a live job with the same unique key (the UNIQUE index on live keys refuses one, failing
+    /// the caller's transaction); `enqueue` looks first, and the receiver's group commit calls this directly for a
+    /// `notify_id` it has just stored for the first time, which cannot have a job yet. Dates come in as database
+    /// values so that a batch converts its one timestamp once.
+    static func insertPending(
+        kind: JobKind, uniqueKey: String?, outTradeNo: String?, notificationId: Int64?, notifyId: String?,
+        runAt: DatabaseValue, now: DatabaseValue, in db: Database
+    ) throws -> Int64 {
+        let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO jobs (kind, state, unique_key, out_trade_no, notification_id, notify_id, attempts, run_at, created_at, updated_at)
                 VALUES (?, 'pending', ?, ?, ?, ?, 0, ?, ?, ?)
-                RETURNING *
-                """,
-            arguments: [job.kind, job.uniqueKey, job.outTradeNo, job.notificationId, job.notifyId, job.runAt, now, now])
-        return (inserted!, true)
+                """)
+        try statement.execute(arguments: [kind.rawValue, uniqueKey, outTradeNo, notificationId, notifyId, runAt, now, now])
+        return db.lastInsertedRowID
     }
 
     /// Same as `enqueue(_:in:)` in its own transaction.

@@ -100,22 +100,13 @@ struct Serve: AsyncParsableCommand {
 
         // Shutdown runs in reverse order: the HTTP server stops taking requests first, then the dispatcher
         // finishes the attempts in flight.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: dispatcher, serviceName: "notification dispatcher"),
-                    .init(service: app, serviceName: "http"),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
-        do {
-            try await group.run()
-        } catch {
-            DaemonBootstrap.fail(program, "stopped: \(error)", code: 1)
-        }
-        logger.info("stopped")
+        await DaemonBootstrap.run(
+            program,
+            [
+                .init(service: dispatcher, serviceName: "notification dispatcher"),
+                .init(service: app, serviceName: "http"),
+            ],
+            logger: logger)
     }
 
     /// Flags first, then the environment, then the JSON file: the same keys whichever source sets them.

@@ -46,12 +46,7 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         let registry = DaemonBootstrap.bootstrapMetrics()
         let logger = Logger(label: program)
 
-        let database: NotifyDatabase
-        do {
-            database = try NotifyDatabase(path: settings.storePath, migrate: true)
-        } catch {
-            DaemonBootstrap.fail(program, "store.path (STORE_PATH) \(settings.storePath): \(error)")
-        }
+        let database = DaemonBootstrap.openDatabase(program, settings)
 
         let metrics = ReceiverMetrics(registry: registry)
         let writer = NotificationWriter(
@@ -83,22 +78,15 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         }
 
         // Shutdown runs in reverse order: watchdog (STOPPING=1), listeners (answer in-flight requests), then the writer flush.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: WriterFlushService(writer: writer, logger: logger), serviceName: "writer"),
-                    .init(service: publicApp, serviceName: "public listener"),
-                    .init(service: internalApp, serviceName: "internal listener"),
-                    .init(service: watchdog, serviceName: "systemd watchdog"),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            DaemonBootstrap.fail(program, "stopped: \(error)", code: 1)
-        }
-        logger.info("stopped")
+        await DaemonBootstrap.run(
+            program,
+            [
+                .init(service: WriterFlushService(writer: writer, logger: logger), serviceName: "writer"),
+                .init(service: publicApp, serviceName: "public listener"),
+                .init(service: internalApp, serviceName: "internal listener"),
+                .init(service: watchdog, serviceName: "systemd watchdog"),
+            ],
+            logger: logger)
     }
 }
 

@@ -37,12 +37,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         let registry = DaemonBootstrap.bootstrapMetrics()
         let logger = Logger(label: program)
 
-        let database: NotifyDatabase
-        do {
-            database = try NotifyDatabase(path: settings.storePath, migrate: true)
-        } catch {
-            DaemonBootstrap.fail(program, "store.path (STORE_PATH) \(settings.storePath): \(error)")
-        }
+        let database = DaemonBootstrap.openDatabase(program, settings)
         let runtime: WorkerRuntime
         do throws(ConfigurationError) {
             runtime = try WorkerRuntime(configuration: settings, database: database, logger: logger)
@@ -67,17 +62,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         configurations.append(.init(service: watchdog, serviceName: "systemd watchdog"))
         // Shutdown runs in reverse order: watchdog (STOPPING=1), the worker (stop claiming, finish in-flight jobs,
         // release the leases of the rest), the summary, the sweeper, then the metrics listener.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: configurations,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            DaemonBootstrap.fail(program, "stopped: \(error)", code: 1)
-        }
-        logger.info("stopped")
+        await DaemonBootstrap.run(program, configurations, logger: logger)
     }
 }
 
