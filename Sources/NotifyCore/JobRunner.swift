@@ -64,11 +64,67 @@ public struct JobRunner: Sendable {
         return report
     }
 
-    private func dispatch(_ job: Job, lease: JobLease) async throws -> TradeApplication {
-        if job.attempts > maxAttempts {
-            // Claimed again after leases kept expiring (a worker crashing on it): stop before trying once more.
-            throw JobFailure.permanent("claimed \(job.attempts) times without finishing (worker.maxAttempts is \(maxAttempts))")
+    /// Runs many claimed `notification` jobs with one durable transaction for all of them, then says how each ended.
+    ///
+    /// The stored bodies are re-read and verified first (no write lock held); then one write transaction applies
+    /// them in claim order, each job inside its own savepoint: a job whose rules fail is rolled back alone and its
+    /// failure recorded (retry or dead) in the same transaction, exactly as ``run(_:owner:)`` would. Every change is
+    /// still conditional on the order's status read inside the transaction and fenced by the job's lease, so two
+    /// jobs of one order in a batch apply one after the other. If the transaction as a whole fails (disk full, busy
+    /// past the timeout) nothing of it was written, and the jobs run one by one instead so that each records its own
+    /// outcome. Never throws.
+    public func runBatch(_ jobs: [Job], owner: String) async -> [JobReport] {
+        guard notifications.appliesInBatches, jobs.allSatisfy({ $0.kind == .notification && $0.id != nil }) else {
+            return await runOneByOne(jobs, owner: owner)
         }
+        let started = ContinuousClock.now
+        let reports: [JobReport]
+        do {
+            let prepared = try await notifications.prepare(jobs)
+            let now = now()
+            reports = try await database.pool.write { db in
+                var reports: [JobReport] = []
+                reports.reserveCapacity(jobs.count)
+                for (job, item) in zip(jobs, prepared) {
+                    let lease = JobLease(jobId: job.id!, owner: owner)
+                    do {
+                        var result: TradeApplication?
+                        try db.inSavepoint {
+                            try self.checkAttempts(job)
+                            result = try self.notifications.apply(item, lease: lease, now: now, in: db)
+                            return .commit
+                        }
+                        reports.append(JobReport(job: job, result: result!))
+                    } catch {
+                        reports.append(try self.recordFailure(error, job: job, lease: lease, in: db))
+                    }
+                }
+                return reports
+            }
+        } catch {
+            // Nothing of the batch was written. A cancelled worker gives the leases back at its end instead.
+            if Task.isCancelled { return [] }
+            logger.warning(
+                "a batch of \(jobs.count) notification jobs could not commit; running them one by one",
+                metadata: ["error": "\(error)"])
+            return await runOneByOne(jobs, owner: owner)
+        }
+        let elapsed = ContinuousClock.now - started
+        for report in reports {
+            metrics.duration(kind: report.kind.rawValue, elapsed)
+            observe(report)
+        }
+        return reports
+    }
+
+    private func runOneByOne(_ jobs: [Job], owner: String) async -> [JobReport] {
+        var reports: [JobReport] = []
+        for job in jobs { reports.append(await run(job, owner: owner)) }
+        return reports
+    }
+
+    private func dispatch(_ job: Job, lease: JobLease) async throws -> TradeApplication {
+        try checkAttempts(job)
         switch job.kind {
         case .notification: return try await notifications.process(job, lease: lease, now: now())
         case .reconcile: return try await reconciler.reconcile(job, lease: lease, now: now())
@@ -77,46 +133,54 @@ public struct JobRunner: Sendable {
         }
     }
 
-    private func recordFailure(_ error: any Error, job: Job, lease: JobLease) async -> JobReport {
+    private func checkAttempts(_ job: Job) throws {
+        if job.attempts > maxAttempts {
+            // Claimed again after leases kept expiring (a worker crashing on it): stop before trying once more.
+            throw JobFailure.permanent("claimed \(job.attempts) times without finishing (worker.maxAttempts is \(maxAttempts))")
+        }
+    }
+
+    /// What the retry policy makes of a failure: retry at a later time, or dead with the reason.
+    private func disposition(_ failure: JobFailure, job: Job) -> (outcome: JobReport.Outcome, message: String, retryAt: Date?) {
+        switch failure {
+        case .permanent(let reason):
+            return (.dead, reason, nil)
+        case .retryable(let reason) where job.attempts >= maxAttempts:
+            return (.dead, "gave up after \(job.attempts) attempts: \(reason)", nil)
+        case .retryable(let reason):
+            return (.retry, reason, now().addingTimeInterval(backoff.delay(afterAttempt: max(1, job.attempts))))
+        }
+    }
+
+    /// Records a failure inside the caller's transaction. Throws only when the database cannot record it.
+    private func recordFailure(_ error: any Error, job: Job, lease: JobLease, in db: Database) throws -> JobReport {
         guard let failure = JobFailure.classify(error) else {
             return JobReport(job: job, outcome: .leaseLost, message: "lease lost: another worker owns the job now; this attempt was rolled back")
         }
-        let exhausted = job.attempts >= maxAttempts
-        let outcome: JobReport.Outcome
-        let message: String
-        var retryAt: Date?
-        switch failure {
-        case .permanent(let reason):
-            outcome = .dead
-            message = reason
-        case .retryable(let reason) where exhausted:
-            outcome = .dead
-            message = "gave up after \(job.attempts) attempts: \(reason)"
-        case .retryable(let reason):
-            outcome = .retry
-            message = reason
-            retryAt = now().addingTimeInterval(backoff.delay(afterAttempt: max(1, job.attempts)))
-        }
-        let queue = queue
-        let at = retryAt
+        let (outcome, message, retryAt) = disposition(failure, job: job)
         do {
-            try await database.pool.write { db in
-                if let at {
-                    try queue.retry(lease.jobId, owner: lease.owner, at: at, error: message, in: db)
-                } else {
-                    try queue.deadLetter(lease.jobId, owner: lease.owner, reason: message, in: db)
-                }
+            if let retryAt {
+                try queue.retry(lease.jobId, owner: lease.owner, at: retryAt, error: message, in: db)
+            } else {
+                try queue.deadLetter(lease.jobId, owner: lease.owner, reason: message, in: db)
             }
         } catch StoreError.leaseLost {
             return JobReport(job: job, outcome: .leaseLost, message: "lease lost before recording: \(message)")
+        }
+        return JobReport(job: job, outcome: outcome, message: message, retryAt: retryAt)
+    }
+
+    /// Records a failure in its own transaction.
+    private func recordFailure(_ error: any Error, job: Job, lease: JobLease) async -> JobReport {
+        do {
+            return try await database.pool.write { db in try self.recordFailure(error, job: job, lease: lease, in: db) }
         } catch {
             // The lease will expire and another claim will run the job again: nothing is lost.
             logger.error(
                 "could not record the outcome of a job; it will be claimed again when its lease ends",
-                metadata: ["job": "\(lease.jobId)", "error": "\(error)", "outcome": "\(message)"])
+                metadata: ["job": "\(lease.jobId)", "error": "\(error)"])
             return JobReport(job: job, outcome: .leaseLost, message: "outcome not recorded: \(error)")
         }
-        return JobReport(job: job, outcome: outcome, message: message, retryAt: retryAt)
     }
 
     private func observe(_ report: JobReport) {

@@ -37,35 +37,59 @@ public struct NotificationProcessor: Sendable {
             throw JobFailure.permanent("notification job \(lease.jobId) names no stored notification")
         }
         let stored = try await database.pool.read { db in try StoredNotification.fetchOne(db, key: notificationId) }
-        guard let stored else {
-            throw JobFailure.permanent("stored notification \(notificationId) is gone (pruned?); there is nothing to apply")
+        var prepared = prepare(job, stored: stored)
+        if applier.confirmWithQuery, case .fact(let fact) = prepared {
+            prepared = .fact(try await confirmPayment(fact))
         }
+        let settled = prepared
+        return try await database.pool.write { db in try self.apply(settled, lease: lease, now: now, in: db) }
+    }
 
-        let notification: TradeNotification
+    /// Whether jobs may be applied many to a transaction (``prepare(_:)`` then ``apply(_:lease:now:in:)`` per job):
+    /// only when no gateway call sits between verifying and applying, i.e. without `worker.confirmWithQuery`.
+    public var appliesInBatches: Bool { !applier.confirmWithQuery }
+
+    /// Re-reads the stored bodies of many jobs in one read and verifies each; the answer is in the order of `jobs`.
+    public func prepare(_ jobs: [Job]) async throws -> [PreparedNotification] {
+        let ids = jobs.compactMap(\.notificationId)
+        let stored = try await database.pool.read { db in
+            try StoredNotification.fetchAll(db, keys: ids)
+        }
+        let byId = Dictionary(stored.map { ($0.id!, $0) }, uniquingKeysWith: { first, _ in first })
+        return jobs.map { job in prepare(job, stored: job.notificationId.flatMap { byId[$0] }) }
+    }
+
+    /// Verifies one stored body (nothing is written): the fact to apply, a review, or why it cannot be applied.
+    func prepare(_ job: Job, stored: StoredNotification?) -> PreparedNotification {
+        let jobId = job.id ?? 0
+        guard let notificationId = job.notificationId else {
+            return .failure(.permanent("notification job \(jobId) names no stored notification"))
+        }
+        guard let stored else {
+            return .failure(.permanent("stored notification \(notificationId) is gone (pruned?); there is nothing to apply"))
+        }
         do throws(NotificationError) {
-            notification = try verifier.verify(body: stored.body)
+            return .fact(TradeFact(try verifier.verify(body: stored.body)))
         } catch {
             if case .foreignAppId(let other) = error {
-                let applier = applier
-                return try await database.pool.write { db in
-                    try applier.review(
-                        .appIdMismatch, "app_id \(other) is not ours (alipay.appId is \(applier.appId))",
-                        outTradeNo: stored.outTradeNo, lease: lease, in: db)
-                }
+                return .review(.appIdMismatch, "app_id \(other) is not ours (alipay.appId is \(applier.appId))", outTradeNo: stored.outTradeNo)
             }
-            throw JobFailure.permanent(
-                "stored notification \(stored.notifyId) does not verify any more (\(error)); if Alipay's public key or "
-                    + "alipay.signType changed, fix the configuration, then `notifyctl queue replay --id \(lease.jobId)`")
+            return .failure(
+                .permanent(
+                    "stored notification \(stored.notifyId) does not verify any more (\(error)); if Alipay's public key or "
+                        + "alipay.signType changed, fix the configuration, then `notifyctl queue replay --id \(jobId)`"))
         }
+    }
 
-        var fact = TradeFact(notification)
-        if applier.confirmWithQuery {
-            fact = try await confirmPayment(fact)
-        }
-        let applier = applier
-        let settled = fact
-        return try await database.pool.write { db in
-            try applier.apply(settled, lease: lease, now: now, in: db)
+    /// Writes what a prepared notification amounts to, with the job's completion, inside `db`'s transaction.
+    public func apply(_ prepared: PreparedNotification, lease: JobLease, now: Date, in db: Database) throws -> TradeApplication {
+        switch prepared {
+        case .fact(let fact):
+            return try applier.apply(fact, lease: lease, now: now, in: db)
+        case .review(let reason, let detail, let outTradeNo):
+            return try applier.review(reason, detail, outTradeNo: outTradeNo, lease: lease, in: db)
+        case .failure(let failure):
+            throw failure
         }
     }
 
@@ -103,4 +127,14 @@ public struct NotificationProcessor: Sendable {
             throw JobFailure.permanent("alipay.trade.query rejected: \(code) \(subCode ?? "") \(message)")
         }
     }
+}
+
+/// A stored notification re-read and verified, before anything is written.
+public enum PreparedNotification: Sendable, Equatable {
+    /// Verified: the fact to apply.
+    case fact(TradeFact)
+    /// Verified but not ours (a foreign `app_id`): the order, if any, goes to review.
+    case review(ReviewReason, String, outTradeNo: String?)
+    /// Cannot be applied (the body is gone or does not verify any more).
+    case failure(JobFailure)
 }

@@ -6,6 +6,11 @@ import ServiceLifecycle
 /// The queue-draining service of `notify-worker`: claims due jobs under a lease and runs up to `worker.concurrency`
 /// of them at once, one at a time per order.
 ///
+/// `notification` jobs need no gateway call (unless `worker.confirmWithQuery`), so they are claimed and applied in
+/// batches of up to `batchSize` with one durable transaction per batch (``JobRunner/runBatch(_:owner:)``); a batch
+/// takes one slot of the concurrency, and at most `maxBatchesInFlight` run at once so that `reconcile` and `close`
+/// jobs always keep slots of their own.
+///
 /// Graceful shutdown (SIGTERM) stops claiming at once, lets the jobs already running finish within `drainTimeout`,
 /// cancels what is still running after that, and gives the leases of every job it holds back to the queue (jobs
 /// that were claimed but not started, or cancelled, go back to pending without counting the attempt).
@@ -20,13 +25,21 @@ public struct Worker: Service {
         public var pollInterval: Duration
         /// How long graceful shutdown waits for running jobs.
         public var drainTimeout: Duration
+        /// Notification jobs claimed and applied per transaction; 1 turns batching off.
+        public var batchSize: Int
+        /// Batches running at once (one verifies while another commits); each takes a concurrency slot.
+        public var maxBatchesInFlight: Int
 
         /// Settings from their parts.
-        public init(concurrency: Int, lease: Duration, pollInterval: Duration, drainTimeout: Duration = .seconds(20)) {
+        public init(
+            concurrency: Int, lease: Duration, pollInterval: Duration, drainTimeout: Duration = .seconds(20), batchSize: Int = 256
+        ) {
             self.concurrency = max(1, concurrency)
             self.lease = lease
             self.pollInterval = pollInterval
             self.drainTimeout = drainTimeout
+            self.batchSize = max(1, batchSize)
+            self.maxBatchesInFlight = max(1, min(2, self.concurrency / 2))
         }
 
         /// Settings from the `worker.*` configuration.
@@ -77,45 +90,74 @@ public struct Worker: Service {
 
     private enum Event: Sendable {
         case finished
+        case batchFinished
         case tick
         case deadline
     }
 
+    /// The kinds claimed one job per slot when notifications go in batches.
+    private static let unbatchedKinds = Set(JobKind.allCases).subtracting([.notification])
+
     /// Drains the queue until graceful shutdown or cancellation.
     public func run() async throws {
         let locks = KeyedLock()
+        let batching = settings.batchSize > 1 && runner.notifications.appliesInBatches
         logger.info(
-            "worker started", metadata: ["owner": "\(owner)", "concurrency": "\(settings.concurrency)", "lease": "\(settings.lease)"])
+            "worker started",
+            metadata: [
+                "owner": "\(owner)", "concurrency": "\(settings.concurrency)", "lease": "\(settings.lease)",
+                "batch_size": "\(batching ? settings.batchSize : 1)",
+            ])
         await withTaskGroup(of: Event.self) { group in
             var inFlight = 0
+            var batchesInFlight = 0
             var ticking = false
             var ready = false
             var claimFailures = 0
-            // Whether the last claim got every slot it asked for: then more jobs are probably due, and the loop claims
-            // again as soon as half the slots are free (one claim transaction per batch, not per job). Otherwise the
-            // queue is drained and the next claim waits for the poll tick.
-            var backlog = true
+            // Whether the last claims got everything they asked for: then more jobs are probably due, and the loop
+            // claims again as soon as a batch slot, or half the single-job slots, are free (one claim transaction per
+            // batch, not per job). Otherwise the queue is drained and the next claim waits for the poll tick.
+            var notificationBacklog = true
+            var otherBacklog = true
             var tickFired = true
-            let batch = max(1, settings.concurrency / 2)
+            let refill = max(1, settings.concurrency / 2)
 
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let free = settings.concurrency - inFlight
-                if free > 0 && (tickFired || inFlight == 0 || (backlog && free >= batch)) {
+                let batchSlot = batching && batchesInFlight < settings.maxBatchesInFlight
+                if free > 0 && (tickFired || inFlight == 0 || (batchSlot && notificationBacklog) || (otherBacklog && free >= refill)) {
                     tickFired = false
                     do {
-                        let jobs = try await queue.claim(owner: owner, limit: free, lease: settings.lease, now: runner.now())
+                        var slots = free
+                        let now = runner.now()
+                        if batchSlot {
+                            let batch = try await queue.claim(
+                                owner: owner, limit: settings.batchSize, lease: settings.lease, now: now, kinds: [.notification])
+                            notificationBacklog = batch.count == settings.batchSize
+                            if !batch.isEmpty {
+                                slots -= 1
+                                inFlight += 1
+                                batchesInFlight += 1
+                                group.addTask { await executeBatch(batch) }
+                            }
+                        }
+                        if slots > 0 {
+                            let jobs = try await queue.claim(
+                                owner: owner, limit: slots, lease: settings.lease, now: now, kinds: batching ? Self.unbatchedKinds : nil)
+                            otherBacklog = jobs.count == slots
+                            for job in jobs {
+                                inFlight += 1
+                                group.addTask { await execute(job, locks: locks) }
+                            }
+                        }
                         if !ready {
                             ready = true
                             onReady()
                         }
                         claimFailures = 0
-                        backlog = jobs.count == free
-                        for job in jobs {
-                            inFlight += 1
-                            group.addTask { await execute(job, locks: locks) }
-                        }
                     } catch {
-                        backlog = false
+                        notificationBacklog = false
+                        otherBacklog = false
                         claimFailures += 1
                         if claimFailures == 1 || claimFailures % 50 == 0 {
                             logger.error("cannot claim jobs; retrying", metadata: ["error": "\(error)", "failures": "\(claimFailures)"])
@@ -132,6 +174,9 @@ public struct Worker: Service {
                 }
                 switch await group.next() {
                 case .finished: inFlight -= 1
+                case .batchFinished:
+                    inFlight -= 1
+                    batchesInFlight -= 1
                 case .tick:
                     ticking = false
                     tickFired = true
@@ -148,7 +193,7 @@ public struct Worker: Service {
                 }
                 while inFlight > 0, let event = await group.next() {
                     switch event {
-                    case .finished:
+                    case .finished, .batchFinished:
                         inFlight -= 1
                     case .deadline:
                         logger.warning("jobs still running after \(timeout): cancelling them", metadata: ["in_flight": "\(inFlight)"])
@@ -178,15 +223,26 @@ public struct Worker: Service {
             await locks.unlock(key)
             return .finished
         }
-        let report = await withLeaseHeartbeat(job) { await runner.run(job, owner: owner) }
+        let report = await withLeaseHeartbeat(job.id.map { [$0] } ?? []) { await runner.run(job, owner: owner) }
         await stats.record(report.outcome)
         await locks.unlock(key)
         return .finished
     }
 
-    /// Extends the job's lease every third of its length while `body` runs, so slow gateway calls keep it.
-    private func withLeaseHeartbeat(_ job: Job, _ body: @Sendable () async -> JobReport) async -> JobReport {
-        guard let jobId = job.id else { return await body() }
+    /// Runs a batch of claimed notification jobs in one transaction, keeping their leases alive meanwhile.
+    ///
+    /// It takes no per-order lock: inside the batch's transaction each job reads its order's status afresh, and the
+    /// single SQLite writer orders it with any single job of the same order.
+    private func executeBatch(_ jobs: [Job]) async -> Event {
+        guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return .batchFinished }
+        let reports = await withLeaseHeartbeat(jobs.compactMap(\.id)) { await runner.runBatch(jobs, owner: owner) }
+        await stats.record(reports.map(\.outcome))
+        return .batchFinished
+    }
+
+    /// Extends the jobs' leases every third of their length while `body` runs, so slow work keeps them.
+    private func withLeaseHeartbeat<Result: Sendable>(_ jobIds: [Int64], _ body: @Sendable () async -> Result) async -> Result {
+        guard !jobIds.isEmpty else { return await body() }
         let lease = settings.lease
         let queue = queue
         let owner = owner
@@ -196,12 +252,12 @@ public struct Worker: Service {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: lease / 3)
                     if Task.isCancelled { return }
-                    try? await queue.extendLease(jobId, owner: owner, until: now().addingTimeInterval(lease.seconds))
+                    try? await queue.extendLeases(jobIds, owner: owner, until: now().addingTimeInterval(lease.seconds))
                 }
             }
-            let report = await body()
+            let result = await body()
             group.cancelAll()
-            return report
+            return result
         }
     }
 }

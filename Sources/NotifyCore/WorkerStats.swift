@@ -12,6 +12,11 @@ public actor WorkerStats {
         totals[outcome, default: 0] += 1
     }
 
+    /// Counts many finished runs.
+    public func record(_ outcomes: [JobReport.Outcome]) {
+        for outcome in outcomes { record(outcome) }
+    }
+
     /// The counts since the previous call, and resets them.
     public func takeInterval() -> [JobReport.Outcome: Int] {
         defer { counts = [:] }

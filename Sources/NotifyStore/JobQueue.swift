@@ -43,15 +43,16 @@ public protocol JobQueue: Sendable {
     /// Same as `enqueue(_:in:)` in its own transaction.
     func enqueue(_ job: NewJob) async throws -> (job: Job, inserted: Bool)
     /// One BEGIN IMMEDIATE transaction: due pending jobs, or running jobs whose lease expired, ordered by runAt; sets lease.
-    func claim(owner: String, limit: Int, lease: Duration, now: Date) async throws -> [Job]
+    /// `kinds` limits the claim to jobs of those kinds (nil: any kind).
+    func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job]
     /// Marks a running job done. Fenced: throws `StoreError.leaseLost` unless it is still running under `owner`.
     func complete(_ jobId: Int64, owner: String, in db: Database) throws
     /// Puts a running job back to pending until `at`, keeping `error`. Fenced like `complete`.
     func retry(_ jobId: Int64, owner: String, at: Date, error: String, in db: Database) throws
     /// Marks a running job dead with `reason`. Fenced like `complete`.
     func deadLetter(_ jobId: Int64, owner: String, reason: String, in db: Database) throws
-    /// Moves the lease end of a job still running under `owner`, for long work.
-    func extendLease(_ jobId: Int64, owner: String, until: Date) async throws
+    /// Moves the lease end of those of `jobIds` still running under `owner`, for long work; the others are skipped.
+    func extendLeases(_ jobIds: [Int64], owner: String, until: Date) async throws
     /// Gives every job leased to `owner` back to pending without counting the attempt (graceful shutdown).
     func releaseLeases(owner: String) async throws
     /// Puts dead or done jobs back to pending with attempts reset; history is kept. `dryRun` only lists them.
@@ -69,4 +70,11 @@ public protocol JobQueue: Sendable {
     /// Deletes done jobs last changed before `olderThan`, then notifications older than that which no job refers to any more.
     /// Pending, running and dead jobs and their notifications are never pruned.
     func prune(olderThan: Date) async throws -> (jobs: Int, notifications: Int)
+}
+
+extension JobQueue {
+    /// Claims due jobs of any kind (see `claim(owner:limit:lease:now:kinds:)`).
+    public func claim(owner: String, limit: Int, lease: Duration, now: Date) async throws -> [Job] {
+        try await claim(owner: owner, limit: limit, lease: lease, now: now, kinds: nil)
+    }
 }

@@ -62,50 +62,48 @@ public final class SQLiteJobQueue: JobQueue {
     /// One BEGIN IMMEDIATE transaction: due pending jobs, or running jobs whose lease expired, ordered by runAt; sets lease.
     ///
     /// Each candidate query reads one partial index (`jobs_pending_run_at`, `jobs_running_lease`) and at most `limit`
-    /// rows, so claiming stays fast however many done jobs the table holds. `INDEXED BY` pins those indexes: without
-    /// statistics SQLite prefers `jobs_state_kind` for `state = ?` and would then sort every pending job.
-    /// A taken-over job gets a `lease_expired` history row for the attempt its previous owner never finished.
-    public func claim(owner: String, limit: Int, lease: Duration, now: Date) async throws -> [Job] {
-        guard limit > 0 else { return [] }
+    /// rows of the wanted kinds, so claiming stays fast however many done jobs the table holds. `INDEXED BY` pins
+    /// those indexes: without statistics SQLite prefers `jobs_state_kind` for `state = ?` and would then sort every
+    /// pending job. A taken-over job gets a `lease_expired` history row for the attempt its previous owner never finished.
+    public func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job] {
+        guard limit > 0, kinds?.isEmpty != true else { return [] }
         let leaseExpiresAt = now.addingTimeInterval(lease.seconds)
+        let kindFilter: SQL = kinds.map { "AND kind IN \($0.map(\.rawValue).sorted())" } ?? ""
         return try await database.pool.write { db in
             // Due pending jobs.
-            let due = try Job.fetchAll(
-                db,
-                sql: """
+            let due = try SQLRequest<Job>(
+                literal: """
                     SELECT * FROM jobs INDEXED BY jobs_pending_run_at
-                    WHERE state = 'pending' AND run_at <= ?
-                    ORDER BY run_at, id LIMIT ?
-                    """,
-                arguments: [now, limit])
+                    WHERE state = 'pending' AND run_at <= \(now) \(kindFilter)
+                    ORDER BY run_at, id LIMIT \(limit)
+                    """
+            ).fetchAll(db)
             // Running jobs whose owner died or stalled past its lease.
-            let abandoned = try Job.fetchAll(
-                db,
-                sql: """
+            let abandoned = try SQLRequest<Job>(
+                literal: """
                     SELECT * FROM jobs INDEXED BY jobs_running_lease
-                    WHERE state = 'running' AND lease_expires_at <= ?
-                    ORDER BY lease_expires_at, id LIMIT ?
-                    """,
-                arguments: [now, limit])
+                    WHERE state = 'running' AND lease_expires_at <= \(now) \(kindFilter)
+                    ORDER BY lease_expires_at, id LIMIT \(limit)
+                    """
+            ).fetchAll(db)
             let chosen = (due + abandoned).sorted { ($0.runAt, $0.id!) < ($1.runAt, $1.id!) }.prefix(limit)
 
+            let lease = try db.cachedStatement(
+                sql: """
+                    UPDATE jobs
+                    SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+                    WHERE id = ?
+                    RETURNING *
+                    """)
             var claimed: [Job] = []
+            claimed.reserveCapacity(chosen.count)
             for job in chosen {
                 if job.state == .running {
                     try Self.recordAttempt(
                         job.id!, attempt: job.attempts, owner: job.leaseOwner, outcome: .leaseExpired,
                         error: "lease expired at \(job.leaseExpiresAt.map { "\($0)" } ?? "?") and was claimed by \(owner)", at: now, in: db)
                 }
-                let row = try Job.fetchOne(
-                    db,
-                    sql: """
-                        UPDATE jobs
-                        SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
-                        WHERE id = ?
-                        RETURNING *
-                        """,
-                    arguments: [owner, leaseExpiresAt, now, job.id])
-                claimed.append(row!)
+                claimed.append(try Job.fetchOne(lease, arguments: [owner, leaseExpiresAt, now, job.id])!)
             }
             return claimed
         }
@@ -116,13 +114,16 @@ public final class SQLiteJobQueue: JobQueue {
         try await claim(owner: owner, limit: limit, lease: lease, now: Date())
     }
 
-    /// Moves the lease end of a job still running under `owner`, for long work.
-    public func extendLease(_ jobId: Int64, owner: String, until: Date) async throws {
+    /// Moves the lease end of those of `jobIds` still running under `owner` (a batch's heartbeat); jobs no longer
+    /// ours are skipped, since finishing them is fenced anyway.
+    public func extendLeases(_ jobIds: [Int64], owner: String, until: Date) async throws {
+        guard !jobIds.isEmpty else { return }
         try await database.pool.write { db in
             try db.execute(
-                sql: "UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
-                arguments: [until, Date(), jobId, owner])
-            if db.changesCount == 0 { throw try Self.fenceError(jobId, in: db) }
+                literal: """
+                    UPDATE jobs SET lease_expires_at = \(until), updated_at = \(Date())
+                    WHERE id IN \(jobIds) AND state = 'running' AND lease_owner = \(owner)
+                    """)
         }
     }
 

@@ -106,9 +106,10 @@ struct SQLiteJobQueueTests {
             await #expect(throws: StoreError.leaseLost(jobId: id)) {
                 try await queue.deadLetter(id, owner: "dead-worker", reason: "no")
             }
-            await #expect(throws: StoreError.leaseLost(jobId: id)) {
-                try await queue.extendLease(id, owner: "dead-worker", until: testNow.addingTimeInterval(600))
-            }
+            // The old owner's heartbeat no longer moves the new owner's lease.
+            let before = try await queue.job(id)?.leaseExpiresAt
+            try await queue.extendLeases([id], owner: "dead-worker", until: testNow.addingTimeInterval(600))
+            #expect(try await queue.job(id)?.leaseExpiresAt == before)
 
             try await queue.complete(id, owner: "worker-b")
             // Finished: even the last owner can no longer change it.
@@ -143,15 +144,37 @@ struct SQLiteJobQueueTests {
         }
     }
 
-    @Test("extendLease keeps a long job from being taken over")
-    func extendLease() async throws {
+    @Test("extendLeases keeps long jobs from being taken over, and never touches a job leased to someone else")
+    func extendLeases() async throws {
         try await withDatabase { database in
             let queue = SQLiteJobQueue(database: database)
             let id = try await queue.enqueue(NewJob(kind: .reconcile, runAt: testNow)).job.id!
+            let other = try await queue.enqueue(NewJob(kind: .close, runAt: testNow.addingTimeInterval(1))).job.id!
             _ = try await queue.claim(owner: "w", limit: 1, lease: .seconds(30), now: testNow)
-            try await queue.extendLease(id, owner: "w", until: testNow.addingTimeInterval(300))
-            #expect(try await queue.claim(owner: "x", limit: 1, lease: .seconds(30), now: testNow.addingTimeInterval(60)).isEmpty)
-            #expect(try await queue.claim(owner: "x", limit: 1, lease: .seconds(30), now: testNow.addingTimeInterval(301)).count == 1)
+            _ = try await queue.claim(owner: "v", limit: 1, lease: .seconds(30), now: testNow.addingTimeInterval(1))
+            try await queue.extendLeases([id, other], owner: "w", until: testNow.addingTimeInterval(300))
+            let taken = try await queue.claim(owner: "x", limit: 2, lease: .seconds(30), now: testNow.addingTimeInterval(60))
+            #expect(taken.map(\.id) == [other], "only w's job was extended")
+            #expect(try await queue.claim(owner: "y", limit: 2, lease: .seconds(30), now: testNow.addingTimeInterval(299)).map(\.id) == [other])
+            #expect(try await queue.claim(owner: "y", limit: 2, lease: .seconds(30), now: testNow.addingTimeInterval(301)).map(\.id) == [id])
+        }
+    }
+
+    @Test("claim with kinds leases only jobs of those kinds, due ones and expired leases alike")
+    func claimByKind() async throws {
+        try await withDatabase { database in
+            let queue = SQLiteJobQueue(database: database)
+            let notification = try await queue.enqueue(NewJob(kind: .notification, runAt: testNow)).job.id!
+            let reconcile = try await queue.enqueue(NewJob(kind: .reconcile, runAt: testNow)).job.id!
+            let close = try await queue.enqueue(NewJob(kind: .close, runAt: testNow)).job.id!
+            let batch = try await queue.claim(owner: "w", limit: 10, lease: .seconds(30), now: testNow, kinds: [.notification])
+            #expect(batch.map(\.id) == [notification])
+            let others = try await queue.claim(owner: "w", limit: 10, lease: .seconds(30), now: testNow, kinds: [.reconcile, .close])
+            #expect(others.map(\.id) == [reconcile, close])
+            #expect(try await queue.claim(owner: "w", limit: 10, lease: .seconds(30), now: testNow, kinds: []).isEmpty)
+            // After the leases end, a notification-only claim takes over only the notification.
+            let retaken = try await queue.claim(owner: "x", limit: 10, lease: .seconds(30), now: testNow.addingTimeInterval(31), kinds: [.notification])
+            #expect(retaken.map(\.id) == [notification])
         }
     }
 
