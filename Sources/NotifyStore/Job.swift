@@ -117,3 +117,15 @@ public struct NewJob: Sendable, Equatable {
 
 extension JobKind: DatabaseValueConvertible {}
 extension JobState: DatabaseValueConvertible {}
+
+extension Job {
+    /// Reads a row by column name. Written out instead of the Codable default: the worker decodes every claimed
+    /// job, and Codable's snake-case key conversion cost more than the SQL around it.
+    public init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), kind: row.decode(forColumn: "kind"), state: row.decode(forColumn: "state"), uniqueKey: row.decode(forColumn: "unique_key"), outTradeNo: row.decode(forColumn: "out_trade_no"),
+            notificationId: row.decode(forColumn: "notification_id"), notifyId: row.decode(forColumn: "notify_id"), attempts: row.decode(forColumn: "attempts"), runAt: row.decode(forColumn: "run_at"),
+            leaseOwner: row.decode(forColumn: "lease_owner"), leaseExpiresAt: row.decode(forColumn: "lease_expires_at"), lastError: row.decode(forColumn: "last_error"),
+            createdAt: row.decode(forColumn: "created_at"), updatedAt: row.decode(forColumn: "updated_at"))
+    }
+}

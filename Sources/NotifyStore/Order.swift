@@ -75,3 +75,14 @@ public struct OrderChanges: Sendable, Equatable {
         self.closedAt = closedAt
     }
 }
+
+extension Order {
+    /// Reads a row by column name (written out: cheaper than Codable's snake-case conversion on the worker's path).
+    public init(row: Row) throws {
+        try self.init(
+            outTradeNo: row.decode(forColumn: "out_trade_no"), subject: row.decode(forColumn: "subject"), totalAmountFen: row.decode(forColumn: "total_amount_fen"), status: row.decode(forColumn: "status"),
+            tradeNo: row.decode(forColumn: "trade_no"), refundedFen: row.decode(forColumn: "refunded_fen"), needsReview: row.decode(forColumn: "needs_review"),
+            reviewReason: row.decode(forColumn: "review_reason"), createdAt: row.decode(forColumn: "created_at"), updatedAt: row.decode(forColumn: "updated_at"), paidAt: row.decode(forColumn: "paid_at"),
+            closedAt: row.decode(forColumn: "closed_at"))
+    }
+}

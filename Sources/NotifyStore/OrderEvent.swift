@@ -45,3 +45,25 @@ public struct OrderEvent: Codable, Sendable, Equatable, FetchableRecord, Persist
         self.createdAt = createdAt
     }
 }
+
+extension OrderEvent {
+    /// Reads a row by column name.
+    public init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), outTradeNo: row.decode(forColumn: "out_trade_no"), fromStatus: row.decode(forColumn: "from_status"), toStatus: row.decode(forColumn: "to_status"),
+            source: row.decode(forColumn: "source"), jobId: row.decode(forColumn: "job_id"), notifyId: row.decode(forColumn: "notify_id"), detail: row.decode(forColumn: "detail"), createdAt: row.decode(forColumn: "created_at"))
+    }
+
+    /// Writes the columns by name (written out: one event is inserted per order change).
+    public func encode(to container: inout PersistenceContainer) throws {
+        container["id"] = id
+        container["out_trade_no"] = outTradeNo
+        container["from_status"] = fromStatus
+        container["to_status"] = toStatus
+        container["source"] = source
+        container["job_id"] = jobId
+        container["notify_id"] = notifyId
+        container["detail"] = detail
+        container["created_at"] = createdAt
+    }
+}

@@ -35,7 +35,7 @@ public struct OrderRepository: Sendable {
 
     /// The order with this number, or nil, inside the caller's transaction.
     public static func find(_ outTradeNo: String, in db: Database) throws -> Order? {
-        try Order.fetchOne(db, sql: "SELECT * FROM orders WHERE out_trade_no = ?", arguments: [outTradeNo])
+        try Order.fetchOne(db.cachedStatement(sql: "SELECT * FROM orders WHERE out_trade_no = ?"), arguments: [outTradeNo])
     }
 
     /// Most recent orders first, optionally only those with `status`.
@@ -76,7 +76,7 @@ public struct OrderRepository: Sendable {
         _ outTradeNo: String, from: String, to: String, changes: OrderChanges, event: OrderEvent, in db: Database
     ) throws -> Bool {
         let now = Date()
-        try db.execute(
+        let update = try db.cachedStatement(
             sql: """
                 UPDATE orders
                 SET status = ?,
@@ -86,15 +86,15 @@ public struct OrderRepository: Sendable {
                     closed_at = COALESCE(?, closed_at),
                     updated_at = ?
                 WHERE out_trade_no = ? AND status = ?
-                """,
-            arguments: [to, changes.tradeNo, changes.refundedFen, changes.paidAt, changes.closedAt, now, outTradeNo, from])
+                """)
+        try update.execute(arguments: [to, changes.tradeNo, changes.refundedFen, changes.paidAt, changes.closedAt, now, outTradeNo, from])
         guard db.changesCount == 1 else { return false }
-        var event = event
-        event.id = nil
-        event.outTradeNo = outTradeNo
-        event.fromStatus = from
-        event.toStatus = to
-        try event.insert(db)
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO order_events (out_trade_no, from_status, to_status, source, job_id, notify_id, detail, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        try insert.execute(arguments: [outTradeNo, from, to, event.source, event.jobId, event.notifyId, event.detail, event.createdAt])
         return true
     }
 

@@ -70,42 +70,45 @@ public final class SQLiteJobQueue: JobQueue {
         let leaseExpiresAt = now.addingTimeInterval(lease.seconds)
         let kindFilter: SQL = kinds.map { "AND kind IN \($0.map(\.rawValue).sorted())" } ?? ""
         return try await database.pool.write { db in
-            // Due pending jobs.
-            let due = try SQLRequest<Job>(
+            // Candidates: due pending jobs, and running jobs whose owner died or stalled past its lease.
+            let due = try SQLRequest<Row>(
                 literal: """
-                    SELECT * FROM jobs INDEXED BY jobs_pending_run_at
+                    SELECT id, run_at FROM jobs INDEXED BY jobs_pending_run_at
                     WHERE state = 'pending' AND run_at <= \(now) \(kindFilter)
                     ORDER BY run_at, id LIMIT \(limit)
-                    """
+                    """, cached: true
             ).fetchAll(db)
-            // Running jobs whose owner died or stalled past its lease.
-            let abandoned = try SQLRequest<Job>(
+            let abandoned = try SQLRequest<Row>(
                 literal: """
-                    SELECT * FROM jobs INDEXED BY jobs_running_lease
+                    SELECT id, run_at, attempts, lease_owner, lease_expires_at FROM jobs INDEXED BY jobs_running_lease
                     WHERE state = 'running' AND lease_expires_at <= \(now) \(kindFilter)
                     ORDER BY lease_expires_at, id LIMIT \(limit)
+                    """, cached: true
+            ).fetchAll(db)
+            let chosen = try (due + abandoned)
+                .map { row in (row: row, runAt: try row.decode(Date.self, forColumn: "run_at"), id: try row.decode(Int64.self, forColumn: "id")) }
+                .sorted { ($0.runAt, $0.id) < ($1.runAt, $1.id) }
+                .prefix(limit)
+            guard !chosen.isEmpty else { return [] }
+
+            for candidate in chosen where candidate.row.hasColumn("lease_owner") {
+                let expiredAt: Date? = try candidate.row.decode(forColumn: "lease_expires_at")
+                try Self.recordAttempt(
+                    candidate.id, attempt: try candidate.row.decode(forColumn: "attempts"), owner: try candidate.row.decode(forColumn: "lease_owner"),
+                    outcome: .leaseExpired, error: "lease expired at \(expiredAt.map { "\($0)" } ?? "?") and was claimed by \(owner)", at: now,
+                    in: db)
+            }
+            // One statement leases them all.
+            let ids = chosen.map(\.id)
+            let claimed = try SQLRequest<Job>(
+                literal: """
+                    UPDATE jobs
+                    SET state = 'running', attempts = attempts + 1, lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt), updated_at = \(now)
+                    WHERE id IN \(ids)
+                    RETURNING *
                     """
             ).fetchAll(db)
-            let chosen = (due + abandoned).sorted { ($0.runAt, $0.id!) < ($1.runAt, $1.id!) }.prefix(limit)
-
-            let lease = try db.cachedStatement(
-                sql: """
-                    UPDATE jobs
-                    SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?, updated_at = ?
-                    WHERE id = ?
-                    RETURNING *
-                    """)
-            var claimed: [Job] = []
-            claimed.reserveCapacity(chosen.count)
-            for job in chosen {
-                if job.state == .running {
-                    try Self.recordAttempt(
-                        job.id!, attempt: job.attempts, owner: job.leaseOwner, outcome: .leaseExpired,
-                        error: "lease expired at \(job.leaseExpiresAt.map { "\($0)" } ?? "?") and was claimed by \(owner)", at: now, in: db)
-                }
-                claimed.append(try Job.fetchOne(lease, arguments: [owner, leaseExpiresAt, now, job.id])!)
-            }
-            return claimed
+            return claimed.sorted { ($0.runAt, $0.id!) < ($1.runAt, $1.id!) }
         }
     }
 
@@ -131,15 +134,15 @@ public final class SQLiteJobQueue: JobQueue {
 
     /// Marks a running job done. Fenced: throws `StoreError.leaseLost` unless it is still running under `owner`.
     public func complete(_ jobId: Int64, owner: String, in db: Database) throws {
-        let now = Date()
+        let now = Date().databaseValue  // converted once: Date → text goes through a DateFormatter
         let attempts = try Int.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(
+                sql: """
                 UPDATE jobs
                 SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = ?
                 WHERE id = ? AND state = 'running' AND lease_owner = ?
                 RETURNING attempts
-                """,
+                """),
             arguments: [now, jobId, owner])
         guard let attempts else { throw try Self.fenceError(jobId, in: db) }
         try Self.recordAttempt(jobId, attempt: attempts, owner: owner, outcome: .done, error: nil, at: now, in: db)
@@ -149,13 +152,13 @@ public final class SQLiteJobQueue: JobQueue {
     public func retry(_ jobId: Int64, owner: String, at: Date, error: String, in db: Database) throws {
         let now = Date()
         let attempts = try Int.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(
+                sql: """
                 UPDATE jobs
                 SET state = 'pending', run_at = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = ?, updated_at = ?
                 WHERE id = ? AND state = 'running' AND lease_owner = ?
                 RETURNING attempts
-                """,
+                """),
             arguments: [at, error, now, jobId, owner])
         guard let attempts else { throw try Self.fenceError(jobId, in: db) }
         try Self.recordAttempt(jobId, attempt: attempts, owner: owner, outcome: .retry, error: error, at: now, in: db)
@@ -165,13 +168,13 @@ public final class SQLiteJobQueue: JobQueue {
     public func deadLetter(_ jobId: Int64, owner: String, reason: String, in db: Database) throws {
         let now = Date()
         let attempts = try Int.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(
+                sql: """
                 UPDATE jobs
                 SET state = 'dead', lease_owner = NULL, lease_expires_at = NULL, last_error = ?, updated_at = ?
                 WHERE id = ? AND state = 'running' AND lease_owner = ?
                 RETURNING attempts
-                """,
+                """),
             arguments: [reason, now, jobId, owner])
         guard let attempts else { throw try Self.fenceError(jobId, in: db) }
         try Self.recordAttempt(jobId, attempt: attempts, owner: owner, outcome: .dead, error: reason, at: now, in: db)
@@ -365,11 +368,11 @@ public final class SQLiteJobQueue: JobQueue {
     // MARK: Helpers
 
     private static func recordAttempt(
-        _ jobId: Int64, attempt: Int, owner: String?, outcome: JobAttempt.Outcome, error: String?, at: Date, in db: Database
+        _ jobId: Int64, attempt: Int, owner: String?, outcome: JobAttempt.Outcome, error: String?, at: some DatabaseValueConvertible,
+        in db: Database
     ) throws {
-        try db.execute(
-            sql: "INSERT INTO job_attempts (job_id, attempt, owner, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [jobId, attempt, owner, outcome, error, at])
+        let insert = try db.cachedStatement(sql: "INSERT INTO job_attempts (job_id, attempt, owner, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?)")
+        try insert.execute(arguments: [jobId, attempt, owner, outcome, error, at])
     }
 
     /// The error for a fenced update that changed nothing: the job is gone, or no longer ours.

@@ -42,3 +42,13 @@ public struct StoredNotification: Codable, Sendable, Equatable, FetchableRecord,
         self.deliveryCount = deliveryCount
     }
 }
+
+extension StoredNotification {
+    /// Reads a row by column name (written out: the worker reads every notification it applies).
+    public init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), notifyId: row.decode(forColumn: "notify_id"), outTradeNo: row.decode(forColumn: "out_trade_no"), tradeStatus: row.decode(forColumn: "trade_status"),
+            body: row.decode(forColumn: "body"), firstReceivedAt: row.decode(forColumn: "first_received_at"), lastReceivedAt: row.decode(forColumn: "last_received_at"),
+            deliveryCount: row.decode(forColumn: "delivery_count"))
+    }
+}
