@@ -131,6 +131,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Store benchmarks on release builds for scripts/bench (queue enqueue/claim at 1M rows); not installed.
+        .executableTarget(
+            name: "notify-bench",
+            dependencies: [
+                "NotifyStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "AlipayKitTests", dependencies: ["AlipayKit"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NotifyStoreTests", dependencies: ["NotifyStore", .product(name: "MetricsTestKit", package: "swift-metrics")]),
         .testTarget(

@@ -44,7 +44,13 @@ public final class NotifyDatabase: Sendable {
             pool = try DatabasePool(path: path, configuration: configuration)
             // DatabasePool switched the writer to WAL with synchronous=NORMAL; an acknowledged notification
             // must survive a power cut, so the writer commits with FULL (fsync of the WAL on every commit).
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                // The one writer keeps up to 64 MiB of pages (SQLite's default is 2 MiB): enqueue touches a random page
+                // of the notify_id index per notification, and with a long history those pages no longer fit
+                // (BENCHMARKS.md: enqueue at 300k rows fell to 51–71% of an empty queue; 84–92% with this cache).
+                try db.execute(sql: "PRAGMA cache_size = -65536")
+            }
         } catch {
             throw StoreError.cannotOpen(path: path, reason: "\(error)")
         }
