@@ -56,7 +56,19 @@ public struct NotificationProcessor: Sendable {
             try StoredNotification.fetchAll(db, keys: ids)
         }
         let byId = Dictionary(stored.map { ($0.id!, $0) }, uniquingKeysWith: { first, _ in first })
-        return jobs.map { job in prepare(job, stored: job.notificationId.flatMap { byId[$0] }) }
+        // RSA verification is the CPU-heavy part: spread the batch over the cores, keeping the jobs' order.
+        let chunkSize = 64
+        return await withTaskGroup(of: (Int, [PreparedNotification]).self) { group in
+            for start in stride(from: 0, to: jobs.count, by: chunkSize) {
+                let chunk = jobs[start..<min(jobs.count, start + chunkSize)]
+                group.addTask { (start, chunk.map { job in prepare(job, stored: job.notificationId.flatMap { byId[$0] }) }) }
+            }
+            var prepared = [PreparedNotification?](repeating: nil, count: jobs.count)
+            for await (start, part) in group {
+                for (offset, item) in part.enumerated() { prepared[start + offset] = item }
+            }
+            return prepared.map { $0! }
+        }
     }
 
     /// Verifies one stored body (nothing is written): the fact to apply, a review, or why it cannot be applied.
