@@ -196,6 +196,12 @@ enum KeyMaterial {
                 throw KeyError(role: role, problem: "malformed PEM: 'BEGIN' line is not closed by '-----'")
             }
             let name = String(afterBegin[..<labelEnd.lowerBound])
+            // A label is a few capital words on the BEGIN line. Anything else means the line lost its closing dashes
+            // and the "label" ran on into the key itself, which must never be repeated in an error message.
+            guard name.count <= 64, name.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == " " })
+            else {
+                throw KeyError(role: role, problem: "malformed PEM: the 'BEGIN' line is not closed by '-----' on the same line")
+            }
             let rest = afterBegin[labelEnd.upperBound...]
             guard let end = rest.range(of: "-----END \(name)-----") else {
                 throw KeyError(role: role, problem: "malformed PEM: 'BEGIN \(name)' without a matching 'END \(name)'")

@@ -62,6 +62,10 @@ struct WorkerCrashTests {
         try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state IN ('done', 'dead')") ?? 0 }
     }
 
+    static func runningCount(_ database: NotifyDatabase) async throws -> Int {
+        try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state = 'running'") ?? 0 }
+    }
+
     static func duplicatedTransitions(_ database: NotifyDatabase) async throws -> [String] {
         try await database.pool.read { db in
             try String.fetchAll(
@@ -83,6 +87,7 @@ struct WorkerCrashTests {
         var paid: Set<String> = []
         var wrong: Set<String> = []
         var kills = 0
+        var killsHoldingLeases = 0
 
         for round in 1...Self.rounds {
             let seeded = try await Self.seed(round: round, count: Self.ordersPerRound, database: database, key: workspace.alipayKey)
@@ -92,20 +97,30 @@ struct WorkerCrashTests {
             let total = try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs") ?? 0 }
             let killAt = before + Int.random(in: 1...max(1, (total - before) * 2 / 3))
 
+            // Odd rounds die holding leases (jobs claimed, their batch not committed yet); even rounds after some progress.
+            let midBatch = round % 2 == 1
             let worker = try DaemonProcess.start("notify-worker", environment: environment, logFile: workspace.file("worker-\(round).log"))
             let deadline = ContinuousClock.now + .seconds(60)
-            while try await Self.doneCount(database) < killAt, worker.isRunning, ContinuousClock.now < deadline {
+            while worker.isRunning, ContinuousClock.now < deadline {
+                if midBatch ? try await Self.runningCount(database) > 0 : try await Self.doneCount(database) >= killAt { break }
                 try await Task.sleep(for: .milliseconds(1))
             }
             worker.signal(SIGKILL)
             let status = try await worker.waitForExit()
             #expect(status == 128 + SIGKILL, "round \(round): expected death by SIGKILL, got \(status); log:\n\(worker.log)")
             kills += 1
+            if try await Self.runningCount(database) > 0 { killsHoldingLeases += 1 }
             #expect(try await Self.duplicatedTransitions(database).isEmpty, "round \(round)")
         }
 
         // The survivor: drains everything left (leases of killed workers expire after 1 s), then stops cleanly.
-        let worker = try DaemonProcess.start("notify-worker", environment: environment, logFile: workspace.file("worker-final.log"))
+        // It must be up (READY=1: signal handlers installed, first claim made) before SIGTERM can mean "drain and
+        // exit 0": with batches the killed rounds may already have finished every job.
+        let socket = try NotifySocket(path: workspace.file("notify.sock").path)
+        var finalEnvironment = environment
+        finalEnvironment["NOTIFY_SOCKET"] = socket.path
+        let worker = try DaemonProcess.start("notify-worker", environment: finalEnvironment, logFile: workspace.file("worker-final.log"))
+        try await socket.waitFor("READY=1")
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
             let stats = try await SQLiteJobQueue(database: database).stats()
@@ -134,7 +149,7 @@ struct WorkerCrashTests {
         #expect(deadReasons.allSatisfy { $0.hasPrefix("amount_mismatch") }, "\(Set(deadReasons.map { $0.prefix(60) }))")
 
         print(
-            "worker crash summary: rounds=\(Self.rounds) kills=\(kills) jobs=\(stats.done + stats.dead) done=\(stats.done) "
+            "worker crash summary: rounds=\(Self.rounds) kills=\(kills) kills_holding_leases=\(killsHoldingLeases) jobs=\(stats.done + stats.dead) done=\(stats.done) "
                 + "dead=\(stats.dead) paid=\(orders.filter { $0.paidAt != nil }.count) duplicated_transitions=\(duplicates.count)")
         if duplicates.isEmpty && notPaid.isEmpty { workspace.remove() }
     }

@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+
+@testable import AlipayKit
+
+/// Inputs the libFuzzer targets in Fuzz/ found, each pinned as the promise it broke (see Fuzz/README.md).
+@Suite("Fuzz regressions: what scripts/fuzz found, kept fixed")
+struct FuzzRegressionTests {
+    /// The PEM armour broken the way FuzzKeys broke it: the BEGIN line loses its closing dashes, so the label would run
+    /// on through the base64 body to the END line's dashes.
+    static func unclosedBeginLines() throws -> [(String, String)] {
+        var cases: [(String, String)] = []
+        for file in ["app_private_pkcs8.pem", "app_private_pkcs1.pem", "alipay_private_pkcs8.pem", "alipay_public.pem"] {
+            let pem = try Fixture.key(file)
+            let begin = try #require(pem.range(of: "-----\n"), "\(file) has a BEGIN line")
+            cases.append(("\(file), BEGIN line without '-----'", pem.replacingCharacters(in: begin, with: "\n")))
+        }
+        // The shape libFuzzer reached from ec_private.pem in 170 runs: "-----BEGIN PRIVATE KEY\0\0\0\0-".
+        let ec = try Fixture.key("ec_private.pem")
+        cases.append(("ec_private.pem, closing dashes overwritten", ec.replacingOccurrences(of: "PRIVATE KEY-----\n", with: "PRIVATE KEY\0\0\0\0-\n")))
+        return cases
+    }
+
+    /// FuzzKeys: "malformed PEM: 'BEGIN <label>' without a matching 'END <label>'" repeated the whole key body twice,
+    /// and the daemons print a KeyError at start-up, into the journal.
+    @Test("a BEGIN line without its closing dashes is refused without repeating the key")
+    func unclosedBeginLineKeepsTheKeyOutOfTheError() throws {
+        for (label, text) in try Self.unclosedBeginLines() {
+            for error in [KeysTests.privateKeyError(text, role: .appPrivateKey), KeysTests.publicKeyError(text)] {
+                let error = try #require(error, "\(label) must be refused")
+                #expect(error.problem.contains("PEM"), "\(label): the message should say the PEM armour is broken")
+                Self.expectNoKeyMaterial(error, from: text, label: label)
+            }
+        }
+    }
+
+    /// No 24-character run of the text's base64 lines appears in the message (the fuzz target's own bar is 40).
+    static func expectNoKeyMaterial(_ error: KeyError, from text: String, label: String) {
+        let lines = text.split(whereSeparator: \.isNewline).filter { !$0.contains("-----") && $0.count >= 24 }
+        for line in lines {
+            var start = line.startIndex
+            while line.distance(from: start, to: line.endIndex) >= 24 {
+                let end = line.index(start, offsetBy: 24)
+                // A Bool, so a failure report shows no key either.
+                let repeated = error.description.contains(line[start..<end])
+                #expect(!repeated, "\(label): the error repeats key material")
+                start = end
+            }
+        }
+    }
+}
