@@ -48,7 +48,9 @@ public struct NotificationVerifier: Sendable {
 
     /// return_url query (already split into raw query string, decoded once by FormCodec rules)
     public func verifyReturn(query: String) throws(NotificationError) -> ReturnParameters {
-        let raw = query.hasPrefix("?") ? String(query.dropFirst()) : query
+        // By byte, not by Character: "?" followed by a combining mark is one Character, and dropping it would keep
+        // the "?" glued to the first key.
+        let raw = query.utf8.first == UInt8(ascii: "?") ? String(decoding: query.utf8.dropFirst(), as: UTF8.self) : query
         let form = try Self.decodeForm(Array(raw.utf8))
         try check(form)
         let fields = Fields(form.dictionary)
