@@ -110,7 +110,8 @@ let package = Package(
         .executableTarget(
             name: "notify-worker",
             dependencies: [
-                "NotifyCore", "DaemonSupport",
+                "NotifyCore", "DaemonSupport", "AlipayKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

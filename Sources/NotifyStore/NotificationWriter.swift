@@ -181,7 +181,6 @@ private final class BatchCommitter: Sendable {
         var stored = 0
         for case .stored in results { stored += 1 }
         metrics.notificationsStored.increment(by: stored)
-        metrics.notificationsDuplicate.increment(by: results.count - stored)
         counts.withLock {
             $0.committedBatches += 1
             $0.stored += stored

@@ -11,10 +11,9 @@ struct StoreMetrics: Sendable {
     let enqueueCommits: Counter
     /// Batches whose transaction failed; every notification in them was answered with an error.
     let enqueueCommitFailures: Counter
-    /// Notifications stored for the first time (a job was enqueued).
+    /// Notifications stored for the first time (a job was enqueued); re-deliveries are the receiver's
+    /// `alipay_notify_notifications_duplicates_total`.
     let notificationsStored: Counter
-    /// Re-deliveries of a stored notify_id.
-    let notificationsDuplicate: Counter
 
     /// Metrics from `factory`, by default the one `MetricsSystem` was bootstrapped with.
     init(factory: any MetricsFactory = MetricsSystem.factory) {
@@ -23,6 +22,5 @@ struct StoreMetrics: Sendable {
         enqueueCommits = Counter(label: "alipay_notify_enqueue_commits_total", factory: factory)
         enqueueCommitFailures = Counter(label: "alipay_notify_enqueue_commit_failures_total", factory: factory)
         notificationsStored = Counter(label: "alipay_notify_notifications_stored_total", factory: factory)
-        notificationsDuplicate = Counter(label: "alipay_notify_notifications_duplicate_total", factory: factory)
     }
 }

@@ -1,4 +1,6 @@
+import AlipayKit
 import ArgumentParser
+import AsyncHTTPClient
 import DaemonSupport
 import Foundation
 import Logging
@@ -38,9 +40,15 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         let logger = Logger(label: program)
 
         let database = DaemonBootstrap.openDatabase(program, settings)
+        // The worker's own HTTP client, allowed as many connections to the gateway as jobs may be in flight
+        // (the shared client stops at 8 per host: further calls would wait in its pool while their deadline runs).
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, settings.worker.concurrency)
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         let runtime: WorkerRuntime
         do throws(ConfigurationError) {
-            runtime = try WorkerRuntime(configuration: settings, database: database, logger: logger)
+            let gateway = AlipayClient(configuration: try settings.alipayConfiguration(), httpClient: httpClient)
+            runtime = try WorkerRuntime(configuration: settings, database: database, gateway: gateway, logger: logger)
         } catch {
             DaemonBootstrap.fail(program, error.description)
         }
@@ -63,6 +71,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         // Shutdown runs in reverse order: watchdog (STOPPING=1), the worker (stop claiming, finish in-flight jobs,
         // release the leases of the rest), the summary, the sweeper, then the metrics listener.
         await DaemonBootstrap.run(program, configurations, logger: logger)
+        try? await httpClient.shutdown()
     }
 }
 
