@@ -26,10 +26,11 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let program = "notify-worker"
         let settings: NotifyConfiguration
+        let alipay: AlipayConfiguration
         do throws(ConfigurationError) {
             settings = try await NotifyConfiguration.load(configFile: config)
             // Fail at start-up, with the key named, rather than on the first job.
-            _ = try settings.alipayConfiguration()
+            alipay = try settings.alipayConfiguration()
             _ = try settings.notificationVerifier()
         } catch {
             DaemonBootstrap.fail(program, error.description)
@@ -47,7 +48,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         let runtime: WorkerRuntime
         do throws(ConfigurationError) {
-            let gateway = AlipayClient(configuration: try settings.alipayConfiguration(), httpClient: httpClient)
+            let gateway = AlipayClient(configuration: alipay, httpClient: httpClient)
             runtime = try WorkerRuntime(configuration: settings, database: database, gateway: gateway, logger: logger)
         } catch {
             DaemonBootstrap.fail(program, error.description)
