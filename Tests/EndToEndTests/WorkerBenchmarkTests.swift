@@ -68,22 +68,11 @@ struct WorkerBenchmarkTests {
 
         let environment = workspace.environment(
             receiverPort: 9, apiPort: 9, extra: ["WORKER_CONCURRENCY": Self.concurrency, "WORKER_POLL_MILLISECONDS": "5", "LOG_LEVEL": "warning", "WORKER_METRICS_PORT": "0"])
-        let started = ContinuousClock.now
-        let worker = try DaemonProcess.start("notify-worker", environment: environment, logFile: workspace.file("worker.log"))
-        var finished = 0
-        while finished < count, worker.isRunning {
-            try await Task.sleep(for: .milliseconds(50))
-            finished = try await database.pool.read { db in
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state IN ('done', 'dead')") ?? 0
-            }
-        }
-        let elapsed = ContinuousClock.now - started
-        let workerRSS = Self.peakRSSKilobytes(worker.pid)
-        worker.signal(SIGTERM)
-        #expect(try await worker.waitForExit() == 0, "log:\n\(worker.log)")
+        let (seconds, workerRSS) = try await Self.runWorker(
+            environment: environment, workspace: workspace, database: database, until: count,
+            finishedSQL: "SELECT COUNT(*) FROM jobs WHERE state IN ('done', 'dead')")
         let stats = try await queue.stats()
         #expect(stats.done == count, "\(stats)")
-        let seconds = Self.seconds(elapsed)
         print(
             "worker bench summary: jobs=\(count) done=\(stats.done) dead=\(stats.dead) concurrency=\(Self.concurrency) "
                 + "seconds=\(String(format: "%.1f", seconds)) applies_per_second=\(Int(Double(stats.done) / seconds)) "
@@ -108,7 +97,6 @@ struct WorkerBenchmarkTests {
                 "SANDBOX_APP_PUBLIC_KEY_FILE": workspace.file("keys/app_public_key.pem").path, "LOG_LEVEL": "warning",
             ],
             logFile: workspace.file("sandbox.log"))
-        var worker: DaemonProcess?
         do {
             try await sandbox.waitUntilHealthy("\(sandboxURL)/healthz")
 
@@ -157,21 +145,10 @@ struct WorkerBenchmarkTests {
                     "ALIPAY_GATEWAY_URL": "\(sandboxURL)/gateway.do", "WORKER_CONCURRENCY": Self.concurrency, "WORKER_POLL_MILLISECONDS": "5",
                     "WORKER_RECONCILE_AFTER_SECONDS": "3600", "LOG_LEVEL": "warning", "WORKER_METRICS_PORT": "0",
                 ])
-            let started = ContinuousClock.now
-            let running = try DaemonProcess.start("notify-worker", environment: environment, logFile: workspace.file("worker.log"))
-            worker = running
-            var finished = 0
-            while finished < count, running.isRunning {
-                try await Task.sleep(for: .milliseconds(50))
-                finished = try await database.pool.read { db in
-                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE kind = 'reconcile' AND state IN ('done', 'dead')") ?? 0
-                }
-            }
-            let elapsed = ContinuousClock.now - started
-            let workerRSS = Self.peakRSSKilobytes(running.pid)
+            let (seconds, workerRSS) = try await Self.runWorker(
+                environment: environment, workspace: workspace, database: database, until: count,
+                finishedSQL: "SELECT COUNT(*) FROM jobs WHERE kind = 'reconcile' AND state IN ('done', 'dead')")
             let sandboxRSS = Self.peakRSSKilobytes(sandbox.pid)
-            running.signal(SIGTERM)
-            #expect(try await running.waitForExit() == 0, "log:\n\(running.log)")
             let stats = try await queue.stats()
             let paid = try await database.pool.read { db in
                 try Int.fetchOne(
@@ -183,14 +160,12 @@ struct WorkerBenchmarkTests {
                         """) ?? 0
             }
             #expect(paid == count, "every order paid through trade.query: \(stats)")
-            let seconds = Self.seconds(elapsed)
             print(
                 "reconcile bench summary: reconciles=\(count) done=\(stats.done) dead=\(stats.dead) paid=\(paid) "
                     + "concurrency=\(Self.concurrency) seconds=\(String(format: "%.1f", seconds)) "
                     + "reconciles_per_second=\(Int(Double(paid) / seconds)) worker_peak_rss_kb=\(workerRSS) "
                     + "sandbox_peak_rss_kb=\(sandboxRSS) binaries=\(Executables.directory.path)")
         } catch {
-            await worker?.stop()
             await sandbox.stop()
             throw error
         }
@@ -200,6 +175,30 @@ struct WorkerBenchmarkTests {
     }
 
     /// The process's peak resident set size in KiB (`VmHWM` of /proc/PID/status), 0 when unreadable.
+    /// Starts notify-worker, waits until `finishedSQL` counts `until` jobs, then stops it with SIGTERM (exit 0 expected).
+    /// Returns the seconds from start to that count and the worker's peak RSS.
+    static func runWorker(
+        environment: [String: String], workspace: TestWorkspace, database: NotifyDatabase, until count: Int, finishedSQL: String
+    ) async throws -> (seconds: Double, peakRSSKilobytes: Int) {
+        let started = ContinuousClock.now
+        let worker = try DaemonProcess.start("notify-worker", environment: environment, logFile: workspace.file("worker.log"))
+        do {
+            var finished = 0
+            while finished < count, worker.isRunning {
+                try await Task.sleep(for: .milliseconds(50))
+                finished = try await database.pool.read { db in try Int.fetchOne(db, sql: finishedSQL) ?? 0 }
+            }
+        } catch {
+            await worker.stop()
+            throw error
+        }
+        let elapsed = ContinuousClock.now - started
+        let rss = peakRSSKilobytes(worker.pid)
+        worker.signal(SIGTERM)
+        #expect(try await worker.waitForExit() == 0, "log:\n\(worker.log)")
+        return (seconds(elapsed), rss)
+    }
+
     static func peakRSSKilobytes(_ pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
