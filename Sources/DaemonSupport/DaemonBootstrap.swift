@@ -38,7 +38,7 @@ public enum DaemonBootstrap {
     /// Opens the configured database, applying pending migrations, or fails start-up with one line naming the key.
     public static func openDatabase(_ program: String, _ settings: NotifyConfiguration) -> NotifyDatabase {
         do {
-            return try NotifyDatabase(path: settings.storePath, migrate: true)
+            return try NotifyDatabase(path: settings.storePath, migrate: true, cacheMegabytes: settings.storeCacheMegabytes)
         } catch {
             fail(program, "store.path (STORE_PATH) \(settings.storePath): \(error)")
         }

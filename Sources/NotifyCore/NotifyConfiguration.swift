@@ -1,6 +1,7 @@
 import AlipayKit
 import Configuration
 import Foundation
+import NotifyStore
 import SystemPackage
 
 /// Everything the executables read from the configuration contract of DESIGN.md.
@@ -51,6 +52,8 @@ public struct NotifyConfiguration: Sendable {
 
     public var alipay = Alipay()
     public var storePath = "var/alipay-notify.sqlite"
+    /// `store.cacheMegabytes`: the SQLite page cache of each process's writer connection, in MiB.
+    public var storeCacheMegabytes = NotifyDatabase.defaultCacheMegabytes
     public var receiver = Listener(host: "127.0.0.1", port: 8080)
     public var receiverLimits = ReceiverLimits()
     public var api = Listener(host: "127.0.0.1", port: 8081)
@@ -124,6 +127,7 @@ extension NotifyConfiguration {
         }
 
         storePath = values.string("store.path") ?? storePath
+        storeCacheMegabytes = try values.int("store.cacheMegabytes", in: 2...65536) ?? storeCacheMegabytes
         receiver.host = values.string("receiver.host") ?? receiver.host
         receiver.port = try values.int("receiver.port", in: 0...65535) ?? receiver.port
         receiverLimits.rateLimitPerSecond =

@@ -26,7 +26,12 @@ public final class NotifyDatabase: Sendable {
     /// Opens (creating the folder and file if needed) a DatabasePool in WAL with synchronous=FULL *verified* on the writer,
     /// busy timeout, foreign keys. `migrate: true` applies pending migrations; `false` refuses a schema that is behind.
     /// Always refuses a schema newer than this build knows (`StoreError.schemaTooNew`).
-    public init(path: String, migrate: Bool = true, busyTimeout: Duration = .seconds(5)) throws {
+    /// `store.cacheMegabytes` by default: the writer's page cache. SQLite's own default (2 MiB) lets enqueue fall to
+    /// about 70% of an empty queue's rate once the notify_id index outgrows it (BENCHMARKS.md, 1,000,000 rows).
+    public static let defaultCacheMegabytes = 256
+
+    /// `cacheMegabytes` is the writer connection's page cache; it only fills as pages are used.
+    public init(path: String, migrate: Bool = true, busyTimeout: Duration = .seconds(5), cacheMegabytes: Int = defaultCacheMegabytes) throws {
         self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         do {
@@ -46,10 +51,9 @@ public final class NotifyDatabase: Sendable {
             // must survive a power cut, so the writer commits with FULL (fsync of the WAL on every commit).
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
-                // The one writer keeps up to 64 MiB of pages (SQLite's default is 2 MiB): enqueue touches a random page
-                // of the notify_id index per notification, and with a long history those pages no longer fit
-                // (BENCHMARKS.md: enqueue at 300k rows fell to 51–71% of an empty queue; 84–92% with this cache).
-                try db.execute(sql: "PRAGMA cache_size = -65536")
+                // Enqueue touches a random page of the notify_id index per notification: with a long history those
+                // pages must stay cached, or every commit reads them back (BENCHMARKS.md, queue at 1,000,000 rows).
+                try db.execute(sql: "PRAGMA cache_size = \(-1024 * max(2, cacheMegabytes))")
             }
         } catch {
             throw StoreError.cannotOpen(path: path, reason: "\(error)")
