@@ -1,0 +1,28 @@
+// swift-tools-version:6.1
+// libFuzzer targets for AlipayKit, one executable each. Built and run by scripts/fuzz (see README.md), which passes
+// -sanitize=fuzzer,address and -parse-as-library and uses its own scratch path, never the root package's .build.
+import PackageDescription
+
+let alipayKit: Target.Dependency = .product(name: "AlipayKit", package: "alipay-notify")
+
+let package = Package(
+    name: "alipay-notify-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "alipay-notify", path: "..")
+    ],
+    targets: [
+        // Declares libFuzzer's LLVMFuzzerRunDriver, which each target's @main calls.
+        .target(name: "CLibFuzzer"),
+        // The fixture keys and vectors every target checks against, the property check that crashes on failure, the driver.
+        .target(name: "FuzzSupport", dependencies: [alipayKit, "CLibFuzzer"]),
+        // Form-body parsing, notification decoding and verification.
+        .executableTarget(name: "FuzzNotification", dependencies: [alipayKit, "FuzzSupport"]),
+        // Response extraction and verification.
+        .executableTarget(name: "FuzzResponse", dependencies: [alipayKit, "FuzzSupport"]),
+        // Amount parsing.
+        .executableTarget(name: "FuzzAmount", dependencies: [alipayKit, "FuzzSupport"]),
+        // Key loading: PEM (PKCS#1, PKCS#8, SubjectPublicKeyInfo) and bare base64, from text and from a file.
+        .executableTarget(name: "FuzzKeys", dependencies: [alipayKit, "FuzzSupport"]),
+    ]
+)
