@@ -95,6 +95,11 @@ public struct Worker: Service {
         case deadline
     }
 
+    private enum ClaimKind {
+        case batch
+        case others
+    }
+
     /// The kinds claimed one job per slot when notifications go in batches.
     private static let unbatchedKinds = Set(JobKind.allCases).subtracting([.notification])
 
@@ -118,6 +123,7 @@ public struct Worker: Service {
             // claims again as soon as a batch slot, or half the single-job slots, are free (one claim transaction per
             // batch, not per job). Otherwise the queue is drained and the next claim waits for the poll tick.
             var notificationBacklog = true
+            var lastClaimWasBatch = false
             var otherBacklog = true
             var tickFired = true
             let refill = max(1, settings.concurrency / 2)
@@ -130,24 +136,33 @@ public struct Worker: Service {
                     do {
                         var slots = free
                         let now = runner.now()
-                        if batchSlot {
-                            let batch = try await queue.claim(
-                                owner: owner, limit: settings.batchSize, lease: settings.lease, now: now, kinds: [.notification])
-                            notificationBacklog = batch.count == settings.batchSize
-                            if !batch.isEmpty {
-                                slots -= 1
-                                inFlight += 1
-                                batchesInFlight += 1
-                                group.addTask { await executeBatch(batch) }
-                            }
-                        }
-                        if slots > 0 {
-                            let jobs = try await queue.claim(
-                                owner: owner, limit: slots, lease: settings.lease, now: now, kinds: batching ? Self.unbatchedKinds : nil)
-                            otherBacklog = jobs.count == slots
-                            for job in jobs {
-                                inFlight += 1
-                                group.addTask { await execute(job, locks: locks) }
+                        // With no slot of their own (worker.concurrency 1), reconcile and close jobs take turns with
+                        // the batches instead of waiting for the whole notification backlog.
+                        let othersFirst = batching && lastClaimWasBatch && settings.concurrency <= settings.maxBatchesInFlight
+                        for claiming in othersFirst ? [ClaimKind.others, .batch] : [.batch, .others] where slots > 0 {
+                            switch claiming {
+                            case .batch:
+                                guard batchSlot else { continue }
+                                let batch = try await queue.claim(
+                                    owner: owner, limit: settings.batchSize, lease: settings.lease, now: now, kinds: [.notification])
+                                notificationBacklog = batch.count == settings.batchSize
+                                lastClaimWasBatch = !batch.isEmpty
+                                if !batch.isEmpty {
+                                    slots -= 1
+                                    inFlight += 1
+                                    batchesInFlight += 1
+                                    group.addTask { await executeBatch(batch) }
+                                }
+                            case .others:
+                                let jobs = try await queue.claim(
+                                    owner: owner, limit: slots, lease: settings.lease, now: now, kinds: batching ? Self.unbatchedKinds : nil)
+                                otherBacklog = jobs.count == slots
+                                if !jobs.isEmpty { lastClaimWasBatch = false }
+                                slots -= jobs.count
+                                for job in jobs {
+                                    inFlight += 1
+                                    group.addTask { await execute(job, locks: locks) }
+                                }
                             }
                         }
                         if !ready {

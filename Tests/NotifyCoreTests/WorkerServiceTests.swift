@@ -121,6 +121,53 @@ struct WorkerServiceTests {
         try await expectConsistent(fixture, "CW1", maxRefund: maxRefund)
     }
 
+    @Test("worker.concurrency 1: a due reconcile job takes its turn between notification batches, not after the whole backlog")
+    func reconcileNotStarvedByBatches() async throws {
+        let fixture = try WorkerFixture()
+        // Two full batches and a bit: without turns, the reconcile job would run only after all of them.
+        let count = 2 * 256 + 8
+        try await fixture.database.pool.write { db in
+            for index in 0..<count {
+                try Order(outTradeNo: "N\(index)", subject: "n", totalAmountFen: 100, status: "WAIT_BUYER_PAY", createdAt: fixture.clock.now).insert(db)
+            }
+        }
+        for index in 0..<count {
+            try await fixture.notify(TestAlipay.notification("N\(index)", .tradeSuccess, total: "1.00"))
+        }
+        try await fixture.order("R1", fen: 100, age: 300)
+        let reconcile = try await fixture.queue.enqueue(
+            NewJob(kind: .reconcile, uniqueKey: "reconcile:R1", outTradeNo: "R1", runAt: fixture.clock.now)
+        ).job
+
+        let worker = Worker(
+            runner: fixture.runner, queue: fixture.queue, owner: "single",
+            settings: Worker.Settings(concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(5)), logger: Self.quiet)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Self.quiet))
+        let running = Task { try await group.run() }
+        try await waitUntil("the queue to drain") {
+            let stats = try await fixture.queue.stats()
+            return stats.pending == 0 && stats.running == 0
+        }
+        await group.triggerGracefulShutdown()
+        try await running.value
+
+        // job_attempts ids follow the order in which jobs finished.
+        let (reconcileDone, notificationsDone) = try await fixture.database.pool.read { db in
+            let reconcileDone = try Int64.fetchOne(
+                db, sql: "SELECT id FROM job_attempts WHERE job_id = ? AND outcome = 'done'", arguments: [reconcile.id])
+            let finished = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT a.id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+                    WHERE j.kind = 'notification' AND a.outcome = 'done' ORDER BY a.id
+                    """)
+            return (reconcileDone, finished)
+        }
+        #expect(notificationsDone.count == count)
+        let done = try #require(reconcileDone)
+        #expect(notificationsDone.filter { $0 > done }.count >= 256, "at least the last full batch ran after the reconcile job")
+    }
+
     @Test("graceful shutdown: stops claiming, the running job finishes, a claimed job that had not started goes back to pending")
     func gracefulShutdown() async throws {
         let fixture = try WorkerFixture()
