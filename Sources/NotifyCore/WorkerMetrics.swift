@@ -35,7 +35,8 @@ public struct WorkerMetrics: Sendable {
         ).increment()
     }
 
-    /// `alipay_notify_job_duration_seconds{kind}`: how long one job took, gateway calls included.
+    /// `alipay_notify_job_duration_seconds{kind}`: how long one job took, gateway calls included; a notification job
+    /// applied in a batch records the batch's time (re-read, verify, commit), which is what it waited.
     public func duration(kind: String, _ duration: Duration) {
         let nanoseconds = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
         Timer(label: "alipay_notify_job_duration_seconds", dimensions: [("kind", kind)], factory: factory).recordNanoseconds(nanoseconds)

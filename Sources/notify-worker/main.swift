@@ -29,9 +29,8 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         let alipay: AlipayConfiguration
         do throws(ConfigurationError) {
             settings = try await NotifyConfiguration.load(configFile: config)
-            // Fail at start-up, with the key named, rather than on the first job.
+            // Fail at start-up, with the key named, rather than on the first job (this reads both key files).
             alipay = try settings.alipayConfiguration()
-            _ = try settings.notificationVerifier()
         } catch {
             DaemonBootstrap.fail(program, error.description)
         }

@@ -84,15 +84,7 @@ struct QueueList: AsyncParsableCommand {
                 try printJSON(rows)
                 return
             }
-            print(
-                renderTable(
-                    ["id", "kind", "state", "attempts", "out_trade_no", "notify_id", "last_error"],
-                    rows.map {
-                        [
-                            "\($0.id)", $0.kind, $0.state, "\($0.attempts)", $0.outTradeNo ?? "-", $0.notifyId ?? "-",
-                            $0.lastError ?? "",
-                        ]
-                    }))
+            print(JobRow.table(rows))
         }
     }
 }
@@ -115,6 +107,15 @@ struct JobRow: Encodable {
         outTradeNo = job.outTradeNo
         notifyId = job.notifyId
         lastError = job.lastError
+    }
+
+    /// The rows as a table for people (`queue list`, `queue replay`).
+    static func table(_ rows: [JobRow]) -> String {
+        renderTable(
+            ["id", "kind", "state", "attempts", "out_trade_no", "notify_id", "last_error"],
+            rows.map {
+                ["\($0.id)", $0.kind, $0.state, "\($0.attempts)", $0.outTradeNo ?? "-", $0.notifyId ?? "-", $0.lastError ?? ""]
+            })
     }
 
     enum CodingKeys: String, CodingKey {

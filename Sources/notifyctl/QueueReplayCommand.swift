@@ -60,15 +60,7 @@ struct QueueReplay: AsyncParsableCommand {
             if json {
                 try printJSON(rows)
             } else if !rows.isEmpty {
-                print(
-                    renderTable(
-                        ["id", "kind", "state", "attempts", "out_trade_no", "notify_id", "last_error"],
-                        rows.map {
-                            [
-                                "\($0.id)", $0.kind, $0.state, "\($0.attempts)", $0.outTradeNo ?? "-", $0.notifyId ?? "-",
-                                $0.lastError ?? "",
-                            ]
-                        }))
+                print(JobRow.table(rows))
             }
             if !json {
                 let verb = dryRun ? "would replay" : "replayed"
