@@ -112,11 +112,6 @@ public final class SQLiteJobQueue: JobQueue {
         }
     }
 
-    /// `claim(owner:limit:lease:now:)` at the current time.
-    public func claim(owner: String, limit: Int, lease: Duration) async throws -> [Job] {
-        try await claim(owner: owner, limit: limit, lease: lease, now: Date())
-    }
-
     /// Moves the lease end of those of `jobIds` still running under `owner` (a batch's heartbeat); jobs no longer
     /// ours are skipped, since finishing them is fenced anyway.
     public func extendLeases(_ jobIds: [Int64], owner: String, until: Date) async throws {
