@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
     ],
     targets: [
         // The Alipay protocol: keys, signatures, sign strings, forms, notifications, requests, responses, gateway client.
@@ -35,13 +38,42 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // SQLite through GRDB: migrations, the durable job queue, notifications, orders, order events.
+        // The store contract: records, the unit of work, the queue's operations, the group-commit writer. No engine.
         .target(
             name: "NotifyStore",
             dependencies: [
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // The SQLite engine (GRDB): WAL, synchronous=FULL, named migrations, the embedded default.
+        .target(
+            name: "NotifyStoreSQLite",
+            dependencies: [
+                "NotifyStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The PostgreSQL engine (PostgresNIO): SKIP LOCKED claims, LISTEN/NOTIFY wake-ups, advisory-locked migrations.
+        .target(
+            name: "NotifyStorePostgres",
+            dependencies: [
+                "NotifyStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Opens the engine `store.url` names; the only module that knows both engines.
+        .target(
+            name: "NotifyStoreEngines",
+            dependencies: [
+                "NotifyStore", "NotifyStoreSQLite", "NotifyStorePostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The domain: configuration, order state machine, processing rules, reconciliation, backoff, the worker.
@@ -50,7 +82,6 @@ let package = Package(
             dependencies: [
                 "AlipayKit",
                 "NotifyStore",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -61,8 +92,6 @@ let package = Package(
         .target(
             name: "DaemonSupport",
             dependencies: [
-                "NotifyCore",
-                "NotifyStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -80,7 +109,6 @@ let package = Package(
                 "DaemonSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -101,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "notify-receiver",
             dependencies: [
-                "NotifyReceiver", "NotifyCore", "DaemonSupport", "AlipayKit", "NotifyStore",
+                "NotifyReceiver", "NotifyCore", "DaemonSupport", "AlipayKit", "NotifyStore", "NotifyStoreEngines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "notify-worker",
             dependencies: [
-                "NotifyCore", "DaemonSupport", "AlipayKit",
+                "NotifyCore", "DaemonSupport", "AlipayKit", "NotifyStore", "NotifyStoreEngines",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -120,8 +148,9 @@ let package = Package(
         .executableTarget(
             name: "notifyctl",
             dependencies: [
-                "AlipayKit", "NotifyStore", "NotifyCore",
+                "AlipayKit", "NotifyStore", "NotifyCore", "NotifyStoreEngines", "NotifyStoreSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -136,17 +165,33 @@ let package = Package(
         .executableTarget(
             name: "notify-bench",
             dependencies: [
-                "NotifyStore",
+                "NotifyStore", "NotifyStoreSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "AlipayKitTests", dependencies: ["AlipayKit"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NotifyStoreTests", dependencies: ["NotifyStore", .product(name: "MetricsTestKit", package: "swift-metrics")]),
+        .testTarget(
+            name: "NotifyStoreTests",
+            dependencies: [
+                "NotifyStore", "NotifyStoreSQLite", "StoreTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        // The older tests' view of the store contract (job ids and owners), shared by the test targets.
+        .target(name: "StoreTestSupport", dependencies: ["NotifyStore"], path: "Tests/StoreTestSupport"),
+        // One suite over the store contract, run against every engine (SQLite always, PostgreSQL when a server is given).
+        .testTarget(
+            name: "StoreConformanceTests",
+            dependencies: [
+                "NotifyStore", "NotifyStoreSQLite", "NotifyStorePostgres", "NotifyStoreEngines",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "NotifyCoreTests",
             dependencies: [
-                "NotifyCore", "AlipayKit", "NotifyStore",
+                "NotifyCore", "AlipayKit", "NotifyStore", "NotifyStoreSQLite", "StoreTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -156,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "NotifyReceiverTests",
             dependencies: [
-                "NotifyReceiver", "NotifyCore", "AlipayKit", "NotifyStore",
+                "NotifyReceiver", "NotifyCore", "AlipayKit", "NotifyStore", "NotifyStoreSQLite", "StoreTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -172,7 +217,7 @@ let package = Package(
         .testTarget(
             name: "PropertyTests",
             dependencies: [
-                "AlipayKit", "NotifyCore", "NotifyStore",
+                "AlipayKit", "NotifyCore", "NotifyStore", "NotifyStoreSQLite", "StoreTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -180,7 +225,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AlipayKit", "NotifyStore",
+                "AlipayKit", "NotifyStore", "NotifyStoreSQLite", "StoreTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]

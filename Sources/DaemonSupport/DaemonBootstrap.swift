@@ -1,8 +1,6 @@
 import Foundation
 import Logging
 import Metrics
-import NotifyCore
-import NotifyStore
 import Prometheus
 import ServiceLifecycle
 
@@ -33,15 +31,6 @@ public enum DaemonBootstrap {
         ]
         MetricsSystem.bootstrap(factory)
         return registry
-    }
-
-    /// Opens the configured database, applying pending migrations, or fails start-up with one line naming the key.
-    public static func openDatabase(_ program: String, _ settings: NotifyConfiguration) -> NotifyDatabase {
-        do {
-            return try NotifyDatabase(path: settings.storePath, migrate: true, cacheMegabytes: settings.storeCacheMegabytes)
-        } catch {
-            fail(program, "store.path (STORE_PATH) \(settings.storePath): \(error)")
-        }
     }
 
     /// Runs `services` as one `ServiceGroup` until SIGTERM or SIGINT; shutdown runs in reverse order of the list.

@@ -1,3 +1,4 @@
+import NotifyStore
 /// Exponential backoff with full jitter: the retry policy of every job, in one place.
 ///
 /// The delay before attempt `n + 1` is uniform in `0 ... min(cap, base × 2^(n−1))` ("full jitter", which spreads
@@ -43,5 +44,40 @@ extension Double {
     /// 2 raised to `exponent` (a whole number here), without Foundation's `pow`.
     fileprivate static func exponent2(_ exponent: Double) -> Double {
         Double(sign: .plus, exponent: Int(exponent), significand: 1)
+    }
+}
+
+/// How one kind of job is retried: the delay before each new attempt and the attempt that is the last.
+public struct RetryPolicy: Sendable {
+    /// Delay before a retry.
+    public var backoff: Backoff
+    /// The claim that reaches this count is the last; a retryable failure then goes dead.
+    public var maxAttempts: Int
+
+    /// A policy from its parts.
+    public init(backoff: Backoff, maxAttempts: Int) {
+        self.backoff = backoff
+        self.maxAttempts = max(1, maxAttempts)
+    }
+}
+
+/// The retry policy of each job kind: a kind without its own policy uses the default (`worker.retryBaseSeconds`,
+/// `worker.retryMaxSeconds`, `worker.maxAttempts`). A feature that adds a kind with another schedule — outbound
+/// deliveries follow Standard Webhooks' — registers it here instead of bending the global one.
+public struct RetryPolicies: Sendable {
+    /// The policy of kinds not listed in `byKind`.
+    public var `default`: RetryPolicy
+    /// Policies of their own.
+    public var byKind: [JobKind: RetryPolicy]
+
+    /// Policies from a default and per-kind exceptions.
+    public init(default: RetryPolicy, byKind: [JobKind: RetryPolicy] = [:]) {
+        self.default = `default`
+        self.byKind = byKind
+    }
+
+    /// The policy that applies to `kind`.
+    public func policy(for kind: JobKind) -> RetryPolicy {
+        byKind[kind] ?? self.default
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import NotifyStore
 
 /// Why a job did not finish, classified the way the retry policy needs it.
@@ -27,16 +26,9 @@ public enum JobFailure: Error, CustomStringConvertible, Sendable, Equatable {
         case StoreError.leaseLost:
             return nil
         case let error as StoreError:
+            // Busy and unavailable heal by themselves; a constraint or a missing row might after an operator's fix,
+            // and maxAttempts still bounds them.
             return .retryable(error.description)
-        case let error as DatabaseError:
-            switch error.resultCode {
-            case .SQLITE_BUSY, .SQLITE_LOCKED:
-                return .retryable("database busy: \(error.message ?? "locked")")
-            case .SQLITE_FULL, .SQLITE_IOERR:
-                return .retryable("database cannot write: \(error.message ?? "\(error.resultCode)")")
-            default:
-                return .retryable("database error: \(error.message ?? "\(error.resultCode)")")
-            }
         case is CancellationError:
             return .retryable("interrupted (worker shutting down)")
         default:
@@ -46,16 +38,4 @@ public enum JobFailure: Error, CustomStringConvertible, Sendable, Equatable {
     }
 }
 
-/// The lease under which a job runs: every write that finishes the job is fenced by it.
-public struct JobLease: Sendable, Equatable {
-    /// The job.
-    public var jobId: Int64
-    /// The owner token the job was claimed with.
-    public var owner: String
 
-    /// A lease from its parts.
-    public init(jobId: Int64, owner: String) {
-        self.jobId = jobId
-        self.owner = owner
-    }
-}

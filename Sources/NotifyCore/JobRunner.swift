@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import NotifyStore
 
@@ -10,18 +9,14 @@ import NotifyStore
 /// `worker.maxAttempts` is used up, permanent ones go dead at once, each with its reason. A lost lease means
 /// another worker owns the job now: nothing is recorded, and the transaction that tried to apply was rolled back.
 public struct JobRunner: Sendable {
-    /// The database.
-    public let database: NotifyDatabase
-    /// The queue.
-    public let queue: any JobQueue
+    /// The store: jobs, orders, notifications.
+    public let store: any Store
     /// `notification` jobs.
     public let notifications: NotificationProcessor
     /// `reconcile` and `close` jobs.
     public let reconciler: Reconciler
-    /// Delay before a retry.
-    public let backoff: Backoff
-    /// `worker.maxAttempts`: the claim that reaches it is the last.
-    public let maxAttempts: Int
+    /// When a failed job runs again and when it gives up, per kind.
+    public let retry: RetryPolicies
     /// Metrics, recorded after commit.
     public let metrics: WorkerMetrics
     /// Log lines about outcomes.
@@ -31,26 +26,25 @@ public struct JobRunner: Sendable {
 
     /// A runner from its parts.
     public init(
-        database: NotifyDatabase, queue: any JobQueue, notifications: NotificationProcessor, reconciler: Reconciler, backoff: Backoff,
-        maxAttempts: Int, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
+        store: any Store, notifications: NotificationProcessor, reconciler: Reconciler, retry: RetryPolicies, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
     ) {
-        self.database = database
-        self.queue = queue
+        self.store = store
         self.notifications = notifications
         self.reconciler = reconciler
-        self.backoff = backoff
-        self.maxAttempts = maxAttempts
+        self.retry = retry
         self.metrics = metrics
         self.logger = logger
         self.now = now
     }
 
+    /// The job kinds this version runs.
+    public static let kinds: Set<JobKind> = [.notification, .reconcile, .close]
+
     /// Runs a job claimed by `owner` and says how it ended. Never throws: every error is classified and recorded.
     public func run(_ job: Job, owner: String) async -> JobReport {
-        guard let jobId = job.id else {
-            return JobReport(job: job, outcome: .dead, message: "job without an id")
+        guard let lease = job.lease, lease.owner == owner else {
+            return JobReport(job: job, outcome: .leaseLost, message: "job \(job.id ?? 0) is not leased to \(owner)")
         }
-        let lease = JobLease(jobId: jobId, owner: owner)
         let started = ContinuousClock.now
         let report: JobReport
         do {
@@ -74,7 +68,7 @@ public struct JobRunner: Sendable {
     /// past the timeout) nothing of it was written, and the jobs run one by one instead so that each records its own
     /// outcome. Never throws.
     public func runBatch(_ jobs: [Job], owner: String) async -> [JobReport] {
-        guard notifications.appliesInBatches, jobs.allSatisfy({ $0.kind == .notification && $0.id != nil }) else {
+        guard notifications.appliesInBatches, jobs.allSatisfy({ $0.kind == .notification && $0.lease?.owner == owner }) else {
             return await runOneByOne(jobs, owner: owner)
         }
         let started = ContinuousClock.now
@@ -82,19 +76,17 @@ public struct JobRunner: Sendable {
         do {
             let prepared = try await notifications.prepare(jobs)
             let now = now()
-            reports = try await database.pool.write { db in
+            reports = try await store.write { db in
                 var reports: [JobReport] = []
                 reports.reserveCapacity(jobs.count)
                 for (job, item) in zip(jobs, prepared) {
-                    let lease = JobLease(jobId: job.id!, owner: owner)
+                    let lease = job.lease!
                     do {
-                        var result: TradeApplication?
-                        try db.inSavepoint {
+                        let result = try db.savepoint {
                             try self.checkAttempts(job)
-                            result = try self.notifications.apply(item, lease: lease, now: now, in: db)
-                            return .commit
+                            return try self.notifications.apply(item, lease: lease, now: now, in: db)
                         }
-                        reports.append(JobReport(job: job, result: result!))
+                        reports.append(JobReport(job: job, result: result))
                     } catch {
                         reports.append(try self.recordFailure(error, job: job, lease: lease, in: db))
                     }
@@ -129,40 +121,42 @@ public struct JobRunner: Sendable {
         case .notification: return try await notifications.process(job, lease: lease, now: now())
         case .reconcile: return try await reconciler.reconcile(job, lease: lease, now: now())
         case .close: return try await reconciler.close(job, lease: lease, now: now())
-        case .deliver: throw JobFailure.permanent("deliver jobs are not implemented by this worker version")
+        default: throw JobFailure.permanent("\(job.kind) jobs are not known to this worker version; upgrade it, then replay")
         }
     }
 
     private func checkAttempts(_ job: Job) throws {
+        let maxAttempts = retry.policy(for: job.kind).maxAttempts
         if job.attempts > maxAttempts {
             // Claimed again after leases kept expiring (a worker crashing on it): stop before trying once more.
-            throw JobFailure.permanent("claimed \(job.attempts) times without finishing (worker.maxAttempts is \(maxAttempts))")
+            throw JobFailure.permanent("claimed \(job.attempts) times without finishing (at most \(maxAttempts) attempts for \(job.kind))")
         }
     }
 
     /// What the retry policy makes of a failure: retry at a later time, or dead with the reason.
     private func disposition(_ failure: JobFailure, job: Job) -> (outcome: JobReport.Outcome, message: String, retryAt: Date?) {
+        let policy = retry.policy(for: job.kind)
         switch failure {
         case .permanent(let reason):
             return (.dead, reason, nil)
-        case .retryable(let reason) where job.attempts >= maxAttempts:
+        case .retryable(let reason) where job.attempts >= policy.maxAttempts:
             return (.dead, "gave up after \(job.attempts) attempts: \(reason)", nil)
         case .retryable(let reason):
-            return (.retry, reason, now().addingTimeInterval(backoff.delay(afterAttempt: max(1, job.attempts))))
+            return (.retry, reason, now().addingTimeInterval(policy.backoff.delay(afterAttempt: max(1, job.attempts))))
         }
     }
 
     /// Records a failure inside the caller's transaction. Throws only when the database cannot record it.
-    private func recordFailure(_ error: any Error, job: Job, lease: JobLease, in db: Database) throws -> JobReport {
+    private func recordFailure(_ error: any Error, job: Job, lease: JobLease, in db: any StoreTransaction) throws -> JobReport {
         guard let failure = JobFailure.classify(error) else {
             return JobReport(job: job, outcome: .leaseLost, message: "lease lost: another worker owns the job now; this attempt was rolled back")
         }
         let (outcome, message, retryAt) = disposition(failure, job: job)
         do {
             if let retryAt {
-                try queue.retry(lease.jobId, owner: lease.owner, at: retryAt, error: message, in: db)
+                try db.retry(lease, at: retryAt, error: message)
             } else {
-                try queue.deadLetter(lease.jobId, owner: lease.owner, reason: message, in: db)
+                try db.deadLetter(lease, reason: message)
             }
         } catch StoreError.leaseLost {
             return JobReport(job: job, outcome: .leaseLost, message: "lease lost before recording: \(message)")
@@ -173,7 +167,7 @@ public struct JobRunner: Sendable {
     /// Records a failure in its own transaction.
     private func recordFailure(_ error: any Error, job: Job, lease: JobLease) async -> JobReport {
         do {
-            return try await database.pool.write { db in try self.recordFailure(error, job: job, lease: lease, in: db) }
+            return try await store.write { db in try self.recordFailure(error, job: job, lease: lease, in: db) }
         } catch {
             // The lease will expire and another claim will run the job again: nothing is lost.
             logger.error(

@@ -1,3 +1,4 @@
+import NotifyStore
 /// An async mutual exclusion per key: the worker runs at most one job per order at a time.
 ///
 /// The database already makes each order change conditional (`OrderRepository.transition`'s `from` guard inside

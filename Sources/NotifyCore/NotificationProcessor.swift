@@ -1,6 +1,5 @@
 import AlipayKit
 import Foundation
-import GRDB
 import NotifyStore
 
 /// Applies one `notification` job: the stored raw body is verified again and its fact goes through ``TradeApplier``.
@@ -8,8 +7,8 @@ import NotifyStore
 /// The queue holds facts, not parsed copies: the body is re-read and its signature checked again here, so a row
 /// altered in the database, or a key that changed since the receiver accepted it, never reaches an order.
 public struct NotificationProcessor: Sendable {
-    /// The database holding notifications, orders and jobs.
-    public let database: NotifyDatabase
+    /// The store holding notifications, orders and jobs.
+    public let store: any Store
     /// Verifies the stored body with Alipay's public key (and our app id).
     public let verifier: NotificationVerifier
     /// The processing rules.
@@ -21,10 +20,10 @@ public struct NotificationProcessor: Sendable {
 
     /// A processor; `gateway` is needed only with `worker.confirmWithQuery`.
     public init(
-        database: NotifyDatabase, verifier: NotificationVerifier, applier: TradeApplier, gateway: (any TradeGateway)?,
+        store: any Store, verifier: NotificationVerifier, applier: TradeApplier, gateway: (any TradeGateway)?,
         metrics: WorkerMetrics = WorkerMetrics()
     ) {
-        self.database = database
+        self.store = store
         self.verifier = verifier
         self.applier = applier
         self.gateway = gateway
@@ -36,13 +35,13 @@ public struct NotificationProcessor: Sendable {
         guard let notificationId = job.notificationId else {
             throw JobFailure.permanent("notification job \(lease.jobId) names no stored notification")
         }
-        let stored = try await database.pool.read { db in try StoredNotification.fetchOne(db, key: notificationId) }
+        let stored = try await store.read { db in try db.notifications(ids: [notificationId]).first }
         var prepared = prepare(job, stored: stored)
         if applier.confirmWithQuery, case .fact(let fact) = prepared {
             prepared = .fact(try await confirmPayment(fact))
         }
         let settled = prepared
-        return try await database.pool.write { db in try self.apply(settled, lease: lease, now: now, in: db) }
+        return try await store.write { db in try self.apply(settled, lease: lease, now: now, in: db) }
     }
 
     /// Whether jobs may be applied many to a transaction (``prepare(_:)`` then ``apply(_:lease:now:in:)`` per job):
@@ -52,9 +51,7 @@ public struct NotificationProcessor: Sendable {
     /// Re-reads the stored bodies of many jobs in one read and verifies each; the answer is in the order of `jobs`.
     public func prepare(_ jobs: [Job]) async throws -> [PreparedNotification] {
         let ids = jobs.compactMap(\.notificationId)
-        let stored = try await database.pool.read { db in
-            try StoredNotification.fetchAll(db, keys: ids)
-        }
+        let stored = try await store.read { db in try db.notifications(ids: ids) }
         let byId = Dictionary(stored.map { ($0.id!, $0) }, uniquingKeysWith: { first, _ in first })
         // RSA verification is the CPU-heavy part: spread the batch over the cores, keeping the jobs' order.
         let chunkSize = 64
@@ -94,7 +91,7 @@ public struct NotificationProcessor: Sendable {
     }
 
     /// Writes what a prepared notification amounts to, with the job's completion, inside `db`'s transaction.
-    public func apply(_ prepared: PreparedNotification, lease: JobLease, now: Date, in db: Database) throws -> TradeApplication {
+    public func apply(_ prepared: PreparedNotification, lease: JobLease, now: Date, in db: any StoreTransaction) throws -> TradeApplication {
         switch prepared {
         case .fact(let fact):
             return try applier.apply(fact, lease: lease, now: now, in: db)
@@ -109,7 +106,7 @@ public struct NotificationProcessor: Sendable {
     /// requires it to agree. Anything short of a verified, agreeing answer is retried, never applied.
     func confirmPayment(_ fact: TradeFact) async throws -> TradeFact {
         let applier = applier
-        let evaluation = try await database.pool.read { db in try applier.evaluate(fact, in: db) }
+        let evaluation = try await store.read { db in try applier.evaluate(fact, in: db) }
         guard case .decided(.apply(let transition), _) = evaluation, transition.kind == .payment else { return fact }
         guard let gateway else {
             throw JobFailure.permanent("worker.confirmWithQuery is on but this process has no Alipay gateway client")

@@ -51,9 +51,20 @@ public struct NotifyConfiguration: Sendable {
     }
 
     public var alipay = Alipay()
-    public var storePath = "var/alipay-notify.sqlite"
+    /// `store.url`: `sqlite:PATH` (the default, `sqlite:var/alipay-notify.sqlite`) or `postgres://…`; `store.path`
+    /// (`STORE_PATH`) is still read as an SQLite path.
+    public var storeURL = StoreURL.sqlite(path: "var/alipay-notify.sqlite")
     /// `store.cacheMegabytes`: the SQLite page cache of each process's writer connection, in MiB.
-    public var storeCacheMegabytes = NotifyDatabase.defaultCacheMegabytes
+    public var storeCacheMegabytes = 256
+
+    /// The SQLite file, when the store is SQLite.
+    public var storePath: String? {
+        get {
+            if case .sqlite(let path) = storeURL { return path }
+            return nil
+        }
+        set { storeURL = .sqlite(path: newValue ?? "var/alipay-notify.sqlite") }
+    }
     public var receiver = Listener(host: "127.0.0.1", port: 8080)
     public var receiverLimits = ReceiverLimits()
     public var api = Listener(host: "127.0.0.1", port: 8081)
@@ -126,7 +137,20 @@ extension NotifyConfiguration {
             throw ConfigurationError("alipay.notifyUrl (ALIPAY_NOTIFY_URL): must carry no query string of its own (Alipay drops it)")
         }
 
-        storePath = values.string("store.path") ?? storePath
+        switch (values.string("store.url"), values.string("store.path")) {
+        case (let url?, let path?) where url != "sqlite:\(path)":
+            throw ConfigurationError("store.url (STORE_URL) and store.path (STORE_PATH) are both set and disagree; set only store.url")
+        case (let url?, _):
+            do throws(StoreError) {
+                storeURL = try StoreURL(parsing: url)
+            } catch {
+                throw ConfigurationError("store.url (STORE_URL): \(error.description.replacingOccurrences(of: "store.url: ", with: ""))")
+            }
+        case (nil, let path?):
+            storeURL = .sqlite(path: path)
+        case (nil, nil):
+            break
+        }
         storeCacheMegabytes = try values.int("store.cacheMegabytes", in: 2...65536) ?? storeCacheMegabytes
         receiver.host = values.string("receiver.host") ?? receiver.host
         receiver.port = try values.int("receiver.port", in: 0...65535) ?? receiver.port

@@ -86,7 +86,7 @@ public struct OrderService: Sendable {
     /// The longest `out_trade_no` Alipay accepts.
     public static let maximumOutTradeNoLength = 64
 
-    let repository: OrderRepository
+    let store: any Store
     let signer: RequestSigner
     let timeoutMinutes: Int
     let now: @Sendable () -> Date
@@ -96,9 +96,9 @@ public struct OrderService: Sendable {
     ///     payment when the worker closes the order (`timeout_express` would count from when the buyer opens the cashier).
     ///   - now: the clock (tests pin it).
     public init(
-        repository: OrderRepository, signer: RequestSigner, timeoutMinutes: Int, now: @escaping @Sendable () -> Date = { Date() }
+        store: any Store, signer: RequestSigner, timeoutMinutes: Int, now: @escaping @Sendable () -> Date = { Date() }
     ) {
-        self.repository = repository
+        self.store = store
         self.signer = signer
         self.timeoutMinutes = timeoutMinutes
         self.now = now
@@ -124,24 +124,24 @@ public struct OrderService: Sendable {
         }
 
         let order = Order(
-            outTradeNo: outTradeNo, subject: subject, totalAmountFen: amount.fen, status: OrderStatus.waitBuyerPay.rawValue,
+            outTradeNo: outTradeNo, subject: subject, totalAmountFen: amount.fen, status: .waitBuyerPay,
             createdAt: createdAt)
         do {
-            try await repository.create(order)
+            try await store.insertOrder(order)
         } catch StoreError.duplicate {
             throw .duplicate(outTradeNo: outTradeNo)
         } catch {
             throw .unavailable("cannot store the order: \(error)")
         }
         return CreatedOrder(
-            outTradeNo: outTradeNo, status: order.status, totalAmount: amount.description, payURL: payURL, payForm: payForm)
+            outTradeNo: outTradeNo, status: order.status.rawValue, totalAmount: amount.description, payURL: payURL, payForm: payForm)
     }
 
     /// The order as the API and the CLI show it.
     public func find(_ outTradeNo: String) async throws(OrderServiceError) -> OrderView {
         let order: Order?
         do {
-            order = try await repository.find(outTradeNo)
+            order = try await store.order(outTradeNo)
         } catch {
             throw .unavailable("cannot read the order: \(error)")
         }
@@ -150,9 +150,9 @@ public struct OrderService: Sendable {
     }
 
     /// Orders, newest first, optionally of one status.
-    public func list(status: String?, limit: Int = 100) async throws(OrderServiceError) -> [OrderView] {
+    public func list(status: OrderStatus?, limit: Int = 100) async throws(OrderServiceError) -> [OrderView] {
         do {
-            return try await repository.list(status: status, limit: limit).map(OrderView.init)
+            return try await store.read { db in try db.orders(status: status, limit: limit) }.map(OrderView.init)
         } catch {
             throw .unavailable("cannot list orders: \(error)")
         }

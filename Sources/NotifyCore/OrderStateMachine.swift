@@ -1,3 +1,4 @@
+import NotifyStore
 /// The order state machine of invariant 5, as one pure function.
 ///
 /// ```

@@ -42,7 +42,7 @@ public struct OrderView: Codable, Sendable, Equatable {
     /// The view of a stored order.
     public init(_ order: Order) {
         outTradeNo = order.outTradeNo
-        status = order.status
+        status = order.status.rawValue
         totalAmount = Amount(fen: order.totalAmountFen).description
         subject = order.subject
         tradeNo = order.tradeNo

@@ -1,6 +1,5 @@
 import AlipayKit
 import Foundation
-import GRDB
 import NotifyStore
 
 /// Asks Alipay about orders whose notification is late or missing (`reconcile` jobs), closes orders that stayed
@@ -10,8 +9,8 @@ import NotifyStore
 /// Invariant 9: only `GatewayOutcome.success` — a response whose signature verified — is ever applied; an error
 /// response, a bad signature, a timeout, a 5xx or malformed JSON is a retryable failure.
 public struct Reconciler: Sendable {
-    /// The database holding orders and jobs.
-    public let database: NotifyDatabase
+    /// The store holding orders and jobs.
+    public let store: any Store
     /// `alipay.trade.query` and `alipay.trade.close`.
     public let gateway: any TradeGateway
     /// The processing rules.
@@ -19,9 +18,9 @@ public struct Reconciler: Sendable {
     /// Where gateway calls are counted.
     public let metrics: WorkerMetrics
 
-    /// A reconciler over one database and gateway.
-    public init(database: NotifyDatabase, gateway: any TradeGateway, applier: TradeApplier, metrics: WorkerMetrics = WorkerMetrics()) {
-        self.database = database
+    /// A reconciler over one store and gateway.
+    public init(store: any Store, gateway: any TradeGateway, applier: TradeApplier, metrics: WorkerMetrics = WorkerMetrics()) {
+        self.store = store
         self.gateway = gateway
         self.applier = applier
         self.metrics = metrics
@@ -86,7 +85,7 @@ public struct Reconciler: Sendable {
 
     /// `notifyctl reconcile N`: query now, whatever the order's status, and apply the answer with the same rules.
     public func reconcileNow(outTradeNo: String, now: Date = Date()) async throws -> ReconcileReport {
-        guard let before = try await OrderRepository(database: database).find(outTradeNo) else {
+        guard let before = try await store.order(outTradeNo) else {
             throw ReconcileError.unknownOrder(outTradeNo)
         }
         let outcome = await gateway.query(outTradeNo: outTradeNo)
@@ -98,14 +97,14 @@ public struct Reconciler: Sendable {
             let fact = try Self.fact(from: answer, outTradeNo: outTradeNo)
             said = fact.summary
             let applier = applier
-            result = try await database.pool.write { db in try applier.apply(fact, lease: nil, now: now, in: db) }
+            result = try await store.write { db in try applier.apply(fact, lease: nil, now: now, in: db) }
         case .tradeNotExist:
             said = "trade.query: no such trade yet (the buyer has not paid)"
-            result = .unchanged(status: OrderStatus(rawValue: before.status) ?? .created, reason: "still waiting for the buyer")
+            result = .unchanged(status: before.status, reason: "still waiting for the buyer")
         default:
             throw ReconcileError.gateway(Self.failure(outcome, call: "alipay.trade.query"))
         }
-        let after = try await OrderRepository(database: database).find(outTradeNo) ?? before
+        let after = try await store.order(outTradeNo) ?? before
         return ReconcileReport(outTradeNo: outTradeNo, before: before, after: after, alipay: said, result: result)
     }
 
@@ -146,10 +145,10 @@ public struct Reconciler: Sendable {
         guard let outTradeNo = job.outTradeNo else {
             throw JobFailure.permanent("\(job.kind.rawValue) job \(lease.jobId) names no order")
         }
-        guard let order = try await OrderRepository(database: database).find(outTradeNo) else {
+        guard let order = try await store.order(outTradeNo) else {
             throw JobFailure.permanent("order \(outTradeNo) no longer exists")
         }
-        if let status = OrderStatus(rawValue: order.status), status.isUnpaid {
+        if order.status.isUnpaid {
             return .unpaid(order)
         }
         return .settled(order, "the order is already \(order.status): nothing to ask Alipay")
@@ -162,14 +161,13 @@ public struct Reconciler: Sendable {
             case .unpaid(let order): (order, "still waiting for the buyer")
             case .settled(let order, let reason): (order, reason)
             }
-        let queue = applier.queue
-        try await database.pool.write { db in try queue.complete(lease.jobId, owner: lease.owner, in: db) }
-        return .unchanged(status: OrderStatus(rawValue: order.status) ?? .created, reason: reason)
+        try await store.write { db in try db.complete(lease) }
+        return .unchanged(status: order.status, reason: reason)
     }
 
     private func apply(_ fact: TradeFact, lease: JobLease, now: Date) async throws -> TradeApplication {
         let applier = applier
-        return try await database.pool.write { db in try applier.apply(fact, lease: lease, now: now, in: db) }
+        return try await store.write { db in try applier.apply(fact, lease: lease, now: now, in: db) }
     }
 }
 

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import NotifyStore
 import ServiceLifecycle
@@ -47,10 +46,8 @@ public struct Sweeper: Service {
         public var close: Int
     }
 
-    /// The database holding orders and jobs.
-    public let database: NotifyDatabase
-    /// The queue to enqueue into.
-    public let queue: any JobQueue
+    /// The store holding orders and jobs.
+    public let store: any Store
     /// What to look for.
     public let policy: Policy
     /// Log lines.
@@ -60,10 +57,9 @@ public struct Sweeper: Service {
 
     /// A sweeper from its parts.
     public init(
-        database: NotifyDatabase, queue: any JobQueue, policy: Policy, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
+        store: any Store, policy: Policy, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
     ) {
-        self.database = database
-        self.queue = queue
+        self.store = store
         self.policy = policy
         self.logger = logger
         self.now = now
@@ -93,25 +89,13 @@ public struct Sweeper: Service {
     public func sweep() async throws -> Report {
         let now = now()
         let policy = policy
-        let queue = queue
-        return try await database.pool.write { db in
-            let orders = try Order.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM orders
-                    WHERE status IN ('CREATED', 'WAIT_BUYER_PAY') AND created_at <= ?
-                      AND NOT EXISTS (
-                          SELECT 1 FROM jobs
-                          WHERE jobs.out_trade_no = orders.out_trade_no
-                            AND ((jobs.kind IN ('reconcile', 'close') AND jobs.state IN ('pending', 'running'))
-                                 OR (jobs.kind = 'close' AND jobs.state = 'dead')))
-                    ORDER BY created_at
-                    LIMIT ?
-                    """,
-                arguments: [now.addingTimeInterval(-policy.schedule.first), policy.batchSize])
+        return try await store.write { db in
+            let orders = try db.ordersWithoutJobs(
+                statuses: OrderStatus.unpaid, createdBefore: now.addingTimeInterval(-policy.schedule.first),
+                liveKinds: [.reconcile, .close], deadKinds: [.close], limit: policy.batchSize)
             var report = Report(reconcile: 0, close: 0)
             for order in orders {
-                switch try Self.enqueueNext(order, now: now, policy: policy, queue: queue, in: db) {
+                switch try Self.enqueueNext(order, now: now, policy: policy, in: db) {
                 case .reconcile: report.reconcile += 1
                 case .close: report.close += 1
                 default: break
@@ -123,12 +107,10 @@ public struct Sweeper: Service {
 
     /// Enqueues what comes next for an unpaid order without a live job: the next reconcile on the schedule, measured
     /// from when the previous one ran; or, once no query is left before the timeout, the close job, due at the timeout.
-    static func enqueueNext(_ order: Order, now: Date, policy: Policy, queue: any JobQueue, in db: Database) throws -> JobKind? {
+    static func enqueueNext(_ order: Order, now: Date, policy: Policy, in db: any StoreTransaction) throws -> JobKind? {
         let age = now.timeIntervalSince(order.createdAt)
         if age < policy.timeout {
-            let last = try Job.fetchOne(
-                db, sql: "SELECT * FROM jobs WHERE kind = 'reconcile' AND out_trade_no = ? ORDER BY id DESC LIMIT 1",
-                arguments: [order.outTradeNo])
+            let last = try db.latestJob(kind: .reconcile, outTradeNo: order.outTradeNo)
             // From when the last query actually ran, so a worker that was down does not fire a burst of catch-up queries.
             let lastAge = last.map { max($0.runAt, $0.updatedAt).timeIntervalSince(order.createdAt) }
             let nextAge = policy.schedule.next(after: lastAge)
@@ -136,12 +118,12 @@ public struct Sweeper: Service {
                 let job = NewJob(
                     kind: .reconcile, uniqueKey: "reconcile:\(order.outTradeNo)", outTradeNo: order.outTradeNo,
                     runAt: max(now, order.createdAt.addingTimeInterval(nextAge)))
-                return try queue.enqueue(job, in: db).inserted ? .reconcile : nil
+                return try db.enqueue(job).inserted ? .reconcile : nil
             }
         }
         let job = NewJob(
             kind: .close, uniqueKey: "close:\(order.outTradeNo)", outTradeNo: order.outTradeNo,
             runAt: max(now, order.createdAt.addingTimeInterval(policy.timeout)))
-        return try queue.enqueue(job, in: db).inserted ? .close : nil
+        return try db.enqueue(job).inserted ? .close : nil
     }
 }

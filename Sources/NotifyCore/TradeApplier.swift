@@ -1,6 +1,5 @@
 import AlipayKit
 import Foundation
-import GRDB
 import NotifyStore
 
 /// The processing rules of DESIGN.md, applied to one verified ``TradeFact`` inside the caller's transaction.
@@ -8,7 +7,7 @@ import NotifyStore
 /// The checks come first and are what invariant 6 rests on: `app_id` ours, `seller_id` ours when configured, the
 /// order exists, `total_amount` equals the order's amount to the fen. Any disagreement flags the order for review
 /// and dead-letters the job; the order is never touched otherwise. Then ``OrderStateMachine`` decides, and an
-/// allowed change is written with `OrderRepository.transition` (conditional on the status read, one event).
+/// allowed change is written with `StoreTransaction.transition` (conditional on the status and refunded amount read, one event).
 ///
 /// When a lease is given, the job's completion (or dead-lettering) is written in the same transaction, so a worker
 /// whose lease was taken over rolls its order change back together with its `complete` (`StoreError.leaseLost`).
@@ -19,15 +18,11 @@ public struct TradeApplier: Sendable {
     public let sellerId: String?
     /// `worker.confirmWithQuery`: a notification may only mark an order paid once `trade.query` agreed.
     public let confirmWithQuery: Bool
-    /// The queue whose jobs are completed or dead-lettered with the change.
-    public let queue: any JobQueue
-
     /// Rules for one merchant account.
-    public init(appId: String, sellerId: String?, confirmWithQuery: Bool = false, queue: any JobQueue) {
+    public init(appId: String, sellerId: String?, confirmWithQuery: Bool = false) {
         self.appId = appId
         self.sellerId = sellerId
         self.confirmWithQuery = confirmWithQuery
-        self.queue = queue
     }
 
     /// What the rules say about a fact, before anything is written.
@@ -39,8 +34,12 @@ public struct TradeApplier: Sendable {
     }
 
     /// Runs the checks and the state machine without writing anything.
-    public func evaluate(_ fact: TradeFact, in db: Database) throws -> Evaluation {
-        let found = try OrderRepository.find(fact.outTradeNo, in: db)
+    public func evaluate(_ fact: TradeFact, in db: any StoreReading) throws -> Evaluation {
+        try evaluate(fact, found: db.order(fact.outTradeNo))
+    }
+
+    /// The checks and the state machine on the order as read (nil: no such order).
+    private func evaluate(_ fact: TradeFact, found: Order?) throws -> Evaluation {
         if let party = fact.party {
             if party.appId != appId {
                 return .review(.appIdMismatch, "app_id \(party.appId) is not ours (alipay.appId is \(appId))", order: found)
@@ -59,9 +58,7 @@ public struct TradeApplier: Sendable {
                 "order \(order.outTradeNo) is \(Amount(fen: order.totalAmountFen)) but Alipay reports total_amount \(fact.totalAmount)",
                 order: order)
         }
-        guard let status = OrderStatus(rawValue: order.status) else {
-            throw JobFailure.permanent("order \(order.outTradeNo) has an unknown status \"\(order.status)\" in the database")
-        }
+        let status = order.status
         if fact.source == .timeout, !status.isUnpaid {
             // Closing for a timeout only ever applies to an unpaid order; a payment that won the race stays.
             return .decided(.unchanged("not closing for the timeout: the order is already \(status)"), order)
@@ -78,20 +75,22 @@ public struct TradeApplier: Sendable {
 
     /// Applies a fact: checks, state machine, the order change with its one event, and the job's completion — all
     /// inside `db`'s transaction. Without a lease (`notifyctl reconcile`) only the order is written.
-    public func apply(_ fact: TradeFact, lease: JobLease?, now: Date, in db: Database) throws -> TradeApplication {
-        switch try evaluate(fact, in: db) {
+    public func apply(_ fact: TradeFact, lease: JobLease?, now: Date, in db: any StoreTransaction) throws -> TradeApplication {
+        // The order is read for update: on PostgreSQL a second worker applying a fact of the same order waits here
+        // until this transaction ends, then reads the status this one left.
+        switch try evaluate(fact, found: db.order(fact.outTradeNo, forUpdate: true)) {
         case .review(let reason, let detail, let order):
             if order != nil {
-                try OrderRepository.flagForReview(fact.outTradeNo, reason: "\(reason.rawValue): \(detail)", in: db)
+                try db.flagForReview(fact.outTradeNo, reason: "\(reason.rawValue): \(detail)")
             }
             if let lease {
-                try queue.deadLetter(lease.jobId, owner: lease.owner, reason: "\(reason.rawValue): \(detail) — \(reason.operatorHint)", in: db)
+                try db.deadLetter(lease, reason: "\(reason.rawValue): \(detail) — \(reason.operatorHint)")
             }
             return .review(reason, detail)
 
         case .decided(.unchanged(let why), let order):
-            if let lease { try queue.complete(lease.jobId, owner: lease.owner, in: db) }
-            return .unchanged(status: OrderStatus(rawValue: order.status) ?? .created, reason: why)
+            if let lease { try db.complete(lease) }
+            return .unchanged(status: order.status, reason: why)
 
         case .decided(.review(let reason, let detail), _):
             // evaluate() turns state-machine reviews into .review above; kept total for the compiler.
@@ -107,16 +106,16 @@ public struct TradeApplier: Sendable {
                 paidAt: transition.kind == .payment && order.paidAt == nil ? now : nil,
                 closedAt: transition.to == .tradeClosed ? now : nil)
             let event = OrderEvent(
-                outTradeNo: order.outTradeNo, fromStatus: transition.from.rawValue, toStatus: transition.to.rawValue,
+                outTradeNo: order.outTradeNo, fromStatus: transition.from, toStatus: transition.to,
                 source: fact.source.rawValue, jobId: lease?.jobId, notifyId: fact.notifyId,
                 detail: "\(transition.detail) (\(fact.summary))", createdAt: now)
-            let moved = try OrderRepository.transition(
-                order.outTradeNo, from: transition.from.rawValue, to: transition.to.rawValue, changes: changes, event: event, in: db)
+            let moved = try db.transition(order, to: transition.to, changes: changes, event: event)
             guard moved else {
-                // Cannot happen inside one IMMEDIATE transaction; if it does, the retry re-reads the order.
+                // The order was read for update in this transaction, so this means another writer got in between
+                // anyway (an engine without row locks): nothing was written, and the retry re-reads the order.
                 throw JobFailure.retryable("order \(order.outTradeNo) changed while being updated")
             }
-            if let lease { try queue.complete(lease.jobId, owner: lease.owner, in: db) }
+            if let lease { try db.complete(lease) }
             return .applied(transition, source: fact.source)
         }
     }
@@ -124,13 +123,13 @@ public struct TradeApplier: Sendable {
     /// Records a review found before a fact could be built (a foreign `app_id` rejected by the verifier):
     /// flags the order when it exists and dead-letters the job, in `db`'s transaction.
     public func review(
-        _ reason: ReviewReason, _ detail: String, outTradeNo: String?, lease: JobLease?, in db: Database
+        _ reason: ReviewReason, _ detail: String, outTradeNo: String?, lease: JobLease?, in db: any StoreTransaction
     ) throws -> TradeApplication {
-        if let outTradeNo, try OrderRepository.find(outTradeNo, in: db) != nil {
-            try OrderRepository.flagForReview(outTradeNo, reason: "\(reason.rawValue): \(detail)", in: db)
+        if let outTradeNo {
+            try db.flagForReview(outTradeNo, reason: "\(reason.rawValue): \(detail)")
         }
         if let lease {
-            try queue.deadLetter(lease.jobId, owner: lease.owner, reason: "\(reason.rawValue): \(detail) — \(reason.operatorHint)", in: db)
+            try db.deadLetter(lease, reason: "\(reason.rawValue): \(detail) — \(reason.operatorHint)")
         }
         return .review(reason, detail)
     }

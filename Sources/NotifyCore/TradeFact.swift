@@ -1,4 +1,5 @@
 import AlipayKit
+import NotifyStore
 
 /// What a verified Alipay message says about one trade, whichever way it came (notification or `trade.query`).
 ///

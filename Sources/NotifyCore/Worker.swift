@@ -54,8 +54,8 @@ public struct Worker: Service {
 
     /// Runs the claimed jobs.
     public let runner: JobRunner
-    /// The queue to claim from.
-    public let queue: any JobQueue
+    /// The store whose queue it drains.
+    public let store: any Store
     /// This worker's lease owner token.
     public let owner: String
     /// The knobs.
@@ -69,11 +69,11 @@ public struct Worker: Service {
 
     /// A worker; `owner` should be unique per process (``Worker/makeOwner()``).
     public init(
-        runner: JobRunner, queue: any JobQueue, owner: String = Worker.makeOwner(), settings: Settings, stats: WorkerStats = WorkerStats(),
+        runner: JobRunner, store: any Store, owner: String = Worker.makeOwner(), settings: Settings, stats: WorkerStats = WorkerStats(),
         logger: Logger, onReady: @escaping @Sendable () -> Void = {}
     ) {
         self.runner = runner
-        self.queue = queue
+        self.store = store
         self.owner = owner
         self.settings = settings
         self.stats = stats
@@ -100,13 +100,14 @@ public struct Worker: Service {
         case others
     }
 
-    /// The kinds claimed one job per slot when notifications go in batches.
-    private static let unbatchedKinds = Set(JobKind.allCases).subtracting([.notification])
 
     /// Drains the queue until graceful shutdown or cancellation.
     public func run() async throws {
         let locks = KeyedLock()
         let batching = settings.batchSize > 1 && runner.notifications.appliesInBatches
+        // Only kinds this version runs are claimed: during a rolling upgrade an older worker leaves a newer kind to
+        // the workers that know it. With batching, notifications are claimed apart, a batch at a time.
+        let singleKinds = batching ? JobRunner.kinds.subtracting([.notification]) : JobRunner.kinds
         logger.info(
             "worker started",
             metadata: [
@@ -143,7 +144,7 @@ public struct Worker: Service {
                             switch claiming {
                             case .batch:
                                 guard batchSlot else { continue }
-                                let batch = try await queue.claim(
+                                let batch = try await store.claim(
                                     owner: owner, limit: settings.batchSize, lease: settings.lease, now: now, kinds: [.notification])
                                 notificationBacklog = batch.count == settings.batchSize
                                 lastClaimWasBatch = !batch.isEmpty
@@ -154,8 +155,8 @@ public struct Worker: Service {
                                     group.addTask { await executeBatch(batch) }
                                 }
                             case .others:
-                                let jobs = try await queue.claim(
-                                    owner: owner, limit: slots, lease: settings.lease, now: now, kinds: batching ? Self.unbatchedKinds : nil)
+                                let jobs = try await store.claim(
+                                    owner: owner, limit: slots, lease: settings.lease, now: now, kinds: singleKinds)
                                 otherBacklog = jobs.count == slots
                                 if !jobs.isEmpty { lastClaimWasBatch = false }
                                 slots -= jobs.count
@@ -221,7 +222,7 @@ public struct Worker: Service {
             group.cancelAll()
         }
         do {
-            try await queue.releaseLeases(owner: owner)
+            try await store.releaseLeases(owner: owner)
         } catch {
             logger.error(
                 "could not release leases at shutdown; those jobs run again once their lease ends", metadata: ["error": "\(error)"])
@@ -238,7 +239,7 @@ public struct Worker: Service {
             await locks.unlock(key)
             return .finished
         }
-        let report = await withLeaseHeartbeat(job.id.map { [$0] } ?? []) { await runner.run(job, owner: owner) }
+        let report = await withLeaseHeartbeat(job.lease.map { [$0] } ?? []) { await runner.run(job, owner: owner) }
         await stats.record(report.outcome)
         await locks.unlock(key)
         return .finished
@@ -246,28 +247,27 @@ public struct Worker: Service {
 
     /// Runs a batch of claimed notification jobs in one transaction, keeping their leases alive meanwhile.
     ///
-    /// It takes no per-order lock: inside the batch's transaction each job reads its order's status afresh, and the
-    /// single SQLite writer orders it with any single job of the same order.
+    /// It takes no per-order lock: inside the batch's transaction each job reads its order for update (a row lock on
+    /// PostgreSQL, the single writer on SQLite), which orders it with any other job of the same order on any host.
     private func executeBatch(_ jobs: [Job]) async -> Event {
         guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return .batchFinished }
-        let reports = await withLeaseHeartbeat(jobs.compactMap(\.id)) { await runner.runBatch(jobs, owner: owner) }
+        let reports = await withLeaseHeartbeat(jobs.compactMap(\.lease)) { await runner.runBatch(jobs, owner: owner) }
         await stats.record(reports.map(\.outcome))
         return .batchFinished
     }
 
     /// Extends the jobs' leases every third of their length while `body` runs, so slow work keeps them.
-    private func withLeaseHeartbeat<Result: Sendable>(_ jobIds: [Int64], _ body: @Sendable () async -> Result) async -> Result {
-        guard !jobIds.isEmpty else { return await body() }
+    private func withLeaseHeartbeat<Result: Sendable>(_ leases: [JobLease], _ body: @Sendable () async -> Result) async -> Result {
+        guard !leases.isEmpty else { return await body() }
         let lease = settings.lease
-        let queue = queue
-        let owner = owner
+        let store = store
         let now = runner.now
         return await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: lease / 3)
                     if Task.isCancelled { return }
-                    try? await queue.extendLeases(jobIds, owner: owner, until: now().addingTimeInterval(lease.seconds))
+                    try? await store.extendLeases(leases, until: now().addingTimeInterval(lease.seconds))
                 }
             }
             let result = await body()

@@ -1,5 +1,6 @@
 import AlipayKit
 import Metrics
+import NotifyStore
 
 /// The worker's metrics (names in /work/coord/METRICS.md), recorded only after the transaction they describe committed.
 ///

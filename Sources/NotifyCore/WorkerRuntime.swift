@@ -7,10 +7,8 @@ import ServiceLifecycle
 /// Everything `notify-worker` runs, wired from the configuration: so its `main` only parses arguments, and
 /// `notifyctl reconcile` and the tests build the very same objects.
 public struct WorkerRuntime: Sendable {
-    /// The database.
-    public let database: NotifyDatabase
-    /// The queue.
-    public let queue: SQLiteJobQueue
+    /// The store: jobs, orders, notifications.
+    public let store: any Store
     /// Notification jobs.
     public let notifications: NotificationProcessor
     /// Reconcile and close jobs, `notifyctl reconcile`.
@@ -25,7 +23,7 @@ public struct WorkerRuntime: Sendable {
     /// Builds the runtime. `gateway` defaults to an ``AlipayClient`` for `alipay.gatewayUrl` (which needs the app
     /// private key and Alipay's public key: a missing or unreadable one is a ``ConfigurationError``).
     public init(
-        configuration: NotifyConfiguration, database: NotifyDatabase, gateway: (any TradeGateway)? = nil,
+        configuration: NotifyConfiguration, store: any Store, gateway: (any TradeGateway)? = nil,
         backoffRandom: @escaping @Sendable (ClosedRange<Double>) -> Double = { Double.random(in: $0) },
         metrics: WorkerMetrics = WorkerMetrics(), logger: Logger = Logger(label: "alipay-notify.worker"),
         now: @escaping @Sendable () -> Date = { Date() }
@@ -38,18 +36,17 @@ public struct WorkerRuntime: Sendable {
         } else {
             client = AlipayClient(configuration: try configuration.alipayConfiguration())
         }
-        let queue = SQLiteJobQueue(database: database)
         let applier = TradeApplier(
-            appId: appId, sellerId: configuration.alipay.sellerId, confirmWithQuery: configuration.worker.confirmWithQuery, queue: queue)
+            appId: appId, sellerId: configuration.alipay.sellerId, confirmWithQuery: configuration.worker.confirmWithQuery)
         self.configuration = configuration
-        self.database = database
-        self.queue = queue
-        notifications = NotificationProcessor(database: database, verifier: verifier, applier: applier, gateway: client, metrics: metrics)
-        reconciler = Reconciler(database: database, gateway: client, applier: applier, metrics: metrics)
+        self.store = store
+        notifications = NotificationProcessor(store: store, verifier: verifier, applier: applier, gateway: client, metrics: metrics)
+        reconciler = Reconciler(store: store, gateway: client, applier: applier, metrics: metrics)
+        let backoff = Backoff(base: configuration.worker.retryBaseSeconds, cap: configuration.worker.retryMaxSeconds, random: backoffRandom)
         runner = JobRunner(
-            database: database, queue: queue, notifications: notifications, reconciler: reconciler,
-            backoff: Backoff(base: configuration.worker.retryBaseSeconds, cap: configuration.worker.retryMaxSeconds, random: backoffRandom),
-            maxAttempts: configuration.worker.maxAttempts, metrics: metrics, logger: logger, now: now)
+            store: store, notifications: notifications, reconciler: reconciler,
+            retry: RetryPolicies(default: RetryPolicy(backoff: backoff, maxAttempts: configuration.worker.maxAttempts)),
+            metrics: metrics, logger: logger, now: now)
         stats = WorkerStats()
     }
 
@@ -59,11 +56,10 @@ public struct WorkerRuntime: Sendable {
         owner: String = Worker.makeOwner(), summaryInterval: Duration = .seconds(60), logger: Logger,
         onReady: @escaping @Sendable () -> Void = {}
     ) -> [any Service] {
-        let sweeper = Sweeper(
-            database: database, queue: queue, policy: Sweeper.Policy(configuration), logger: logger, now: runner.now)
-        let summary = WorkerSummary(stats: stats, queue: queue, interval: summaryInterval, logger: logger)
+        let sweeper = Sweeper(store: store, policy: Sweeper.Policy(configuration), logger: logger, now: runner.now)
+        let summary = WorkerSummary(stats: stats, store: store, interval: summaryInterval, logger: logger)
         let worker = Worker(
-            runner: runner, queue: queue, owner: owner, settings: Worker.Settings(configuration.worker), stats: stats, logger: logger,
+            runner: runner, store: store, owner: owner, settings: Worker.Settings(configuration.worker), stats: stats, logger: logger,
             onReady: onReady)
         return [sweeper, summary, worker]
     }

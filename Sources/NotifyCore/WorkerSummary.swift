@@ -8,17 +8,17 @@ import ServiceLifecycle
 public struct WorkerSummary: Service {
     /// Outcome counts to report.
     public let stats: WorkerStats
-    /// The queue whose depth is reported.
-    public let queue: any JobQueue
+    /// The store whose queue depth is reported.
+    public let store: any Store
     /// Between two lines.
     public let interval: Duration
     /// Where the line goes.
     public let logger: Logger
 
     /// A summary logger.
-    public init(stats: WorkerStats, queue: any JobQueue, interval: Duration = .seconds(60), logger: Logger) {
+    public init(stats: WorkerStats, store: any Store, interval: Duration = .seconds(60), logger: Logger) {
         self.stats = stats
-        self.queue = queue
+        self.store = store
         self.interval = interval
         self.logger = logger
     }
@@ -39,12 +39,12 @@ public struct WorkerSummary: Service {
         for outcome in [JobReport.Outcome.applied, .unchanged, .review, .retry, .dead, .leaseLost] {
             metadata[outcome.rawValue] = "\(counts[outcome] ?? 0)"
         }
-        if let queueStats = try? await queue.stats() {
+        if let queueStats = try? await store.queueStats() {
             metadata["pending"] = "\(queueStats.pending)"
             metadata["running"] = "\(queueStats.running)"
             metadata["dead_total"] = "\(queueStats.dead)"
         }
-        if let age = try? await queue.oldestPendingAge(now: Date()) {
+        if let age = try? await store.oldestPendingAge(now: Date()) {
             metadata["oldest_pending_seconds"] = "\(Int(age))"
         }
         logger.info("worker summary", metadata: metadata)

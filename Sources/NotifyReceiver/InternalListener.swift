@@ -14,21 +14,17 @@ import NotifyStore
 /// loopback, which ``InternalListener/checkBinding(host:token:)`` enforces at start-up.
 public struct InternalListener: Sendable {
     let orderService: OrderService
-    let database: NotifyDatabase
-    let queue: any JobQueue
-    let orders: OrderRepository
+    let store: any Store
     let metrics: ReceiverMetrics
     let token: String?
 
     /// The internal routes over `database`, creating orders with `orderService`.
     public init(
-        orderService: OrderService, database: NotifyDatabase, queue: any JobQueue, orders: OrderRepository,
+        orderService: OrderService, store: any Store,
         metrics: ReceiverMetrics, token: String?
     ) {
         self.orderService = orderService
-        self.database = database
-        self.queue = queue
-        self.orders = orders
+        self.store = store
         self.metrics = metrics
         self.token = token
     }
@@ -36,8 +32,8 @@ public struct InternalListener: Sendable {
     /// The router with every internal route.
     public func router() -> Router<ReceiverRequestContext> {
         let router = Router(context: ReceiverRequestContext.self)
-        router.get("/readyz") { [database] _, _ in
-            await database.isWritable()
+        router.get("/readyz") { [store] _, _ in
+            await store.isWritable()
                 ? NotificationEndpoint.answer(.ok, "ready")
                 : NotificationEndpoint.answer(.serviceUnavailable, "not ready: the database is not writable")
         }
@@ -46,7 +42,7 @@ public struct InternalListener: Sendable {
             protected.add(middleware: BearerTokenMiddleware(token: token))
         }
         protected.get("/metrics") { [self] _, _ in
-            await metrics.refresh(queue: queue, orders: orders, database: database)
+            await metrics.refresh(store: store)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
@@ -55,9 +51,19 @@ public struct InternalListener: Sendable {
             await createOrder(request, context: context)
         }
         protected.get("/api/orders") { [orderService] request, _ in
-            let status = request.uri.queryParameters["status"].map(String.init)
-            let limit = request.uri.queryParameters["limit"].flatMap { Int($0) }.map { min(max($0, 1), 1000) } ?? 100
             do throws(OrderServiceError) {
+                var status: OrderStatus?
+                if let raw = request.uri.queryParameters["status"].map(String.init) {
+                    guard let parsed = OrderStatus(rawValue: raw) else {
+                        throw .invalid("status: \"\(raw.prefix(40))\" is not one of \(OrderStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    status = parsed
+                }
+                var limit = 100
+                if let raw = request.uri.queryParameters["limit"].map(String.init) {
+                    guard let parsed = Int(raw), (1...1000).contains(parsed) else { throw .invalid("limit: must be a whole number from 1 to 1000") }
+                    limit = parsed
+                }
                 return JSONResponse.make(.ok, try await orderService.list(status: status, limit: limit))
             } catch {
                 return Self.errorResponse(error)

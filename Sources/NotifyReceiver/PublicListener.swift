@@ -13,7 +13,7 @@ import NotifyStore
 public struct PublicListener: Sendable {
     let endpoint: NotificationEndpoint
     let verifier: NotificationVerifier
-    let orders: OrderRepository
+    let store: any Store
     let metrics: ReceiverMetrics
     let limits: NotifyConfiguration.ReceiverLimits
     let rateLimiter: RateLimiter?
@@ -22,12 +22,12 @@ public struct PublicListener: Sendable {
     ///
     /// `writer` is nil only for the benchmark baseline (verify, answer, store nothing); see ``NotificationEndpoint``.
     public init(
-        verifier: NotificationVerifier, writer: NotificationWriter?, orders: OrderRepository, metrics: ReceiverMetrics,
+        verifier: NotificationVerifier, writer: NotificationWriter?, store: any Store, metrics: ReceiverMetrics,
         limits: NotifyConfiguration.ReceiverLimits = NotifyConfiguration().receiverLimits, rateLimiter: RateLimiter? = nil
     ) {
         self.endpoint = NotificationEndpoint(verifier: verifier, writer: writer, metrics: metrics)
         self.verifier = verifier
-        self.orders = orders
+        self.store = store
         self.metrics = metrics
         self.limits = limits
         // `rateLimiter` overrides the one made from `limits.rateLimitPerSecond` (tests pass one with a fixed clock).
@@ -75,7 +75,7 @@ public struct PublicListener: Sendable {
         var logger = context.logger
         logger[metadataKey: "out_trade_no"] = "\(parameters.outTradeNo)"
         do {
-            guard let order = try await orders.find(parameters.outTradeNo) else {
+            guard let order = try await store.order(parameters.outTradeNo) else {
                 logger.warning("return_url for an unknown order")
                 return Self.html(.notFound, ReturnPage.unknownOrder(parameters.outTradeNo))
             }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import NotifyCore
 import NotifyStore
 import Prometheus
@@ -78,22 +77,22 @@ public final class ReceiverMetrics: Sendable {
     /// Reads queue depth, the oldest pending job's age and orders by status from the database; called on each scrape.
     ///
     /// A failed read leaves the previous values: a scrape must not fail because SQLite was briefly busy.
-    public func refresh(queue: any JobQueue, orders: OrderRepository, database: NotifyDatabase, now: Date = Date()) async {
-        if let stats = try? await queue.stats() {
+    public func refresh(store: any Store, now: Date = Date()) async {
+        if let stats = try? await store.queueStats() {
             queueJobs[.pending]?.set(Double(stats.pending))
             queueJobs[.running]?.set(Double(stats.running))
             queueJobs[.done]?.set(Double(stats.done))
             queueJobs[.dead]?.set(Double(stats.dead))
         }
         do {
-            oldestPendingSeconds.set(try await queue.oldestPendingAge(now: now) ?? 0)
+            oldestPendingSeconds.set(try await store.oldestPendingAge(now: now) ?? 0)
         } catch {}
-        if let counts = try? await orders.countByStatus() {
+        if let counts = try? await store.read({ db in try db.orderCounts() }) {
             for status in OrderStatus.allCases {
-                setOrders(status: status.rawValue, count: counts[status.rawValue] ?? 0)
+                setOrders(status: status.rawValue, count: counts[status] ?? 0)
             }
         }
-        if let count = try? await database.pool.read({ db in try Order.filter(Column("needs_review") == true).fetchCount(db) }) {
+        if let count = try? await store.read({ db in try db.ordersNeedingReview() }) {
             ordersNeedingReview.set(Double(count))
         }
     }

@@ -12,9 +12,9 @@ public enum ReturnPage {
     /// The page for a verified return: the order's status in words, amount and number.
     public static func status(of order: Order) -> String {
         let view = OrderView(order)
-        let status = OrderStatus(rawValue: order.status)
-        let paid = status?.isPaid ?? false
-        let waiting = status?.isUnpaid ?? false
+        let status = order.status
+        let paid = status.isPaid
+        let waiting = status.isUnpaid
         let headline: String
         let headlineZh: String
         let note: String
@@ -43,7 +43,7 @@ public enum ReturnPage {
             ("Order number / 订单号", view.outTradeNo),
             ("Item / 商品", view.subject),
             ("Amount / 金额", "¥ \(view.totalAmount)"),
-            ("Status / 状态", "\(OrderStatus.words(order.status)) (\(order.status))"),
+            ("Status / 状态", "\(order.status.words) (\(order.status))"),
         ]
         if let tradeNo = view.tradeNo { rows.append(("Alipay trade number / 支付宝交易号", tradeNo)) }
         if let paidAt = view.paidAt, paid { rows.append(("Paid at / 支付时间", paidAt)) }

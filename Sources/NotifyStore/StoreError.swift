@@ -1,46 +1,69 @@
-/// What can go wrong in the store, each with a message an operator can act on.
+/// What can go wrong in the store, said in terms of what the caller should do.
 ///
-/// Low-level SQLite failures inside ordinary reads and writes surface as GRDB's `DatabaseError`;
-/// these cases are the ones callers are expected to handle or show.
+/// Engines translate their own failures (GRDB's `DatabaseError`, PostgresNIO's `PSQLError`) into these cases at the
+/// contract's edge, so no engine error code reaches the domain: ``unavailable(_:)`` and ``busy(_:)`` mean "try again
+/// later", ``duplicate(_:)`` means the row exists, ``leaseLost(jobId:)`` means another worker owns the job now.
+/// Messages never contain a password.
 public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// The database file or its folder cannot be opened or created.
-    case cannotOpen(path: String, reason: String)
+    /// The database cannot be opened or reached at all (start-up): bad path, refused connection, bad password.
+    case cannotOpen(location: String, reason: String)
+    /// `store.url` is not a store URL this build understands.
+    case invalidURL(String)
     /// The database was migrated by a newer build: `found` lists the migrations this build does not know.
     case schemaTooNew(found: [String], known: [String])
     /// The database lacks migrations this build needs, and the caller asked not to migrate.
     case schemaBehind(pending: [String])
-    /// SQLite did not keep `synchronous=FULL` on the writer connection, so commits would not be durable.
-    case notDurable(synchronous: String)
-    /// The job is no longer running under this owner: its lease expired and another owner claimed it, or it finished.
+    /// The engine would not commit durably (SQLite without `synchronous=FULL`, PostgreSQL with `synchronous_commit` off).
+    case notDurable(String)
+    /// The job is no longer running under this lease: it expired and another claim took it, or it finished.
     case leaseLost(jobId: Int64)
     /// The named thing does not exist.
     case notFound(String)
     /// A row with the same key already exists.
     case duplicate(String)
+    /// A write broke a rule the store enforces (a check or foreign key): a bug or bad input, not worth retrying.
+    case constraint(String)
     /// The notification writer was shut down and accepts no more appends.
     case shutDown
-    /// A write could not be committed (disk full, database locked past the busy timeout, constraint failure…).
+    /// The database is locked or the row is contended past the timeout: retry soon.
+    case busy(String)
+    /// A write could not be committed or the database cannot be reached now (disk full, I/O error, connection
+    /// lost, server restarting): retry later. Nothing of the failed transaction was kept.
     case unavailable(String)
+
+    /// True when trying the same thing again later may succeed.
+    public var isTransient: Bool {
+        switch self {
+        case .busy, .unavailable, .shutDown: true
+        default: false
+        }
+    }
 
     public var description: String {
         switch self {
-        case .cannotOpen(let path, let reason):
-            return "cannot open the database at \(path): \(reason)"
+        case .cannotOpen(let location, let reason):
+            return "cannot open the store at \(location): \(reason)"
+        case .invalidURL(let reason):
+            return "store.url: \(reason)"
         case .schemaTooNew(let found, let known):
             return "the database was migrated by a newer alipay-notify (unknown migrations: \(found.joined(separator: ", "))); "
                 + "this build knows only \(known.joined(separator: ", ")). Run the newer build, or restore a backup made before the upgrade."
         case .schemaBehind(let pending):
             return "the database needs migrations \(pending.joined(separator: ", ")); run `notifyctl db migrate`"
-        case .notDurable(let synchronous):
-            return "SQLite kept synchronous=\(synchronous) on the writer connection instead of FULL; refusing to run without durable commits"
+        case .notDurable(let reason):
+            return "refusing to run without durable commits: \(reason)"
         case .leaseLost(let jobId):
             return "job \(jobId) is no longer leased to this worker (lease expired and was claimed again, or the job already finished)"
         case .notFound(let what):
             return "not found: \(what)"
         case .duplicate(let what):
             return "already exists: \(what)"
+        case .constraint(let what):
+            return "the store refused the write: \(what)"
         case .shutDown:
             return "the notification writer is shut down and accepts no more notifications"
+        case .busy(let reason):
+            return "the database is busy: \(reason)"
         case .unavailable(let reason):
             return "the store cannot commit right now: \(reason)"
         }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NotifyStore
+import NotifyStoreSQLite
 
 /// One timed run against one database: enqueue as the receiver does, or claim and complete as the worker does.
 struct QueueBenchmark {
@@ -21,12 +22,12 @@ struct QueueBenchmark {
         var perSecond: Double { seconds > 0 ? Double(count) / seconds : 0 }
     }
 
-    let database: NotifyDatabase
+    let database: SQLiteStore
 
     /// The receiver's durable enqueue for `seconds`: `clients` concurrent callers append signed-size notifications
     /// through `NotificationWriter` in its default group-commit mode (notification row + job row, fsync per batch).
     func enqueue(seconds: Double, clients: Int) async throws -> Rate {
-        let writer = NotificationWriter(database: database)
+        let writer = NotificationWriter(store: database)
         let signatures = (0..<64).map { _ in Self.hex(bytes: 172) }
         let started = ContinuousClock.now
         let deadline = started + .milliseconds(Int64(seconds * 1000))
@@ -57,14 +58,13 @@ struct QueueBenchmark {
     /// The worker's queue traffic for `seconds` (or until no job is due): claim up to `batch` due jobs in one
     /// transaction, then complete them all in a second one, as a batching worker does around its apply.
     func claim(seconds: Double, batch: Int) async throws -> Rate {
-        let queue = SQLiteJobQueue(database: database)
         let owner = "notify-bench-\(getpid())"
         let started = ContinuousClock.now
         let deadline = started + .milliseconds(Int64(seconds * 1000))
         var rate = Rate(count: 0, seconds: 0, transactions: 0)
         while ContinuousClock.now < deadline {
             let claimStarted = ContinuousClock.now
-            let jobs = try await queue.claim(owner: owner, limit: batch, lease: .seconds(300), now: Date())
+            let jobs = try await database.claim(owner: owner, limit: batch, lease: .seconds(300), now: Date())
             let completeStarted = ContinuousClock.now
             rate.claimSeconds += (completeStarted - claimStarted).seconds
             rate.transactions += 1
@@ -72,8 +72,8 @@ struct QueueBenchmark {
                 rate.drained = true
                 break
             }
-            try await database.pool.write { db in
-                for job in jobs { try queue.complete(job.id!, owner: owner, in: db) }
+            try await database.write { db in
+                for job in jobs { try db.complete(job.lease!) }
             }
             rate.completeSeconds += (ContinuousClock.now - completeStarted).seconds
             rate.transactions += 1

@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import GRDB
 import NotifyStore
+import NotifyStoreSQLite
 
 /// `notify-bench queue`: enqueue and claim rates on an empty queue versus one holding weeks of history.
 ///
-/// Both databases are real `NotifyDatabase` files (WAL, `synchronous=FULL`) driven through the store's own code:
-/// enqueue is `NotificationWriter`'s group commit (what the receiver runs), claim is `SQLiteJobQueue.claim` plus one
+/// Both databases are real `SQLiteStore` files (WAL, `synchronous=FULL`) driven through the store's own code:
+/// enqueue is `NotificationWriter`'s group commit (what the receiver runs), claim is `SQLiteStore.claim` plus one
 /// transaction completing the batch (what a batching worker does around its apply). Each round measures the empty
 /// queue (a fresh file) and the full one, in alternating order, so drift on a shared machine hits both alike; medians
 /// are reported.
@@ -63,7 +64,7 @@ struct QueueCommand: AsyncParsableCommand {
 
         let fullPath = folder.appendingPathComponent("full.sqlite").path
         Self.removeDatabase(fullPath)
-        let full = try NotifyDatabase(path: fullPath)
+        let full = try SQLiteStore(path: fullPath)
         try await setCache(full)
         let seedStarted = ContinuousClock.now
         try await QueueSeed.history(rows: rows, days: 30, in: full) { done in
@@ -79,7 +80,7 @@ struct QueueCommand: AsyncParsableCommand {
         let emptyPath = folder.appendingPathComponent("empty.sqlite").path
         for round in 1...rounds {
             Self.removeDatabase(emptyPath)
-            let empty = try NotifyDatabase(path: emptyPath)
+            let empty = try SQLiteStore(path: emptyPath)
             try await setCache(empty)
             // Alternate which queue goes first (ABBA), so that a trend on the machine favours neither.
             let order = [("empty", empty), ("full", full)]
@@ -163,13 +164,13 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     /// Applies `--cache-mib` to the writer connection, the one that enqueues, claims and completes.
-    private func setCache(_ database: NotifyDatabase) async throws {
+    private func setCache(_ database: SQLiteStore) async throws {
         guard let cacheMib else { return }
         try await database.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = \(-1024 * cacheMib)") }
     }
 
     /// Pending jobs due now (the claim index only).
-    private static func dueCount(_ database: NotifyDatabase) async throws -> Int {
+    private static func dueCount(_ database: SQLiteStore) async throws -> Int {
         try await database.pool.read { db in
             try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?",

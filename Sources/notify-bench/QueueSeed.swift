@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NotifyStore
+import NotifyStoreSQLite
 
 /// Fills a queue database in SQL, many rows per statement: weeks of history, and due jobs for a claim run.
 ///
@@ -31,7 +32,7 @@ enum QueueSeed {
     /// Writes `rows` jobs of history spread over the last `days` days: about 98.5% done, 1% pending (retries due
     /// within the next hour, so a claim skips them), 0.5% dead; 85% `notification` jobs, each with its stored
     /// notification, the rest `reconcile` and `close`. Every job has one `job_attempts` row.
-    static func history(rows: Int, days: Double, in database: NotifyDatabase, progress: (Int) -> Void) async throws {
+    static func history(rows: Int, days: Double, in database: SQLiteStore, progress: (Int) -> Void) async throws {
         let now = Date().timeIntervalSince1970
         let start = now - days * 86_400
         let step = days * 86_400 / Double(max(rows, 1))
@@ -91,7 +92,7 @@ enum QueueSeed {
     }
 
     /// Adds `count` pending `reconcile` jobs due now (unique keys tagged with `tag`), for a claim run.
-    static func dueJobs(_ count: Int, tag: String, in database: NotifyDatabase) async throws {
+    static func dueJobs(_ count: Int, tag: String, in database: SQLiteStore) async throws {
         guard count > 0 else { return }
         let now = Date()
         for first in stride(from: 1, through: count, by: chunk) {
@@ -113,7 +114,7 @@ enum QueueSeed {
     ///
     /// RESTART, not TRUNCATE: the WAL file keeps its size, as it does in production (no `journal_size_limit`), so
     /// measured commits do not pay for growing it.
-    static func checkpoint(_ database: NotifyDatabase) async throws {
+    static func checkpoint(_ database: SQLiteStore) async throws {
         try await database.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.restart) }
     }
 }

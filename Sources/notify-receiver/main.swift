@@ -6,6 +6,7 @@ import Logging
 import NotifyCore
 import NotifyReceiver
 import NotifyStore
+import NotifyStoreEngines
 import ServiceLifecycle
 
 /// `notify-receiver`: verifies Alipay notifications, stores them durably, answers `success`; serves the orders API.
@@ -46,17 +47,22 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         let registry = DaemonBootstrap.bootstrapMetrics()
         let logger = Logger(label: program)
 
-        let database = DaemonBootstrap.openDatabase(program, settings)
+        let store: any Store
+        do {
+            store = try await StoreEngines.open(
+                settings.storeURL, options: .init(sqliteCacheMegabytes: settings.storeCacheMegabytes), logger: logger)
+        } catch {
+            DaemonBootstrap.fail(program, "store.url (STORE_URL) \(settings.storeURL): \(error)")
+        }
+        logger.info("store open", metadata: ["store": "\(store.location)"])
 
         let metrics = ReceiverMetrics(registry: registry)
         let writer = NotificationWriter(
-            database: database, mode: benchWriter == .perRequest ? .perRequest : .groupCommit(maxBatch: 256, maxWait: .milliseconds(2)))
+            store: store, mode: benchWriter == .perRequest ? .perRequest : .groupCommit(maxBatch: 256, maxWait: .milliseconds(2)))
         if benchWriter == .none {
             logger.critical("BENCHMARK MODE (--bench-writer none): notifications are verified and answered but NOT stored")
         }
-        let orders = OrderRepository(database: database)
-        let queue = SQLiteJobQueue(database: database)
-        let orderService = OrderService(repository: orders, signer: signer, timeoutMinutes: settings.ordersTimeoutMinutes)
+        let orderService = OrderService(store: store, signer: signer, timeoutMinutes: settings.ordersTimeoutMinutes)
         let notifier = SystemdNotifier()
         let readiness = ReadinessReporter(listeners: 2, logger: logger) {
             notifier.ready()
@@ -64,23 +70,25 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         }
 
         let publicApp = PublicListener(
-            verifier: verifier, writer: benchWriter == .none ? nil : writer, orders: orders, metrics: metrics, limits: settings.receiverLimits
+            verifier: verifier, writer: benchWriter == .none ? nil : writer, store: store, metrics: metrics, limits: settings.receiverLimits
         ).application(host: settings.receiver.host, port: settings.receiver.port, logger: Logger(label: "\(program).public")) {
             readiness.listening("public", channel: $0)
         }
         let internalApp = InternalListener(
-            orderService: orderService, database: database, queue: queue, orders: orders, metrics: metrics, token: settings.apiToken
+            orderService: orderService, store: store, metrics: metrics, token: settings.apiToken
         ).application(host: settings.api.host, port: settings.api.port, logger: Logger(label: "\(program).internal")) {
             readiness.listening("internal", channel: $0)
         }
         let watchdog = SystemdWatchdogService(notifier: notifier, logger: logger) {
-            await database.isWritable()
+            await store.isWritable()
         }
 
-        // Shutdown runs in reverse order: watchdog (STOPPING=1), listeners (answer in-flight requests), then the writer flush.
+        // Shutdown runs in reverse order: watchdog (STOPPING=1), listeners (answer in-flight requests), the writer
+        // flush, then the store's connections.
         await DaemonBootstrap.run(
             program,
             [
+                .init(service: StoreEngines.service(for: store), serviceName: "store"),
                 .init(service: WriterFlushService(writer: writer, logger: logger), serviceName: "writer"),
                 .init(service: publicApp, serviceName: "public listener"),
                 .init(service: internalApp, serviceName: "internal listener"),

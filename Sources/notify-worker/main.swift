@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NotifyCore
 import NotifyStore
+import NotifyStoreEngines
 import ServiceLifecycle
 
 /// `notify-worker`: drains the queue — applies notifications, reconciles late orders with `alipay.trade.query`,
@@ -39,7 +40,14 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         let registry = DaemonBootstrap.bootstrapMetrics()
         let logger = Logger(label: program)
 
-        let database = DaemonBootstrap.openDatabase(program, settings)
+        let store: any Store
+        do {
+            store = try await StoreEngines.open(
+                settings.storeURL, options: .init(sqliteCacheMegabytes: settings.storeCacheMegabytes), logger: logger)
+        } catch {
+            DaemonBootstrap.fail(program, "store.url (STORE_URL) \(settings.storeURL): \(error)")
+        }
+        logger.info("store open", metadata: ["store": "\(store.location)"])
         // The worker's own HTTP client, allowed as many connections to the gateway as jobs may be in flight
         // (the shared client stops at 8 per host: further calls would wait in its pool while their deadline runs).
         var httpConfiguration = HTTPClient.Configuration()
@@ -48,7 +56,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         let runtime: WorkerRuntime
         do throws(ConfigurationError) {
             let gateway = AlipayClient(configuration: alipay, httpClient: httpClient)
-            runtime = try WorkerRuntime(configuration: settings, database: database, gateway: gateway, logger: logger)
+            runtime = try WorkerRuntime(configuration: settings, store: store, gateway: gateway, logger: logger)
         } catch {
             DaemonBootstrap.fail(program, error.description)
         }
@@ -59,7 +67,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
             notifier.status("draining the queue")
         }
         let watchdog = SystemdWatchdogService(notifier: notifier, logger: logger) {
-            await database.isWritable()
+            await store.isWritable()
         }
         var configurations = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         if settings.workerMetrics.port != 0 {
@@ -68,6 +76,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
             configurations.insert(.init(service: listener, serviceName: "metrics listener"), at: 0)
         }
         configurations.append(.init(service: watchdog, serviceName: "systemd watchdog"))
+        configurations.insert(.init(service: StoreEngines.service(for: store), serviceName: "store"), at: 0)
         // Shutdown runs in reverse order: watchdog (STOPPING=1), the worker (stop claiming, finish in-flight jobs,
         // release the leases of the rest), the summary, the sweeper, then the metrics listener.
         await DaemonBootstrap.run(program, configurations, logger: logger)

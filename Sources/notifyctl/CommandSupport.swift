@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
+import NotifyStore
+import NotifyStoreEngines
 import NotifyCore
 import NotifyStore
 
@@ -58,12 +61,31 @@ extension AsyncParsableCommand {
     }
 }
 
-/// Opens the configured database (applying pending migrations), or fails with a clear line.
-func openDatabase(_ configuration: NotifyConfiguration) throws -> NotifyDatabase {
+/// Runs `body` with the configured store open, then closes it; fails with one clear line when it cannot be opened.
+///
+/// `creating` is for commands that write (`orders create`, `db migrate`): they may create an SQLite file and apply
+/// pending migrations. The others refuse a missing SQLite file instead of quietly creating an empty one — an
+/// operator pointed at the wrong folder would otherwise read an empty queue and conclude all is well.
+func withStore<T>(_ configuration: NotifyConfiguration, creating: Bool = false, _ body: (any Store) async throws -> T) async throws -> T {
+    let url = configuration.storeURL
+    if !creating, case .sqlite(let path) = url, !FileManager.default.fileExists(atPath: path) {
+        throw CLIFailure.configuration(
+            "store.url (STORE_URL) \(url): no database at \(path) (working directory \(FileManager.default.currentDirectoryPath)); "
+                + "point STORE_URL or --config at the daemons' database, or run `notifyctl db migrate` to create one here")
+    }
+    let store: any Store
     do {
-        return try NotifyDatabase(path: configuration.storePath)
+        store = try await StoreEngines.open(url, options: .init(migrate: creating), logger: Logger(label: "notifyctl"))
     } catch {
-        throw CLIFailure.failed("database \(configuration.storePath): \(error)")
+        throw CLIFailure.failed("store \(url): \(error)")
+    }
+    do {
+        let result = try await body(store)
+        await store.close()
+        return result
+    } catch {
+        await store.close()
+        throw error
     }
 }
 

@@ -16,17 +16,16 @@ struct DB: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 let configuration = try await options.load()
-                let applied: [String]
-                do {
-                    // Opening applies pending migrations in one transaction and refuses a schema newer than this build.
-                    applied = try NotifyDatabase(path: configuration.storePath, migrate: true).migrationsAppliedOnOpen
-                } catch {
-                    throw CLIFailure.failed("database \(configuration.storePath): \(error)")
+                // Migrations run under the engine's lock (SQLite's writer, PostgreSQL's advisory lock), so this is safe
+                // while daemons start; a schema newer than this build is refused.
+                let (applied, known) = try await withStore(configuration, creating: true) { store in
+                    (try await store.migrate(), store.knownMigrations)
                 }
+                let location = configuration.storeURL.redacted
                 if applied.isEmpty {
-                    print("\(configuration.storePath): schema up to date (\(NotifyDatabase.knownMigrations.joined(separator: ", ")))")
+                    print("\(location): schema up to date (\(known.joined(separator: ", ")))")
                 } else {
-                    print("\(configuration.storePath): applied \(applied.joined(separator: ", "))")
+                    print("\(location): applied \(applied.joined(separator: ", "))")
                 }
             }
         }
@@ -50,9 +49,7 @@ struct DB: AsyncParsableCommand {
                     throw CLIFailure.configuration("--older-than \"\(olderThan)\": expected a number followed by d, h or m (e.g. 30d)")
                 }
                 let configuration = try await options.load()
-                let database = try openDatabase(configuration)
-                let queue = SQLiteJobQueue(database: database)
-                let result = try await queue.prune(olderThan: Date().addingTimeInterval(-age))
+                let result = try await withStore(configuration) { store in try await store.prune(olderThan: Date().addingTimeInterval(-age)) }
                 if json {
                     try printJSON(["jobs": result.jobs, "notifications": result.notifications])
                 } else {

@@ -40,16 +40,15 @@ struct OrdersCreate: AsyncParsableCommand {
             } catch {
                 throw CLIFailure.configuration("\(error)")
             }
-            let database = try openDatabase(settings)
-            let service = OrderService(
-                repository: OrderRepository(database: database), signer: RequestSigner(configuration: alipay),
-                timeoutMinutes: settings.ordersTimeoutMinutes)
-            let created: CreatedOrder
-            do {
-                created = try await service.create(
-                    CreateOrderRequest(outTradeNo: outTradeNo, totalAmount: totalAmount, subject: subject))
-            } catch {
-                throw OrdersFailure.from(error)
+            let request = CreateOrderRequest(outTradeNo: outTradeNo, totalAmount: totalAmount, subject: subject)
+            let created = try await withStore(settings, creating: true) { store in
+                let service = OrderService(
+                    store: store, signer: RequestSigner(configuration: alipay), timeoutMinutes: settings.ordersTimeoutMinutes)
+                do {
+                    return try await service.create(request)
+                } catch {
+                    throw OrdersFailure.from(error)
+                }
             }
             if json {
                 try printJSON(created)
@@ -76,13 +75,13 @@ struct OrdersShow: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let settings = try await options.load()
-            let database = try openDatabase(settings)
-            let repository = OrderRepository(database: database)
-            let order: Order?
-            do {
-                order = try await repository.find(outTradeNo)
-            } catch {
-                throw CLIFailure.failed("cannot read order \(outTradeNo): \(error)")
+            let outTradeNo = outTradeNo
+            let (order, events): (Order?, [OrderEvent]) = try await withStore(settings) { store in
+                do {
+                    return try await store.read { db in (try db.order(outTradeNo), try db.orderEvents(outTradeNo)) }
+                } catch {
+                    throw CLIFailure.failed("cannot read order \(outTradeNo): \(error)")
+                }
             }
             guard let order else { throw CLIFailure.no("no order with out_trade_no \(outTradeNo)") }
             let view = OrderView(order)
@@ -101,7 +100,6 @@ struct OrdersShow: AsyncParsableCommand {
                 ["closed_at", view.closedAt ?? "-"],
             ]
             print(renderTable(["field", "value"], rows))
-            let events = (try? await repository.events(outTradeNo)) ?? []
             if !events.isEmpty {
                 print("")
                 print(
@@ -109,7 +107,8 @@ struct OrdersShow: AsyncParsableCommand {
                         ["at", "from", "to", "source", "notify_id", "detail"],
                         events.map {
                             [
-                                OrderView.timestamp($0.createdAt), $0.fromStatus ?? "-", $0.toStatus, $0.source, $0.notifyId ?? "-",
+                                OrderView.timestamp($0.createdAt), $0.fromStatus?.rawValue ?? "-", $0.toStatus.rawValue, $0.source,
+                                $0.notifyId ?? "-",
                                 $0.detail ?? "",
                             ]
                         }))
@@ -136,17 +135,19 @@ struct OrdersList: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let known = OrderStatus.allCases.map(\.rawValue)
-            if let status, !known.contains(status) {
+            let wanted = status.flatMap(OrderStatus.init(rawValue:))
+            if status != nil, wanted == nil {
                 throw CLIFailure.configuration("--status must be one of \(known.joined(separator: ", "))")
             }
             guard limit > 0 else { throw CLIFailure.configuration("--limit must be at least 1") }
             let settings = try await options.load()
-            let database = try openDatabase(settings)
-            let orders: [Order]
-            do {
-                orders = try await OrderRepository(database: database).list(status: status, limit: limit)
-            } catch {
-                throw CLIFailure.failed("cannot list orders: \(error)")
+            let limit = limit
+            let orders: [Order] = try await withStore(settings) { store in
+                do {
+                    return try await store.read { db in try db.orders(status: wanted, limit: limit) }
+                } catch {
+                    throw CLIFailure.failed("cannot list orders: \(error)")
+                }
             }
             let views = orders.map(OrderView.init)
             if json {

@@ -22,12 +22,12 @@ struct QueueStatsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let settings = try await options.load()
-            let queue = SQLiteJobQueue(database: try openDatabase(settings))
-            let stats: QueueStats
-            do {
-                stats = try await queue.stats()
-            } catch {
-                throw CLIFailure.failed("cannot read the queue: \(error)")
+            let stats: QueueStats = try await withStore(settings) { store in
+                do {
+                    return try await store.queueStats()
+                } catch {
+                    throw CLIFailure.failed("cannot read the queue: \(error)")
+                }
             }
             if json {
                 try printJSON(stats)
@@ -53,7 +53,7 @@ struct QueueList: AsyncParsableCommand {
     @Option(name: .long, help: "pending, running, done or dead.")
     var state: String?
 
-    @Option(name: .long, help: "notification, reconcile, close or deliver.")
+    @Option(name: .long, help: "notification, reconcile or close.")
     var kind: String?
 
     @Option(name: .long, help: "At most this many jobs.")
@@ -68,16 +68,18 @@ struct QueueList: AsyncParsableCommand {
             if let state, JobState(rawValue: state) == nil {
                 throw CLIFailure.configuration("--state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            if let kind, JobKind(rawValue: kind) == nil {
-                throw CLIFailure.configuration("--kind must be one of \(JobKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            let kinds = [JobKind.notification, .reconcile, .close].map(\.rawValue)
+            if let kind, !kinds.contains(kind) {
+                throw CLIFailure.configuration("--kind must be one of \(kinds.joined(separator: ", "))")
             }
             let settings = try await options.load()
-            let queue = SQLiteJobQueue(database: try openDatabase(settings))
-            let jobs: [Job]
-            do {
-                jobs = try await queue.list(state: state.flatMap(JobState.init), kind: kind.flatMap(JobKind.init), limit: limit)
-            } catch {
-                throw CLIFailure.failed("cannot read the queue: \(error)")
+            let (state, kind, limit) = (state.flatMap(JobState.init), kind.map(JobKind.init(rawValue:)), limit)
+            let jobs: [Job] = try await withStore(settings) { store in
+                do {
+                    return try await store.read { db in try db.jobs(state: state, kind: kind, outTradeNo: nil, limit: limit) }
+                } catch {
+                    throw CLIFailure.failed("cannot read the queue: \(error)")
+                }
             }
             let rows = jobs.map(JobRow.init)
             if json {

@@ -49,12 +49,13 @@ struct QueueReplay: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let settings = try await options.load()
-            let queue = SQLiteJobQueue(database: try openDatabase(settings))
-            let jobs: [Job]
-            do {
-                jobs = try await queue.replay(selection, dryRun: dryRun)
-            } catch {
-                throw CLIFailure.failed("cannot replay: \(error)")
+            let (selection, dryRun) = (selection, dryRun)
+            let jobs: [Job] = try await withStore(settings) { store in
+                do {
+                    return try await store.replay(selection, dryRun: dryRun)
+                } catch {
+                    throw CLIFailure.failed("cannot replay: \(error)")
+                }
             }
             let rows = jobs.map(JobRow.init)
             if json {

@@ -22,22 +22,23 @@ struct Reconcile: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let settings = try await options.load()
-            let database = try openDatabase(settings)
-            let runtime: WorkerRuntime
-            do throws(ConfigurationError) {
-                runtime = try WorkerRuntime(configuration: settings, database: database)
-            } catch {
-                throw CLIFailure.configuration(error.description)
-            }
-            let report: ReconcileReport
-            do {
-                report = try await runtime.reconciler.reconcileNow(outTradeNo: outTradeNo)
-            } catch ReconcileError.unknownOrder(let outTradeNo) {
-                throw CLIFailure.no("no order \(outTradeNo)")
-            } catch ReconcileError.gateway(let failure) {
-                throw CLIFailure.failed("Alipay gave no usable answer: \(failure)")
-            } catch {
-                throw CLIFailure.failed("cannot reconcile \(outTradeNo): \(error)")
+            let outTradeNo = outTradeNo
+            let report: ReconcileReport = try await withStore(settings) { store in
+                let runtime: WorkerRuntime
+                do throws(ConfigurationError) {
+                    runtime = try WorkerRuntime(configuration: settings, store: store)
+                } catch {
+                    throw CLIFailure.configuration(error.description)
+                }
+                do {
+                    return try await runtime.reconciler.reconcileNow(outTradeNo: outTradeNo)
+                } catch ReconcileError.unknownOrder(let outTradeNo) {
+                    throw CLIFailure.no("no order \(outTradeNo)")
+                } catch ReconcileError.gateway(let failure) {
+                    throw CLIFailure.failed("Alipay gave no usable answer: \(failure)")
+                } catch {
+                    throw CLIFailure.failed("cannot reconcile \(outTradeNo): \(error)")
+                }
             }
             let output = ReconcileOutput(report)
             if json {
@@ -71,8 +72,8 @@ struct ReconcileOutput: Encodable {
 
     init(_ report: ReconcileReport) {
         outTradeNo = report.outTradeNo
-        before = report.before.status
-        after = report.after.status
+        before = report.before.status.rawValue
+        after = report.after.status.rawValue
         alipay = report.alipay
         order = OrderView(report.after)
         switch report.result {

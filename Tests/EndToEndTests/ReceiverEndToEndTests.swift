@@ -1,5 +1,7 @@
 import Foundation
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 #if canImport(Glibc)

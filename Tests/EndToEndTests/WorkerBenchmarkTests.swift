@@ -2,6 +2,8 @@ import AlipayKit
 import Foundation
 import GRDB
 import NotifyStore
+@testable import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -25,8 +27,8 @@ struct WorkerBenchmarkTests {
     func drain() async throws {
         let count = try #require(Self.jobs)
         let workspace = try TestWorkspace(name: "worker-bench")
-        let database = try NotifyDatabase(path: workspace.databasePath)
-        let queue = SQLiteJobQueue(database: database)
+        let database = try SQLiteStore(path: workspace.databasePath)
+        let queue = StoreQueue(database)
         let key = workspace.alipayKey
 
         // Signing is the slow part of seeding: spread it over the cores.
@@ -50,17 +52,10 @@ struct WorkerBenchmarkTests {
         for start in stride(from: 0, to: count, by: 5_000) {
             try await database.pool.write { db in
                 for index in start..<min(count, start + 5_000) {
-                    try Order(outTradeNo: "BENCH\(index)", subject: "bench", totalAmountFen: 8888, status: "WAIT_BUYER_PAY", createdAt: now)
-                        .insert(db)
-                    let stored = try StoredNotification(
-                        notifyId: "bench-\(index)", outTradeNo: "BENCH\(index)", tradeStatus: "TRADE_SUCCESS", body: bodies[index],
-                        firstReceivedAt: now, lastReceivedAt: now
-                    ).insertAndFetch(db)
-                    _ = try queue.enqueue(
-                        NewJob(
-                            kind: .notification, uniqueKey: "notification:bench-\(index)", outTradeNo: "BENCH\(index)",
-                            notificationId: stored.id, notifyId: "bench-\(index)", runAt: now),
-                        in: db)
+                    try SQLiteTransaction(db).insertOrder(Order(outTradeNo: "BENCH\(index)", subject: "bench", totalAmountFen: 8888, status: .waitBuyerPay, createdAt: now))
+                    _ = try SQLiteQueue.append(
+                        IncomingNotification(notifyId: "bench-\(index)", outTradeNo: "BENCH\(index)", tradeStatus: "TRADE_SUCCESS", body: bodies[index]),
+                        now: now.databaseValue, in: db)
                 }
             }
         }
@@ -124,16 +119,15 @@ struct WorkerBenchmarkTests {
             }
             // The merchant's side: the unpaid orders, each with the reconcile job the sweeper enqueues once an order
             // is worker.reconcileAfterSeconds old (set to an hour below, so the sweeper adds nothing during the run).
-            let database = try NotifyDatabase(path: workspace.databasePath)
-            let queue = SQLiteJobQueue(database: database)
+            let database = try SQLiteStore(path: workspace.databasePath)
+            let queue = StoreQueue(database)
             let now = Date()
             for start in stride(from: 0, to: count, by: 5_000) {
                 try await database.pool.write { db in
                     for index in start..<min(count, start + 5_000) {
-                        try Order(outTradeNo: "RECON\(index)", subject: "bench", totalAmountFen: 8888, status: "WAIT_BUYER_PAY", createdAt: now)
-                            .insert(db)
-                        _ = try queue.enqueue(
-                            NewJob(kind: .reconcile, uniqueKey: "reconcile:RECON\(index)", outTradeNo: "RECON\(index)", runAt: now), in: db)
+                        try SQLiteTransaction(db).insertOrder(Order(outTradeNo: "RECON\(index)", subject: "bench", totalAmountFen: 8888, status: .waitBuyerPay, createdAt: now))
+                        _ = try SQLiteTransaction(db).enqueue(
+                            NewJob(kind: .reconcile, uniqueKey: "reconcile:RECON\(index)", outTradeNo: "RECON\(index)", runAt: now))
                     }
                 }
             }
@@ -178,7 +172,7 @@ struct WorkerBenchmarkTests {
     /// Starts notify-worker, waits until `finishedSQL` counts `until` jobs, then stops it with SIGTERM (exit 0 expected).
     /// Returns the seconds from start to that count and the worker's peak RSS.
     static func runWorker(
-        environment: [String: String], workspace: TestWorkspace, database: NotifyDatabase, until count: Int, finishedSQL: String
+        environment: [String: String], workspace: TestWorkspace, database: SQLiteStore, until count: Int, finishedSQL: String
     ) async throws -> (seconds: Double, peakRSSKilobytes: Int) {
         let started = ContinuousClock.now
         let worker = try DaemonProcess.start("notify-worker", environment: environment, logFile: workspace.file("worker.log"))

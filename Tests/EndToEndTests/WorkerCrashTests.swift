@@ -2,6 +2,8 @@ import AlipayKit
 import Foundation
 import GRDB
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -25,15 +27,15 @@ struct WorkerCrashTests {
     }
 
     /// Orders for one round and their notifications, in a shuffled delivery order.
-    static func seed(round: Int, count: Int, database: NotifyDatabase, key: RSAPrivateKey) async throws -> (paid: Set<String>, wrong: Set<String>) {
-        let writer = NotificationWriter(database: database)
-        let orders = OrderRepository(database: database)
+    static func seed(round: Int, count: Int, database: SQLiteStore, key: RSAPrivateKey) async throws -> (paid: Set<String>, wrong: Set<String>) {
+        let writer = NotificationWriter(store: database)
+        let orders = StoreOrders(database)
         var deliveries: [IncomingNotification] = []
         var paid: Set<String> = []
         var wrong: Set<String> = []
         for index in 0..<count {
             let outTradeNo = "KILL\(round)N\(index)"
-            try await orders.create(Order(outTradeNo: outTradeNo, subject: "crash", totalAmountFen: 1000 + Int64(index), status: "WAIT_BUYER_PAY"))
+            try await orders.create(Order(outTradeNo: outTradeNo, subject: "crash", totalAmountFen: 1000 + Int64(index), status: .waitBuyerPay))
             let total = Amount(fen: 1000 + Int64(index)).description
             var statuses: [(String, String)] = [("TRADE_SUCCESS", total), ("TRADE_SUCCESS", total)]
             if index % 3 == 0 { statuses.append(("TRADE_FINISHED", total)) }
@@ -58,15 +60,15 @@ struct WorkerCrashTests {
         return (paid, wrong)
     }
 
-    static func doneCount(_ database: NotifyDatabase) async throws -> Int {
+    static func doneCount(_ database: SQLiteStore) async throws -> Int {
         try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state IN ('done', 'dead')") ?? 0 }
     }
 
-    static func runningCount(_ database: NotifyDatabase) async throws -> Int {
+    static func runningCount(_ database: SQLiteStore) async throws -> Int {
         try await database.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state = 'running'") ?? 0 }
     }
 
-    static func duplicatedTransitions(_ database: NotifyDatabase) async throws -> [String] {
+    static func duplicatedTransitions(_ database: SQLiteStore) async throws -> [String] {
         try await database.pool.read { db in
             try String.fetchAll(
                 db,
@@ -80,7 +82,7 @@ struct WorkerCrashTests {
     @Test("kill -9 mid-batch: every job ends done or dead with a reason, no order has a duplicated transition")
     func killNine() async throws {
         let workspace = try TestWorkspace(name: "worker-crash")
-        let database = try NotifyDatabase(path: workspace.databasePath)
+        let database = try SQLiteStore(path: workspace.databasePath)
         let environment = workspace.environment(
             receiverPort: 9, apiPort: 9,
             extra: ["WORKER_LEASE_SECONDS": "1", "WORKER_CONCURRENCY": "8", "WORKER_POLL_MILLISECONDS": "10", "LOG_LEVEL": "warning", "WORKER_METRICS_PORT": "0"])
@@ -123,14 +125,14 @@ struct WorkerCrashTests {
         try await socket.waitFor("READY=1")
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
-            let stats = try await SQLiteJobQueue(database: database).stats()
+            let stats = try await StoreQueue(database).stats()
             if stats.pending == 0 && stats.running == 0 { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         worker.signal(SIGTERM)
         #expect(try await worker.waitForExit() == 0, "log:\n\(worker.log)")
 
-        let stats = try await SQLiteJobQueue(database: database).stats()
+        let stats = try await StoreQueue(database).stats()
         #expect(stats.pending == 0 && stats.running == 0)
         let deadWithoutReason = try await database.pool.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state = 'dead' AND (last_error IS NULL OR last_error = '')") ?? 0
@@ -138,10 +140,10 @@ struct WorkerCrashTests {
         #expect(deadWithoutReason == 0)
         let duplicates = try await Self.duplicatedTransitions(database)
         #expect(duplicates.isEmpty, "\(duplicates.prefix(10))")
-        let orders = try await OrderRepository(database: database).list(status: nil, limit: 1_000_000)
-        let notPaid = orders.filter { paid.contains($0.outTradeNo) && !["TRADE_SUCCESS", "TRADE_FINISHED"].contains($0.status) }
+        let orders = try await StoreOrders(database).list(status: nil, limit: 1_000_000)
+        let notPaid = orders.filter { paid.contains($0.outTradeNo) && !["TRADE_SUCCESS", "TRADE_FINISHED"].contains($0.status.rawValue) }
         #expect(notPaid.isEmpty, "\(notPaid.prefix(5).map(\.outTradeNo))")
-        let wronglyPaid = orders.filter { wrong.contains($0.outTradeNo) && ($0.status != "WAIT_BUYER_PAY" || !$0.needsReview) }
+        let wronglyPaid = orders.filter { wrong.contains($0.outTradeNo) && ($0.status != .waitBuyerPay || !$0.needsReview) }
         #expect(wronglyPaid.isEmpty)
         let deadReasons = try await database.pool.read { db in
             try String.fetchAll(db, sql: "SELECT last_error FROM jobs WHERE state = 'dead'")

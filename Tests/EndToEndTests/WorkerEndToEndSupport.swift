@@ -1,6 +1,8 @@
 import AlipayKit
 import Foundation
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -16,7 +18,7 @@ struct WorkerStack {
     let worker: DaemonProcess
     /// The worker's loopback listener: `GET /metrics`, `GET /healthz`.
     let metricsURL: String
-    let database: NotifyDatabase
+    let database: SQLiteStore
 
     /// Starts the sandbox, the receiver (pointed at the sandbox) and the worker with fast timings.
     static func start(name: String, sandboxFaults: String? = nil, worker extra: [String: String] = [:]) async throws -> WorkerStack {
@@ -78,7 +80,7 @@ struct WorkerStack {
             await sandbox.stop()
             throw error
         }
-        let database = try NotifyDatabase(path: workspace.databasePath, migrate: false)
+        let database = try SQLiteStore(path: workspace.databasePath, migrate: false)
         return WorkerStack(
             workspace: workspace, sandbox: sandbox, sandboxURL: sandboxURL, receiver: receiver, worker: worker, metricsURL: metricsURL,
             database: database)
@@ -115,11 +117,11 @@ struct WorkerStack {
     }
 
     func order(_ outTradeNo: String) async throws -> Order? {
-        try await OrderRepository(database: database).find(outTradeNo)
+        try await StoreOrders(database).find(outTradeNo)
     }
 
     func events(_ outTradeNo: String) async throws -> [OrderEvent] {
-        try await OrderRepository(database: database).events(outTradeNo)
+        try await StoreOrders(database).events(outTradeNo)
     }
 
     /// Waits until the order reaches `status`, failing with the daemons' logs after `timeout`.
@@ -127,11 +129,11 @@ struct WorkerStack {
     func waitForStatus(_ outTradeNo: String, _ status: String, timeout: Duration = .seconds(30)) async throws -> Order {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let order = try await order(outTradeNo), order.status == status { return order }
+            if let order = try await order(outTradeNo), order.status.rawValue == status { return order }
             guard worker.isRunning else { throw HarnessError("notify-worker exited; log:\n\(worker.log)") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let current = try await order(outTradeNo)?.status ?? "no order"
+        let current = try await order(outTradeNo)?.status.rawValue ?? "no order"
         throw HarnessError(
             "order \(outTradeNo) is \(current), not \(status), after \(timeout)\n--- worker log:\n\(worker.log)\n--- receiver log:\n"
                 + "\(receiver.process.log)\n--- sandbox log:\n\(sandbox.log)")

@@ -1,5 +1,7 @@
 import Foundation
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 /// The real `alipay-sandbox`, `notify-receiver` and `notify-worker` over loopback: an order from creation to settled.
@@ -50,9 +52,9 @@ struct WorkerEndToEndTests {
             // Orders created 31 minutes ago (orders.timeoutMinutes defaults to 30), unpaid. The buyer of WE2E3 logged in at
             // the cashier (a trade exists at Alipay and must be closed there); the buyer of WE2E5 never came.
             for outTradeNo in ["WE2E3", "WE2E5"] {
-                try await OrderRepository(database: stack.database).create(
+                try await StoreOrders(stack.database).create(
                     Order(
-                        outTradeNo: outTradeNo, subject: "e2e timeout", totalAmountFen: 500, status: "WAIT_BUYER_PAY",
+                        outTradeNo: outTradeNo, subject: "e2e timeout", totalAmountFen: 500, status: .waitBuyerPay,
                         createdAt: Date().addingTimeInterval(-31 * 60)))
                 try await stack.openTrade(outTradeNo, totalAmount: "5.00")
             }
@@ -84,7 +86,7 @@ struct WorkerEndToEndTests {
             _ = try await stack.sandboxControl("WE2E4", "refund", body: #"{"refund_amount":"20.00","out_request_no":"RF1"}"#)
             let order = try await stack.waitForStatus("WE2E4", "TRADE_CLOSED")
             #expect(order.refundedFen == 2000)
-            let moves = try await stack.events("WE2E4").filter { $0.source != "create" }.map { "\($0.fromStatus ?? "-")>\($0.toStatus)" }
+            let moves = try await stack.events("WE2E4").filter { $0.source != "create" }.map { "\($0.fromStatus?.rawValue ?? "-")>\($0.toStatus)" }
             #expect(moves == ["WAIT_BUYER_PAY>TRADE_SUCCESS", "TRADE_SUCCESS>TRADE_CLOSED"])
         } catch {
             await stack.kill()

@@ -1,6 +1,8 @@
 import Foundation
 import GRDB
 import NotifyStore
+@testable import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 /// Fault scenarios with the real `alipay-sandbox`, `notify-receiver` and `notify-worker` (and `notifyctl`): duplicated,
@@ -56,7 +58,7 @@ struct WorkerScenarioTests {
             let order = try #require(try await stack.order("WSC2"))
             #expect(order.needsReview)
             #expect(order.reviewReason?.hasPrefix("amount_mismatch") == true, "\(order.reviewReason ?? "nil")")
-            #expect(order.status == "WAIT_BUYER_PAY" && order.paidAt == nil)
+            #expect(order.status == .waitBuyerPay && order.paidAt == nil)
             #expect(try await Self.moves(stack, "WSC2").isEmpty)
         } catch {
             await stack.kill()
@@ -84,7 +86,7 @@ struct WorkerScenarioTests {
                 .POST, "\(stack.receiver.internalURL)/api/orders", headers: [("Content-Type", "application/json")],
                 body: #"{"out_trade_no":"WSC3","total_amount":"9.99","subject":"e2e WSC3"}"#)
             try #require(created.status == 201, "\(created.body)")
-            #expect(try await stack.order("WSC3")?.status == "WAIT_BUYER_PAY")
+            #expect(try await stack.order("WSC3")?.status == .waitBuyerPay)
 
             var environment = stack.workspace.environment(receiverPort: 9, apiPort: 9)
             environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
@@ -95,7 +97,7 @@ struct WorkerScenarioTests {
             let order = try await stack.waitForStatus("WSC3", "TRADE_SUCCESS")
             #expect(order.paidAt != nil && order.tradeNo != nil)
             let events = try await stack.events("WSC3").filter { $0.source != "create" }
-            #expect(events.map { "\($0.fromStatus ?? "-")>\($0.toStatus)" } == ["WAIT_BUYER_PAY>TRADE_SUCCESS"])
+            #expect(events.map { "\($0.fromStatus?.rawValue ?? "-")>\($0.toStatus)" } == ["WAIT_BUYER_PAY>TRADE_SUCCESS"])
             #expect(events.map(\.source) == ["notification"])
         } catch {
             await stack.kill()
@@ -127,11 +129,11 @@ struct WorkerScenarioTests {
             let rank = ["CREATED": 0, "WAIT_BUYER_PAY": 1, "TRADE_SUCCESS": 2, "TRADE_FINISHED": 3]
             var previous = "WAIT_BUYER_PAY"
             for event in events {
-                #expect(event.fromStatus == previous, "a chained log: \(events)")
-                #expect((rank[event.toStatus] ?? -1) > (rank[previous] ?? 99), "monotonic: \(events)")
-                previous = event.toStatus
+                #expect(event.fromStatus?.rawValue == previous, "a chained log: \(events)")
+                #expect((rank[event.toStatus.rawValue] ?? -1) > (rank[previous] ?? 99), "monotonic: \(events)")
+                previous = event.toStatus.rawValue
             }
-            #expect(events.last?.toStatus == "TRADE_FINISHED")
+            #expect(events.last?.toStatus == .tradeFinished)
             #expect(try await Self.jobs(stack, "WSC4", kind: .notification).allSatisfy { $0.state == .done })
         } catch {
             await stack.kill()
@@ -161,7 +163,7 @@ struct WorkerScenarioTests {
                 let events = try await stack.events(outTradeNo).filter { $0.source != "create" }
                 #expect(events.map(\.source) == ["query"], "notifications were all dropped: \(events)")
                 for event in events where event.source == "query" {
-                    #expect(event.toStatus == json["status"] as? String, "\(event) vs \(trade.body)")
+                    #expect(event.toStatus.rawValue == json["status"] as? String, "\(event) vs \(trade.body)")
                 }
             }
             // The faults were met: some trade.query answers (500, bad signature, cut body) were refused and retried.
@@ -198,12 +200,12 @@ struct WorkerScenarioTests {
 
     /// The order's jobs of one kind, read from the SQLite file.
     static func jobs(_ stack: WorkerStack, _ outTradeNo: String, kind: JobKind) async throws -> [Job] {
-        try await stack.database.pool.read { db in try Job.fetchAll(db) }.filter { $0.kind == kind && $0.outTradeNo == outTradeNo }
+        try await stack.database.pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM jobs").map(Job.init(row:)) }.filter { $0.kind == kind && $0.outTradeNo == outTradeNo }
     }
 
     /// The order's transitions as `FROM>TO`, creation left out.
     static func moves(_ stack: WorkerStack, _ outTradeNo: String) async throws -> [String] {
-        try await stack.events(outTradeNo).filter { $0.source != "create" }.map { "\($0.fromStatus ?? "-")>\($0.toStatus)" }
+        try await stack.events(outTradeNo).filter { $0.source != "create" }.map { "\($0.fromStatus?.rawValue ?? "-")>\($0.toStatus)" }
     }
 
     /// Polls `condition` until it holds, failing with the daemons' logs after `timeout`.

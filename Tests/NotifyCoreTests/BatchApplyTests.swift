@@ -2,6 +2,8 @@ import AlipayKit
 import Foundation
 import GRDB
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 @testable import NotifyCore
@@ -32,7 +34,7 @@ struct BatchApplyTests {
         var lines: [String] = []
         for outTradeNo in ["A", "B", "C", "D", "F"] {
             let order = try await fixture.currentOrder(outTradeNo)
-            let events = try await fixture.transitions(outTradeNo).map { "\($0.fromStatus ?? "-")>\($0.toStatus)/\($0.source)" }
+            let events = try await fixture.transitions(outTradeNo).map { "\($0.fromStatus?.rawValue ?? "-")>\($0.toStatus)/\($0.source)" }
             lines.append("\(outTradeNo) \(order.status) review=\(order.needsReview) refunded=\(order.refundedFen) \(events)")
         }
         let jobs = try await fixture.queue.list(state: nil, kind: nil, limit: 100).sorted { $0.id! < $1.id! }
@@ -55,7 +57,7 @@ struct BatchApplyTests {
         #expect(reports.map(\.outcome) == [.applied, .unchanged, .applied, .unchanged, .review, .dead, .review, .review])
         #expect(reports.map(\.outcome) == oneByOne.map(\.outcome))
         #expect(try await snapshot(batched) == snapshot(single))
-        #expect(try await batched.currentOrder("B").status == "TRADE_FINISHED")
+        #expect(try await batched.currentOrder("B").status == .tradeFinished)
         #expect(try await batched.currentOrder("C").needsReview)
         #expect(try await batched.queue.stats() == QueueStats(done: 4, dead: 4))
         #expect(batched.counter("alipay_notify_reviews_total", [("reason", "amount_mismatch")]) == 1)
@@ -81,11 +83,11 @@ struct BatchApplyTests {
         let reports = await fixture.runner.runBatch(try await fixture.claim(), owner: "test-worker")
         #expect(reports.map(\.outcome) == [.retry, .applied])
         let x = try await fixture.currentOrder("X")
-        #expect(x.status == "WAIT_BUYER_PAY" && x.paidAt == nil && x.tradeNo == nil)
+        #expect(x.status == .waitBuyerPay && x.paidAt == nil && x.tradeNo == nil)
         #expect(try await fixture.transitions("X").isEmpty)
         let retried = try await fixture.job(reports[0].jobId)
         #expect(retried.state == .pending && retried.lastError?.contains("injected event failure") == true)
-        #expect(try await fixture.currentOrder("Y").status == "TRADE_SUCCESS")
+        #expect(try await fixture.currentOrder("Y").status == .tradeSuccess)
 
         // Once the cause is gone the retry applies it, once.
         try await fixture.database.pool.write { db in try db.execute(sql: "DROP TRIGGER test_fail_x") }
@@ -118,7 +120,7 @@ struct BatchApplyTests {
         // X cannot record its failure and stays leased until its lease ends.
         #expect(reports.map(\.outcome) == [.leaseLost, .applied])
         #expect(try await fixture.transitions("Y").count == 1)
-        #expect(try await fixture.currentOrder("X").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("X").status == .waitBuyerPay)
         #expect(try await fixture.job(jobs[0].id).state == .running)
 
         try await fixture.database.pool.write { db in try db.execute(sql: "DROP TRIGGER test_fail_x; DROP TRIGGER test_fail_record") }

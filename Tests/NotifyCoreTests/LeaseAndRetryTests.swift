@@ -2,6 +2,8 @@ import AlipayKit
 import Foundation
 import GRDB
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 @testable import NotifyCore
@@ -24,7 +26,7 @@ struct LeaseAndRetryTests {
         // worker-a wakes up and applies: its transaction includes the order change and must roll back whole.
         let stale = await fixture.runner.run(first, owner: "worker-a")
         #expect(stale.outcome == .leaseLost)
-        #expect(try await fixture.currentOrder("L1").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("L1").status == .waitBuyerPay)
         #expect(try await fixture.transitions("L1").isEmpty)
 
         let fresh = await fixture.runner.run(second, owner: "worker-b")
@@ -67,7 +69,7 @@ struct LeaseAndRetryTests {
         }
         // The fixture's jitter picks the ceiling: 5 s, then 10 s (base 5, doubling).
         #expect(delays.map { $0.rounded() } == [5, 10])
-        #expect(try await fixture.currentOrder("B1").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("B1").status == .waitBuyerPay)
     }
 
     @Test("a permanent failure (configuration error) goes dead at once with its reason")
@@ -97,7 +99,7 @@ struct LeaseAndRetryTests {
         let report = await fixture.runner.run(third, owner: "c")
         #expect(report.outcome == .dead)
         #expect(report.message.contains("claimed 3 times"))
-        #expect(try await fixture.currentOrder("K1").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("K1").status == .waitBuyerPay)
     }
 
     @Test("replay: a dead job comes back (attempts reset, history kept) and applies once the cause is fixed; replaying again changes nothing")
@@ -117,7 +119,7 @@ struct LeaseAndRetryTests {
         let replayed = try await fixture.queue.replay(.dead, dryRun: false)
         #expect(replayed.first?.state == .pending && replayed.first?.attempts == 0)
         #expect(try await fixture.drain().map(\.outcome) == [.applied])
-        #expect(try await fixture.currentOrder("Y1").status == "TRADE_SUCCESS")
+        #expect(try await fixture.currentOrder("Y1").status == .tradeSuccess)
 
         // Replaying the applied job is harmless.
         _ = try await fixture.queue.replay(.ids([report.jobId]), dryRun: false)

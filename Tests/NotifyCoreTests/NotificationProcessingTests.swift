@@ -2,6 +2,8 @@ import AlipayKit
 import Foundation
 import GRDB
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 @testable import NotifyCore
@@ -17,12 +19,12 @@ struct NotificationProcessingTests {
 
         #expect(report.outcome == .applied)
         let order = try await fixture.currentOrder("A1")
-        #expect(order.status == "TRADE_SUCCESS")
+        #expect(order.status == .tradeSuccess)
         #expect(order.tradeNo == "2024010122001400000000000001")
         #expect(order.paidAt != nil && !order.needsReview)
         let events = try await fixture.transitions("A1")
         #expect(events.count == 1)
-        #expect(events.first?.fromStatus == "WAIT_BUYER_PAY" && events.first?.toStatus == "TRADE_SUCCESS")
+        #expect(events.first?.fromStatus == .waitBuyerPay && events.first?.toStatus == .tradeSuccess)
         #expect(events.first?.source == "notification" && events.first?.notifyId == "n-1" && events.first?.jobId == report.jobId)
         #expect(try await fixture.job(report.jobId).state == .done)
         #expect(fixture.counter("alipay_notify_order_transitions_total", [("to", "TRADE_SUCCESS"), ("source", "notification")]) == 1)
@@ -42,7 +44,7 @@ struct NotificationProcessingTests {
         let again = try await fixture.drain()
         #expect(again.count == 5 && again.allSatisfy { $0.outcome == .unchanged })
         #expect(try await fixture.transitions("D1").count == 1)
-        #expect(try await fixture.currentOrder("D1").status == "TRADE_SUCCESS")
+        #expect(try await fixture.currentOrder("D1").status == .tradeSuccess)
     }
 
     @Test("TRADE_FINISHED before TRADE_SUCCESS ends FINISHED; events only move forward")
@@ -52,9 +54,9 @@ struct NotificationProcessingTests {
         try await fixture.deliver(TestAlipay.notification("F1", .tradeFinished, total: "5.00"))
         let late = try await fixture.deliver(TestAlipay.notification("F1", .tradeSuccess, total: "5.00"))
         #expect(late.outcome == .unchanged)
-        #expect(try await fixture.currentOrder("F1").status == "TRADE_FINISHED")
+        #expect(try await fixture.currentOrder("F1").status == .tradeFinished)
         let events = try await fixture.events("F1")
-        #expect(events.map(\.toStatus) == ["WAIT_BUYER_PAY", "TRADE_FINISHED"])
+        #expect(events.map(\.toStatus) == [.waitBuyerPay, .tradeFinished])
     }
 
     @Test("a partial refund records refunded fen with one event and no status change; a full refund closes the order")
@@ -65,24 +67,24 @@ struct NotificationProcessingTests {
         let partial = try await fixture.deliver(TestAlipay.notification("R1", .tradeSuccess, total: "100.00", refundFee: "30.00"))
         #expect(partial.outcome == .applied)
         var order = try await fixture.currentOrder("R1")
-        #expect(order.status == "TRADE_SUCCESS" && order.refundedFen == 3_000)
+        #expect(order.status == .tradeSuccess && order.refundedFen == 3_000)
         // The same refund notified again changes nothing.
         #expect(try await fixture.deliver(TestAlipay.notification("R1", .tradeSuccess, total: "100.00", refundFee: "30.00")).outcome == .unchanged)
 
         let full = try await fixture.deliver(TestAlipay.notification("R1", .tradeClosed, total: "100.00", refundFee: "100.00"))
         #expect(full.outcome == .applied)
         order = try await fixture.currentOrder("R1")
-        #expect(order.status == "TRADE_CLOSED" && order.refundedFen == 10_000 && order.closedAt != nil)
+        #expect(order.status == .tradeClosed && order.refundedFen == 10_000 && order.closedAt != nil)
         let events = try await fixture.transitions("R1")
         #expect(
-            events.map { "\($0.fromStatus ?? "-")>\($0.toStatus)" } == [
+            events.map { "\($0.fromStatus?.rawValue ?? "-")>\($0.toStatus)" } == [
                 "WAIT_BUYER_PAY>TRADE_SUCCESS", "TRADE_SUCCESS>TRADE_SUCCESS", "TRADE_SUCCESS>TRADE_CLOSED",
             ])
         #expect(events[1].detail?.contains("partial refund: 30.00 refunded of 100.00") == true)
         #expect(events[2].detail?.contains("full refund") == true)
         // A late payment notification cannot revive a refunded order.
         #expect(try await fixture.deliver(TestAlipay.notification("R1", .tradeSuccess, total: "100.00")).outcome == .unchanged)
-        #expect(try await fixture.currentOrder("R1").status == "TRADE_CLOSED")
+        #expect(try await fixture.currentOrder("R1").status == .tradeClosed)
     }
 
     @Test(
@@ -97,7 +99,7 @@ struct NotificationProcessingTests {
         try await fixture.order("M1", fen: orderFen)
         let report = try await fixture.deliver(TestAlipay.notification("M1", .tradeSuccess, total: total))
         let order = try await fixture.currentOrder("M1")
-        #expect((order.status == "TRADE_SUCCESS") == paid)
+        #expect((order.status == .tradeSuccess) == paid)
         #expect(report.outcome == (paid ? .applied : .review))
         #expect(order.needsReview == !paid)
     }
@@ -137,7 +139,7 @@ struct NotificationProcessingTests {
         #expect(job.state == .dead)
         #expect(job.lastError?.hasPrefix(reason.rawValue) == true, "\(job.lastError ?? "")")
         let order = try await fixture.currentOrder("X1")
-        #expect(order.status == "WAIT_BUYER_PAY" && order.paidAt == nil)
+        #expect(order.status == .waitBuyerPay && order.paidAt == nil)
         #expect(try await fixture.transitions("X1").isEmpty)
         #expect(order.needsReview == (mismatch != .unknownOrder))
         if mismatch != .unknownOrder { #expect(order.reviewReason?.hasPrefix(reason.rawValue) == true) }
@@ -171,8 +173,8 @@ struct NotificationProcessingTests {
 
         #expect(reports.count == 2 && reports.allSatisfy { $0.outcome == .dead })
         #expect(reports.allSatisfy { $0.message.contains("does not verify") })
-        #expect(try await fixture.currentOrder("T1").status == "WAIT_BUYER_PAY")
-        #expect(try await fixture.currentOrder("T2").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("T1").status == .waitBuyerPay)
+        #expect(try await fixture.currentOrder("T2").status == .waitBuyerPay)
     }
 
     @Test("a payment reported for an order closed unpaid goes to review and keeps it closed")
@@ -182,7 +184,7 @@ struct NotificationProcessingTests {
         let report = try await fixture.deliver(TestAlipay.notification("C1", .tradeSuccess, total: "1.00"))
         #expect(report.outcome == .review)
         let order = try await fixture.currentOrder("C1")
-        #expect(order.status == "TRADE_CLOSED" && order.needsReview)
+        #expect(order.status == .tradeClosed && order.needsReview)
         #expect(order.reviewReason?.hasPrefix("paid_after_close") == true)
     }
 
@@ -194,7 +196,7 @@ struct NotificationProcessingTests {
         fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .waitBuyerPay, total: "88.88") }
         let first = try await fixture.deliver(TestAlipay.notification("Q1", .tradeSuccess, total: "88.88"))
         #expect(first.outcome == .retry)
-        #expect(try await fixture.currentOrder("Q1").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("Q1").status == .waitBuyerPay)
 
         // An answer whose signature does not verify is no agreement either.
         fixture.gateway.onQuery { _ in
@@ -205,13 +207,13 @@ struct NotificationProcessingTests {
         fixture.clock.advance(3600)
         let second = try await fixture.drain()
         #expect(second.map(\.outcome) == [.retry])
-        #expect(try await fixture.currentOrder("Q1").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("Q1").status == .waitBuyerPay)
 
         fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .tradeSuccess, total: "88.88") }
         fixture.clock.advance(3600)
         let third = try await fixture.drain()
         #expect(third.map(\.outcome) == [.applied])
-        #expect(try await fixture.currentOrder("Q1").status == "TRADE_SUCCESS")
+        #expect(try await fixture.currentOrder("Q1").status == .tradeSuccess)
         #expect(fixture.gateway.queries == ["Q1", "Q1", "Q1"])
 
         // A repeat is not a new payment: no query needed.

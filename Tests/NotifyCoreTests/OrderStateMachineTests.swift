@@ -1,3 +1,4 @@
+import NotifyStore
 import AlipayKit
 import Testing
 

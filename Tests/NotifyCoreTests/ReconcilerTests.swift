@@ -2,6 +2,8 @@ import AlipayKit
 import Foundation
 import GRDB
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 @testable import NotifyCore
@@ -23,7 +25,7 @@ struct ReconcilerTests {
         _ = try await enqueue(fixture, .reconcile, "Q1")
         #expect(try await fixture.drain().map(\.outcome) == [.applied])
         let order = try await fixture.currentOrder("Q1")
-        #expect(order.status == "TRADE_SUCCESS" && order.tradeNo == "2024010122001400000000000001")
+        #expect(order.status == .tradeSuccess && order.tradeNo == "2024010122001400000000000001")
         #expect(try await fixture.transitions("Q1").map(\.source) == ["query"])
         #expect(fixture.counter("alipay_notify_trade_query_total", [("result", "success")]) == 1)
     }
@@ -36,7 +38,7 @@ struct ReconcilerTests {
         _ = try await enqueue(fixture, .reconcile, "Q2")
         #expect(try await fixture.drain().map(\.outcome) == [.review])
         let order = try await fixture.currentOrder("Q2")
-        #expect(order.status == "WAIT_BUYER_PAY" && order.needsReview)
+        #expect(order.status == .waitBuyerPay && order.needsReview)
     }
 
     @Test("ACQ.TRADE_NOT_EXIST means still waiting: job done, order unchanged")
@@ -46,7 +48,7 @@ struct ReconcilerTests {
         let job = try await enqueue(fixture, .reconcile, "W1")
         #expect(try await fixture.drain().map(\.outcome) == [.unchanged])
         #expect(try await fixture.job(job.id).state == .done)
-        #expect(try await fixture.currentOrder("W1").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("W1").status == .waitBuyerPay)
         #expect(fixture.counter("alipay_notify_trade_query_total", [("result", "waiting")]) == 1)
     }
 
@@ -93,7 +95,7 @@ struct ReconcilerTests {
         #expect(reports.map(\.outcome) == [.retry, .retry], "\(name)")
         #expect(try await fixture.job(job.id).state == .pending)
         #expect(try await fixture.job(close.id).state == .pending)
-        #expect(try await fixture.currentOrder("U1").status == "WAIT_BUYER_PAY", "\(name)")
+        #expect(try await fixture.currentOrder("U1").status == .waitBuyerPay, "\(name)")
         #expect(try await fixture.transitions("U1").isEmpty)
         #expect(fixture.gateway.closes.isEmpty, "never close on an unverified answer")
     }
@@ -105,7 +107,7 @@ struct ReconcilerTests {
         fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .tradeSuccess, total: "1.00") }
         _ = try await enqueue(fixture, .close, "C1")
         #expect(try await fixture.drain().map(\.outcome) == [.applied])
-        #expect(try await fixture.currentOrder("C1").status == "TRADE_SUCCESS")
+        #expect(try await fixture.currentOrder("C1").status == .tradeSuccess)
         #expect(fixture.gateway.closes.isEmpty)
     }
 
@@ -117,7 +119,7 @@ struct ReconcilerTests {
         _ = try await enqueue(fixture, .close, "C2")
         #expect(try await fixture.drain().map(\.outcome) == [.applied])
         let order = try await fixture.currentOrder("C2")
-        #expect(order.status == "TRADE_CLOSED" && order.closedAt != nil && order.paidAt == nil)
+        #expect(order.status == .tradeClosed && order.closedAt != nil && order.paidAt == nil)
         #expect(fixture.gateway.closes == ["C2"])
         #expect(try await fixture.transitions("C2").map(\.source) == ["timeout"])
     }
@@ -128,7 +130,7 @@ struct ReconcilerTests {
         try await fixture.order("C3", fen: 100, age: 3600)
         _ = try await enqueue(fixture, .close, "C3")
         #expect(try await fixture.drain().map(\.outcome) == [.applied])
-        #expect(try await fixture.currentOrder("C3").status == "TRADE_CLOSED")
+        #expect(try await fixture.currentOrder("C3").status == .tradeClosed)
         #expect(fixture.gateway.closes.isEmpty)
     }
 
@@ -142,12 +144,12 @@ struct ReconcilerTests {
         }
         _ = try await enqueue(fixture, .close, "C4")
         #expect(try await fixture.drain().map(\.outcome) == [.retry])
-        #expect(try await fixture.currentOrder("C4").status == "WAIT_BUYER_PAY")
+        #expect(try await fixture.currentOrder("C4").status == .waitBuyerPay)
 
         fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .tradeSuccess, total: "1.00") }
         fixture.clock.advance(3600)
         #expect(try await fixture.drain().map(\.outcome) == [.applied])
-        #expect(try await fixture.currentOrder("C4").status == "TRADE_SUCCESS")
+        #expect(try await fixture.currentOrder("C4").status == .tradeSuccess)
     }
 
     @Test("a reconcile or close job for an order that is no longer unpaid completes without calling Alipay")
@@ -158,7 +160,7 @@ struct ReconcilerTests {
         _ = try await enqueue(fixture, .close, "S1")
         #expect(try await fixture.drain().map(\.outcome) == [.unchanged, .unchanged])
         #expect(fixture.gateway.queries.isEmpty && fixture.gateway.closes.isEmpty)
-        #expect(try await fixture.currentOrder("S1").status == "TRADE_SUCCESS")
+        #expect(try await fixture.currentOrder("S1").status == .tradeSuccess)
     }
 
     @Test("notifyctl reconcile: unknown order is an error; a full refund found by query closes a paid order")
@@ -174,7 +176,7 @@ struct ReconcilerTests {
             return
         }
         #expect(transition.kind == .fullRefund)
-        #expect(report.before.status == "TRADE_SUCCESS" && report.after.status == "TRADE_CLOSED" && report.after.refundedFen == 100)
+        #expect(report.before.status == .tradeSuccess && report.after.status == .tradeClosed && report.after.refundedFen == 100)
 
         // Asking again changes nothing.
         let again = try await fixture.runtime.reconciler.reconcileNow(outTradeNo: "N1")

@@ -1,6 +1,8 @@
 import Foundation
 import GRDB
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 @testable import NotifyCore
@@ -16,7 +18,7 @@ struct StoreConfigurationTests {
 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("store-config-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let database = try NotifyDatabase(
+        let database = try SQLiteStore(
             path: folder.appendingPathComponent("db.sqlite").path, cacheMegabytes: configuration.storeCacheMegabytes)
         let pages = try await database.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") }
         #expect(pages == -64 * 1024, "negative: KiB")

@@ -2,6 +2,8 @@ import Foundation
 import GRDB
 import Logging
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 @testable import NotifyCore
@@ -13,14 +15,12 @@ struct SweeperTests {
         configuration.ordersTimeoutMinutes = timeoutMinutes
         let clock = fixture.clock
         return Sweeper(
-            database: fixture.database, queue: fixture.queue, policy: Sweeper.Policy(configuration), logger: Logger(label: "test"),
+            store: fixture.database, policy: Sweeper.Policy(configuration), logger: Logger(label: "test"),
             now: { clock.now })
     }
 
     func jobs(_ fixture: WorkerFixture, _ outTradeNo: String) async throws -> [Job] {
-        try await fixture.database.pool.read { db in
-            try Job.fetchAll(db, sql: "SELECT * FROM jobs WHERE out_trade_no = ? ORDER BY id", arguments: [outTradeNo])
-        }
+        try await fixture.database.read { db in try db.jobs(state: nil, kind: nil, outTradeNo: outTradeNo, limit: 1000).reversed() }
     }
 
     @Test("the schedule decays: 2 min, 5 min, 10 min, 20 min, 40 min for reconcileAfter = 120 s")
@@ -79,7 +79,7 @@ struct SweeperTests {
         #expect(try await sweeper.sweep() == Sweeper.Report(reconcile: 0, close: 1))
         #expect(try await sweeper.sweep() == Sweeper.Report(reconcile: 0, close: 0))
         #expect(try await fixture.drain().map(\.outcome) == [.applied])
-        #expect(try await fixture.currentOrder("T1").status == "TRADE_CLOSED")
+        #expect(try await fixture.currentOrder("T1").status == .tradeClosed)
         #expect(try await sweeper.sweep() == Sweeper.Report(reconcile: 0, close: 0))
     }
 
@@ -98,7 +98,7 @@ struct SweeperTests {
         #expect(try await fixture.drain().isEmpty, "not due before the timeout")
         fixture.clock.set(close.runAt)
         #expect(try await fixture.drain().map(\.outcome) == [.applied])
-        #expect(try await fixture.currentOrder("A1").status == "TRADE_CLOSED")
+        #expect(try await fixture.currentOrder("A1").status == .tradeClosed)
     }
 
     @Test("a dead close job is left for an operator: sweeps do not enqueue another")

@@ -3,6 +3,8 @@ import Foundation
 import GRDB
 import Logging
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -48,10 +50,10 @@ struct WorkerServiceTests {
     /// What every run on one order must leave behind, whatever the interleaving.
     func expectConsistent(_ fixture: WorkerFixture, _ outTradeNo: String, maxRefund: Int64) async throws {
         let order = try await fixture.currentOrder(outTradeNo)
-        #expect(order.status == "TRADE_SUCCESS")
+        #expect(order.status == .tradeSuccess)
         #expect(order.refundedFen == maxRefund, "a lost update would leave a smaller refund")
         let events = try await fixture.transitions(outTradeNo)
-        #expect(events.filter { $0.fromStatus == "WAIT_BUYER_PAY" }.count == 1, "paid exactly once")
+        #expect(events.filter { $0.fromStatus == .waitBuyerPay }.count == 1, "paid exactly once")
         // Every refund event raised the amount: refunds in the event log strictly increase.
         let refunds = events.compactMap { event -> Int64? in
             guard let detail = event.detail, let range = detail.range(of: "partial refund: ") ?? detail.range(of: "; ") else { return nil }
@@ -69,9 +71,9 @@ struct WorkerServiceTests {
         let fixture = try WorkerFixture()
         let maxRefund = try await enqueueRefundStorm(fixture, "CC1")
         // A second process's view: its own database pool on the same file, its own runtime.
-        let otherDatabase = try NotifyDatabase(path: fixture.configuration.storePath)
+        let otherDatabase = try SQLiteStore(path: fixture.configuration.storePath!)
         let other = try WorkerRuntime(
-            configuration: fixture.configuration, database: otherDatabase, gateway: fixture.gateway, logger: Self.quiet)
+            configuration: fixture.configuration, store: otherDatabase, gateway: fixture.gateway, logger: Self.quiet)
 
         for _ in 0..<5 {
             let jobs = try await fixture.claim(owner: "shared")
@@ -99,14 +101,14 @@ struct WorkerServiceTests {
             $0.worker.maxAttempts = 50
         })
         let maxRefund = try await enqueueRefundStorm(fixture, "CW1")
-        let runtimes = try [fixture.database, NotifyDatabase(path: fixture.configuration.storePath)].map { database in
-            try WorkerRuntime(configuration: fixture.configuration, database: database, gateway: fixture.gateway, logger: Self.quiet)
+        let runtimes = try [fixture.database, SQLiteStore(path: fixture.configuration.storePath!)].map { database in
+            try WorkerRuntime(configuration: fixture.configuration, store: database, gateway: fixture.gateway, logger: Self.quiet)
         }
         let ready = Mutex(0)
         let settings = Worker.Settings(concurrency: 8, lease: .seconds(30), pollInterval: .milliseconds(5))
         let workers = runtimes.enumerated().map { index, runtime in
             Worker(
-                runner: runtime.runner, queue: runtime.queue, owner: "worker-\(index)", settings: settings, logger: Self.quiet,
+                runner: runtime.runner, store: runtime.store, owner: "worker-\(index)", settings: settings, logger: Self.quiet,
                 onReady: { ready.withLock { $0 += 1 } })
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: workers, logger: Self.quiet))
@@ -126,9 +128,10 @@ struct WorkerServiceTests {
         let fixture = try WorkerFixture()
         // Two full batches and a bit: without turns, the reconcile job would run only after all of them.
         let count = 2 * 256 + 8
-        try await fixture.database.pool.write { db in
+        let now = fixture.clock.now
+        try await fixture.database.write { db in
             for index in 0..<count {
-                try Order(outTradeNo: "N\(index)", subject: "n", totalAmountFen: 100, status: "WAIT_BUYER_PAY", createdAt: fixture.clock.now).insert(db)
+                try db.insertOrder(Order(outTradeNo: "N\(index)", subject: "n", totalAmountFen: 100, status: .waitBuyerPay, createdAt: now))
             }
         }
         for index in 0..<count {
@@ -140,7 +143,7 @@ struct WorkerServiceTests {
         ).job
 
         let worker = Worker(
-            runner: fixture.runner, queue: fixture.queue, owner: "single",
+            runner: fixture.runner, store: fixture.database, owner: "single",
             settings: Worker.Settings(concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(5)), logger: Self.quiet)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Self.quiet))
         let running = Task { try await group.run() }
@@ -190,7 +193,7 @@ struct WorkerServiceTests {
         }
 
         let worker = Worker(
-            runner: fixture.runner, queue: fixture.queue, owner: "shutdown-test",
+            runner: fixture.runner, store: fixture.database, owner: "shutdown-test",
             settings: Worker.Settings(concurrency: 2, lease: .seconds(30), pollInterval: .milliseconds(5)), logger: Self.quiet)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Self.quiet))
         let running = Task { try await group.run() }
@@ -203,7 +206,7 @@ struct WorkerServiceTests {
 
         let finished = try await [fixture.job(jobs[0].id), fixture.job(jobs[1].id)]
         #expect(finished.map(\.state).sorted { $0.rawValue < $1.rawValue } == [.done, .pending])
-        #expect(try await fixture.currentOrder("G1").status == "TRADE_SUCCESS")
+        #expect(try await fixture.currentOrder("G1").status == .tradeSuccess)
         let released = try #require(finished.first { $0.state == .pending })
         #expect(released.attempts == 0 && released.leaseOwner == nil)
         #expect(try await fixture.queue.history(released.id!).map(\.outcome) == [.released])

@@ -5,6 +5,8 @@ import HummingbirdTesting
 import NotifyCore
 import NotifyReceiver
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 /// The internal listener: orders API, `/metrics`, `/readyz`, the bearer token and the loopback rule.
@@ -58,7 +60,7 @@ struct InternalListenerTests {
         }
         let stored = try #require(try await fixture.orders.find("A0001"))
         #expect(stored.totalAmountFen == 8888)
-        #expect(stored.status == "WAIT_BUYER_PAY")
+        #expect(stored.status == OrderStatus.waitBuyerPay)
         #expect(fixture.metric("alipay_notify_orders_created_total") == 1)
     }
 
@@ -127,7 +129,7 @@ struct InternalListenerTests {
                 #expect(message.contains(mentions), "\(message)")
             }
         }
-        #expect(try await fixture.orders.list(status: nil, limit: 10).isEmpty)
+        #expect(try await fixture.orders.list(status: OrderStatus?.none, limit: 10).isEmpty)
     }
 
     @Test("with api.token: 401 without it or with a wrong one, 201 with it; /readyz stays open", arguments: Transport.allCases)
@@ -153,7 +155,7 @@ struct InternalListenerTests {
             ) { #expect($0.status == .created) }
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
         }
-        #expect(try await fixture.orders.list(status: nil, limit: 10).count == 1)
+        #expect(try await fixture.orders.list(status: OrderStatus?.none, limit: 10).count == 1)
     }
 
     @Test("/metrics emits the receiver's metrics with queue depth read from the database on each scrape")

@@ -5,6 +5,8 @@ import Hummingbird
 import HummingbirdTesting
 import NotifyReceiver
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 /// How a test reaches the application: Hummingbird's router in process, or a real socket on loopback.
@@ -162,7 +164,7 @@ struct InvariantTests {
         arguments: Transport.allCases)
     func returnURLReadsOnly(transport: Transport) async throws {
         let fixture = try ReceiverFixture()
-        try await fixture.orders.create(Order(outTradeNo: "R0001", subject: "Green tea 绿茶", totalAmountFen: 8888, status: "WAIT_BUYER_PAY"))
+        try await fixture.orders.create(Order(outTradeNo: "R0001", subject: "Green tea 绿茶", totalAmountFen: 8888, status: .waitBuyerPay))
         let query = try ReceiverFixture.signedReturnQuery(outTradeNo: "R0001")
         let before = try DatabaseState(fixture)
 
@@ -197,7 +199,7 @@ struct InvariantTests {
     func returnPageStates() async throws {
         let fixture = try ReceiverFixture()
         try await fixture.orders.create(
-            Order(outTradeNo: "R0002", subject: "<script>x</script>", totalAmountFen: 100, status: "TRADE_SUCCESS", tradeNo: "2025X"))
+            Order(outTradeNo: "R0002", subject: "<script>x</script>", totalAmountFen: 100, status: .tradeSuccess, tradeNo: "2025X"))
         try await fixture.publicApp().test(.router) { client in
             let paid = try ReceiverFixture.signedReturnQuery(outTradeNo: "R0002", totalAmount: "1.00")
             try await client.execute(uri: "/alipay/return?\(paid)", method: .get) {

@@ -4,6 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import NotifyReceiver
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Testing
 
 /// `POST /alipay/notify` through the router in process: what is stored, what is refused, what is answered.

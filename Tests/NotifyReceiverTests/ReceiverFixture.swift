@@ -6,6 +6,8 @@ import Logging
 import NotifyCore
 import NotifyReceiver
 import NotifyStore
+@testable import NotifyStoreSQLite
+import StoreTestSupport
 import Prometheus
 
 /// Everything a receiver test needs: real RSA keys, a real SQLite file in a temp folder, both listeners.
@@ -23,12 +25,12 @@ final class ReceiverFixture: Sendable {
     }()
 
     let directory: URL
-    let database: NotifyDatabase
+    let database: SQLiteStore
     let writer: NotificationWriter
     let metrics: ReceiverMetrics
     let verifier: NotificationVerifier
-    let orders: OrderRepository
-    let queue: SQLiteJobQueue
+    let orders: StoreOrders
+    let queue: StoreQueue
     let orderService: OrderService
     let limits: NotifyConfiguration.ReceiverLimits
     var databasePath: String { database.path }
@@ -40,17 +42,17 @@ final class ReceiverFixture: Sendable {
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("receiver-tests-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        database = try NotifyDatabase(path: directory.appendingPathComponent("notify.sqlite").path, busyTimeout: busyTimeout)
-        writer = NotificationWriter(database: database, mode: writerMode)
+        database = try SQLiteStore(path: directory.appendingPathComponent("notify.sqlite").path, busyTimeout: busyTimeout)
+        writer = NotificationWriter(store: database, mode: writerMode)
         metrics = ReceiverMetrics(registry: PrometheusCollectorRegistry())
         verifier = NotificationVerifier(alipayPublicKey: Self.keys.alipay.publicKey, signType: .rsa2, appId: Self.appId)
-        orders = OrderRepository(database: database)
-        queue = SQLiteJobQueue(database: database)
+        orders = StoreOrders(database)
+        queue = StoreQueue(database)
         let alipay = AlipayConfiguration(
             appId: Self.appId, signType: .rsa2, appPrivateKey: Self.keys.app, alipayPublicKey: Self.keys.alipay.publicKey,
             gatewayURL: "https://openapi-sandbox.dl.alipaydev.com/gateway.do", notifyURL: "https://shop.example/alipay/notify",
             returnURL: "https://shop.example/alipay/return")
-        orderService = OrderService(repository: orders, signer: RequestSigner(configuration: alipay), timeoutMinutes: 30)
+        orderService = OrderService(store: database, signer: RequestSigner(configuration: alipay), timeoutMinutes: 30)
         self.limits = limits
     }
 
@@ -68,14 +70,14 @@ final class ReceiverFixture: Sendable {
 
     /// The public listener on an ephemeral loopback port.
     func publicApp(rateLimiter: RateLimiter? = nil) -> some ApplicationProtocol {
-        PublicListener(verifier: verifier, writer: writer, orders: orders, metrics: metrics, limits: limits, rateLimiter: rateLimiter)
+        PublicListener(verifier: verifier, writer: writer, store: database, metrics: metrics, limits: limits, rateLimiter: rateLimiter)
             .application(host: "127.0.0.1", port: 0, logger: Self.logger)
     }
 
     /// The internal listener on an ephemeral loopback port.
     func internalApp(token: String? = nil) -> some ApplicationProtocol {
         InternalListener(
-            orderService: orderService, database: database, queue: queue, orders: orders, metrics: metrics, token: token
+            orderService: orderService, store: database, metrics: metrics, token: token
         ).application(host: "127.0.0.1", port: 0, logger: Self.logger)
     }
 
@@ -123,12 +125,12 @@ final class ReceiverFixture: Sendable {
 
     /// Every stored notification.
     func storedNotifications() throws -> [StoredNotification] {
-        try database.pool.read { db in try StoredNotification.fetchAll(db) }
+        try database.pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM notifications ORDER BY id").map(StoredNotification.init(row:)) }
     }
 
     /// Every job.
     func jobs() throws -> [Job] {
-        try database.pool.read { db in try Job.fetchAll(db) }
+        try database.pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY id").map(Job.init(row:)) }
     }
 
     /// The value of one sample in the Prometheus exposition, e.g. `alipay_notify_notifications_rejected_total{reason="bad_signature"}`.

@@ -4,6 +4,8 @@ import MetricsTestKit
 import Testing
 
 @testable import NotifyStore
+@testable import NotifyStoreSQLite
+import StoreTestSupport
 
 @Suite("Group commit of notifications")
 struct NotificationWriterTests {
@@ -12,7 +14,7 @@ struct NotificationWriterTests {
         try await withDatabase { database in
             let metrics = TestMetrics()
             let writer = NotificationWriter(
-                database: database, mode: .groupCommit(maxBatch: 64, maxWait: .milliseconds(20)), metricsFactory: metrics)
+                store: database, mode: .groupCommit(maxBatch: 64, maxWait: .milliseconds(20)), metricsFactory: metrics)
             let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
                 for index in 0..<200 {
                     group.addTask { try await writer.append(notification("N\(index)", outTradeNo: "T\(index)")) }
@@ -43,22 +45,20 @@ struct NotificationWriterTests {
     @Test("a stored notification keeps the exact body and gets one notification job")
     func storesBodyAndJob() async throws {
         try await withDatabase { database in
-            let writer = NotificationWriter(database: database)
+            let writer = NotificationWriter(store: database)
             let incoming = notification("2025061200222112345", outTradeNo: "ORDER-1")
             guard case .stored(let id) = try await writer.append(incoming) else {
                 Issue.record("expected .stored")
                 return
             }
-            let stored = try await database.pool.read { db in
-                try StoredNotification.fetchOne(db, sql: "SELECT * FROM notifications WHERE id = ?", arguments: [id])
-            }
+            let stored = try await database.read { db in try db.notifications(ids: [id]).first }
             #expect(stored?.body == incoming.body)
             #expect(stored?.notifyId == "2025061200222112345")
             #expect(stored?.outTradeNo == "ORDER-1")
             #expect(stored?.tradeStatus == "TRADE_SUCCESS")
             #expect(stored?.deliveryCount == 1)
 
-            let jobs = try await SQLiteJobQueue(database: database).list(state: .pending, kind: .notification, limit: 10)
+            let jobs = try await StoreQueue(database).list(state: .pending, kind: .notification, limit: 10)
             #expect(jobs.count == 1)
             #expect(jobs.first?.notificationId == id)
             #expect(jobs.first?.notifyId == "2025061200222112345")
@@ -71,7 +71,7 @@ struct NotificationWriterTests {
     @Test("re-deliveries bump the delivery count and create no job, in the same batch or later")
     func duplicatesAreCounted() async throws {
         try await withDatabase { database in
-            let writer = NotificationWriter(database: database, mode: .groupCommit(maxBatch: 8, maxWait: .seconds(10)))
+            let writer = NotificationWriter(store: database, mode: .groupCommit(maxBatch: 8, maxWait: .seconds(10)))
             // Eight appends fill one batch: the same notify_id arrives four times inside it.
             let results = try await withThrowingTaskGroup(of: AppendResult.self) { group in
                 for index in 0..<8 {
@@ -82,7 +82,7 @@ struct NotificationWriterTests {
             }
             #expect(writer.counts.committedBatches == 1)
             #expect(results.filter(\.isStored).count == 5)
-            let later = try await NotificationWriter(database: database, mode: .perRequest).append(notification("DUP"))
+            let later = try await NotificationWriter(store: database, mode: .perRequest).append(notification("DUP"))
             guard case .duplicate(let id) = later else {
                 Issue.record("expected .duplicate, got \(later)")
                 return
@@ -110,7 +110,7 @@ struct NotificationWriterTests {
                         BEGIN SELECT RAISE(ABORT, 'poisoned notification'); END
                         """)
             }
-            let writer = NotificationWriter(database: database, mode: .groupCommit(maxBatch: 10, maxWait: .seconds(10)))
+            let writer = NotificationWriter(store: database, mode: .groupCommit(maxBatch: 10, maxWait: .seconds(10)))
             let outcomes = await withTaskGroup(of: Result<AppendResult, any Error>.self) { group in
                 for index in 0..<10 {
                     let id = index == 5 ? "POISON" : "GOOD\(index)"
@@ -149,7 +149,7 @@ struct NotificationWriterTests {
     @Test("a database locked by another connection past the busy timeout fails the append; the next one succeeds")
     func lockedDatabaseFailsThenRecovers() async throws {
         try await withDatabase(busyTimeout: .milliseconds(200)) { database in
-            let writer = NotificationWriter(database: database, mode: .groupCommit(maxBatch: 16, maxWait: .zero))
+            let writer = NotificationWriter(store: database, mode: .groupCommit(maxBatch: 16, maxWait: .zero))
             // Another process holding the write lock.
             var configuration = Configuration()
             configuration.allowsUnsafeTransactions = true  // the transaction stays open across accesses on purpose
@@ -170,7 +170,7 @@ struct NotificationWriterTests {
     @Test("shutdown commits what is queued, without waiting out the gathering window, then refuses")
     func shutdownFlushesThenRefuses() async throws {
         try await withDatabase { database in
-            let writer = NotificationWriter(database: database, mode: .groupCommit(maxBatch: 1000, maxWait: .seconds(600)))
+            let writer = NotificationWriter(store: database, mode: .groupCommit(maxBatch: 1000, maxWait: .seconds(600)))
             let appends = Task {
                 try await withThrowingTaskGroup(of: AppendResult.self) { group in
                     for index in 0..<50 { group.addTask { try await writer.append(notification("S\(index)")) } }
@@ -192,7 +192,7 @@ struct NotificationWriterTests {
     @Test("per-request mode commits one transaction per append")
     func perRequestMode() async throws {
         try await withDatabase { database in
-            let writer = NotificationWriter(database: database, mode: .perRequest)
+            let writer = NotificationWriter(store: database, mode: .perRequest)
             try await withThrowingTaskGroup(of: AppendResult.self) { group in
                 for index in 0..<20 { group.addTask { try await writer.append(notification("P\(index)")) } }
                 try await group.waitForAll()

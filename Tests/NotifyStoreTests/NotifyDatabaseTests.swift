@@ -3,6 +3,8 @@ import GRDB
 import Testing
 
 @testable import NotifyStore
+@testable import NotifyStoreSQLite
+import StoreTestSupport
 
 @Suite("Opening the database")
 struct NotifyDatabaseTests {
@@ -12,7 +14,7 @@ struct NotifyDatabaseTests {
             #expect(try database.synchronousMode() == "full")
             #expect(try database.journalMode() == "wal")
             // Read the pragmas on the writer connection itself, after a write went through it.
-            _ = try await SQLiteJobQueue(database: database).enqueue(NewJob(kind: .reconcile))
+            _ = try await StoreQueue(database).enqueue(NewJob(kind: .reconcile))
             let (synchronous, journal, foreignKeys) = try await database.pool.writeWithoutTransaction { db in
                 (
                     try Int.fetchOne(db, sql: "PRAGMA synchronous")!,
@@ -31,17 +33,17 @@ struct NotifyDatabaseTests {
     func migrationsAreIdempotent() async throws {
         try await withTemporaryFolder { folder in
             let path = folder.appendingPathComponent("nested/dir/store.sqlite").path
-            let first = try NotifyDatabase(path: path, migrate: true)
-            #expect(first.migrationsAppliedOnOpen == NotifyDatabase.knownMigrations)
-            #expect(try first.migrate().isEmpty)
-            #expect(try first.pendingMigrations().isEmpty)
+            let first = try SQLiteStore(path: path, migrate: true)
+            #expect(first.migrationsAppliedOnOpen == SQLiteStore.knownMigrations)
+            #expect(try first.migrateNow().isEmpty)
+            #expect(try first.pendingMigrationsNow().isEmpty)
             let applied = try first.pool.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
-            #expect(applied == NotifyDatabase.knownMigrations)
-            #expect(NotifyDatabase.knownMigrations.allSatisfy { $0.hasPrefix("v") })
+            #expect(applied == SQLiteStore.knownMigrations)
+            #expect(SQLiteStore.knownMigrations.allSatisfy { $0.hasPrefix("v") })
 
-            let second = try NotifyDatabase(path: path, migrate: true)
+            let second = try SQLiteStore(path: path, migrate: true)
             #expect(second.migrationsAppliedOnOpen.isEmpty)
-            #expect(try second.migrate().isEmpty)
+            #expect(try second.migrateNow().isEmpty)
             let tables = try second.pool.read { db in
                 try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
             }
@@ -53,12 +55,12 @@ struct NotifyDatabaseTests {
     func schemaBehindIsRefused() async throws {
         try await withTemporaryFolder { folder in
             let path = folder.appendingPathComponent("store.sqlite").path
-            #expect(throws: StoreError.schemaBehind(pending: NotifyDatabase.knownMigrations)) {
-                try NotifyDatabase(path: path, migrate: false)
+            #expect(throws: StoreError.schemaBehind(pending: SQLiteStore.knownMigrations)) {
+                try SQLiteStore(path: path, migrate: false)
             }
-            let migrated = try NotifyDatabase(path: path, migrate: true)
-            #expect(try migrated.pendingMigrations().isEmpty)
-            _ = try NotifyDatabase(path: path, migrate: false)
+            let migrated = try SQLiteStore(path: path, migrate: true)
+            #expect(try migrated.pendingMigrationsNow().isEmpty)
+            _ = try SQLiteStore(path: path, migrate: false)
         }
     }
 
@@ -66,14 +68,14 @@ struct NotifyDatabaseTests {
     func newerSchemaIsRefused() async throws {
         try await withTemporaryFolder { folder in
             let path = folder.appendingPathComponent("store.sqlite").path
-            let database = try NotifyDatabase(path: path)
+            let database = try SQLiteStore(path: path)
             try await database.pool.write { db in
                 try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9-from-the-future')")
             }
-            let expected = StoreError.schemaTooNew(found: ["v9-from-the-future"], known: NotifyDatabase.knownMigrations)
-            #expect(throws: expected) { try NotifyDatabase(path: path) }
-            #expect(throws: expected) { try NotifyDatabase(path: path, migrate: false) }
-            #expect(throws: expected) { try database.migrate() }
+            let expected = StoreError.schemaTooNew(found: ["v9-from-the-future"], known: SQLiteStore.knownMigrations)
+            #expect(throws: expected) { try SQLiteStore(path: path) }
+            #expect(throws: expected) { try SQLiteStore(path: path, migrate: false) }
+            #expect(throws: expected) { try database.migrateNow() }
             #expect(expected.description.contains("v9-from-the-future"))
             #expect(expected.description.contains("newer"))
         }
@@ -85,7 +87,7 @@ struct NotifyDatabaseTests {
             let file = folder.appendingPathComponent("a-file")
             try Data("x".utf8).write(to: file)
             let error = #expect(throws: StoreError.self) {
-                try NotifyDatabase(path: file.appendingPathComponent("store.sqlite").path)
+                try SQLiteStore(path: file.appendingPathComponent("store.sqlite").path)
             }
             guard case .cannotOpen(let path, _) = error else {
                 Issue.record("unexpected \(String(describing: error))")

@@ -3,13 +3,15 @@ import GRDB
 import Testing
 
 @testable import NotifyStore
+@testable import NotifyStoreSQLite
+import StoreTestSupport
 
 @Suite("The SQLite job queue")
 struct SQLiteJobQueueTests {
     @Test("enqueue is idempotent on the unique key among live jobs")
     func enqueueIsIdempotent() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let first = try await queue.enqueue(NewJob(kind: .reconcile, uniqueKey: "reconcile:T1", outTradeNo: "T1", runAt: testNow))
             let second = try await queue.enqueue(NewJob(kind: .reconcile, uniqueKey: "reconcile:T1", outTradeNo: "T1", runAt: testNow))
             #expect(first.inserted)
@@ -36,7 +38,7 @@ struct SQLiteJobQueueTests {
     @Test("claim leases due jobs, counts the attempt and skips jobs not yet due")
     func claimSetsLease() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let due = try await queue.enqueue(NewJob(kind: .notification, outTradeNo: "T1", runAt: testNow.addingTimeInterval(-5))).job
             let later = try await queue.enqueue(NewJob(kind: .notification, outTradeNo: "T2", runAt: testNow.addingTimeInterval(60))).job
 
@@ -58,10 +60,10 @@ struct SQLiteJobQueueTests {
     @Test("many concurrent claimers never get the same job")
     func concurrentClaimsAreExclusive() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
-            try await database.pool.write { db in
+            let queue = StoreQueue(database)
+            try await database.write { tx in
                 for index in 0..<300 {
-                    _ = try queue.enqueue(NewJob(kind: .notification, outTradeNo: "T\(index)", runAt: testNow), in: db)
+                    _ = try tx.enqueue(NewJob(kind: .notification, outTradeNo: "T\(index)", runAt: testNow))
                 }
             }
             let claimedIds = try await withThrowingTaskGroup(of: [Int64].self) { group in
@@ -87,7 +89,7 @@ struct SQLiteJobQueueTests {
     @Test("an expired lease is claimed again by another owner, and the old owner is fenced off")
     func expiredLeaseIsTakenOver() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let id = try await queue.enqueue(NewJob(kind: .notification, runAt: testNow)).job.id!
             _ = try await queue.claim(owner: "dead-worker", limit: 1, lease: .seconds(30), now: testNow)
 
@@ -129,13 +131,13 @@ struct SQLiteJobQueueTests {
     @Test("the fenced calls work inside the caller's transaction and roll back with it")
     func fencedCallsJoinTheCallersTransaction() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let id = try await queue.enqueue(NewJob(kind: .notification, runAt: testNow)).job.id!
             _ = try await queue.claim(owner: "w", limit: 1, lease: .seconds(30), now: testNow)
             struct Abort: Error {}
             await #expect(throws: Abort.self) {
-                try await database.pool.write { db in
-                    try queue.complete(id, owner: "w", in: db)
+                try await database.write { tx in
+                    try tx.complete(try StoreQueue.lease(id, owner: "w", in: tx))
                     throw Abort()
                 }
             }
@@ -147,7 +149,7 @@ struct SQLiteJobQueueTests {
     @Test("extendLeases keeps long jobs from being taken over, and never touches a job leased to someone else")
     func extendLeases() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let id = try await queue.enqueue(NewJob(kind: .reconcile, runAt: testNow)).job.id!
             let other = try await queue.enqueue(NewJob(kind: .close, runAt: testNow.addingTimeInterval(1))).job.id!
             _ = try await queue.claim(owner: "w", limit: 1, lease: .seconds(30), now: testNow)
@@ -163,7 +165,7 @@ struct SQLiteJobQueueTests {
     @Test("claim with kinds leases only jobs of those kinds, due ones and expired leases alike")
     func claimByKind() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let notification = try await queue.enqueue(NewJob(kind: .notification, runAt: testNow)).job.id!
             let reconcile = try await queue.enqueue(NewJob(kind: .reconcile, runAt: testNow)).job.id!
             let close = try await queue.enqueue(NewJob(kind: .close, runAt: testNow)).job.id!
@@ -181,7 +183,7 @@ struct SQLiteJobQueueTests {
     @Test("retry puts the job back to pending at the given time with the error")
     func retryReschedules() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let id = try await queue.enqueue(NewJob(kind: .reconcile, runAt: testNow)).job.id!
             _ = try await queue.claim(owner: "w", limit: 1, lease: .seconds(30), now: testNow)
             try await queue.retry(id, owner: "w", at: testNow.addingTimeInterval(120), error: "trade.query timed out")
@@ -202,7 +204,7 @@ struct SQLiteJobQueueTests {
     @Test("dead-lettering keeps the reason and the job is never claimed again")
     func deadLetterKeepsReason() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let id = try await queue.enqueue(NewJob(kind: .notification, outTradeNo: "T9", runAt: testNow)).job.id!
             _ = try await queue.claim(owner: "w", limit: 1, lease: .seconds(30), now: testNow)
             try await queue.deadLetter(id, owner: "w", reason: "total_amount 88.80 differs from the order's 88.88")
@@ -219,7 +221,7 @@ struct SQLiteJobQueueTests {
     @Test("replay puts dead and done jobs back with attempts reset and history kept")
     func replayResetsAttemptsAndKeepsHistory() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let dead = try await queue.enqueue(NewJob(kind: .notification, outTradeNo: "T1", runAt: testNow)).job.id!
             _ = try await queue.claim(owner: "w", limit: 1, lease: .seconds(30), now: testNow)
             try await queue.retry(dead, owner: "w", at: testNow, error: "transient")
@@ -256,7 +258,7 @@ struct SQLiteJobQueueTests {
     @Test("replay leaves a finished job alone while another live job holds its unique key")
     func replaySkipsLiveTwin() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             let old = try await queue.enqueue(NewJob(kind: .reconcile, uniqueKey: "reconcile:T1", runAt: testNow)).job.id!
             _ = try await queue.claim(owner: "w", limit: 1, lease: .seconds(30), now: testNow)
             try await queue.deadLetter(old, owner: "w", reason: "x")
@@ -270,7 +272,7 @@ struct SQLiteJobQueueTests {
     @Test("releaseLeases gives running jobs back without counting the attempt")
     func releaseLeases() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             for _ in 0..<3 { _ = try await queue.enqueue(NewJob(kind: .close, runAt: testNow)) }
             _ = try await queue.claim(owner: "leaving", limit: 2, lease: .seconds(30), now: testNow)
             _ = try await queue.claim(owner: "staying", limit: 1, lease: .seconds(30), now: testNow)
@@ -285,7 +287,7 @@ struct SQLiteJobQueueTests {
     @Test("stats, list and the oldest pending age describe the queue")
     func statsAndList() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
+            let queue = StoreQueue(database)
             #expect(try await queue.stats() == QueueStats())
             #expect(try await queue.oldestPendingAge(now: testNow) == nil)
             for index in 0..<4 {
@@ -320,8 +322,8 @@ struct SQLiteJobQueueTests {
     @Test("prune removes old done jobs and their notifications, never pending, running or dead ones")
     func pruneKeepsUnfinishedWork() async throws {
         try await withDatabase { database in
-            let queue = SQLiteJobQueue(database: database)
-            let writer = NotificationWriter(database: database, mode: .perRequest)
+            let queue = StoreQueue(database)
+            let writer = NotificationWriter(store: database, mode: .perRequest)
             for index in 0..<5 { _ = try await writer.append(notification("N\(index)", outTradeNo: "T\(index)")) }
             let jobs = try await queue.claim(owner: "w", limit: 5, lease: .seconds(30), now: Date())
             #expect(jobs.count == 5)

@@ -3,13 +3,15 @@ import GRDB
 import Testing
 
 @testable import NotifyStore
+@testable import NotifyStoreSQLite
+import StoreTestSupport
 
 /// A fresh database file in its own temporary folder, removed after `body`.
 func withDatabase<T>(
-    busyTimeout: Duration = .seconds(5), _ body: (NotifyDatabase) async throws -> T
+    busyTimeout: Duration = .seconds(5), _ body: (SQLiteStore) async throws -> T
 ) async throws -> T {
     try await withTemporaryFolder { folder in
-        let database = try NotifyDatabase(path: folder.appendingPathComponent("store.sqlite").path, busyTimeout: busyTimeout)
+        let database = try SQLiteStore(path: folder.appendingPathComponent("store.sqlite").path, busyTimeout: busyTimeout)
         return try await body(database)
     }
 }
@@ -25,7 +27,7 @@ func withTemporaryFolder<T>(_ body: (URL) async throws -> T) async throws -> T {
 /// A fixed instant so that tests can reason about `runAt` and lease expiry without waiting.
 let testNow = Date(timeIntervalSince1970: 1_750_000_000)
 
-extension NotifyDatabase {
+extension SQLiteStore {
     /// `SELECT COUNT(*)` of a table, for assertions.
     func count(_ table: String) throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)")! }

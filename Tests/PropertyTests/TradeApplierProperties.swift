@@ -3,6 +3,8 @@ import Foundation
 import GRDB
 import NotifyCore
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import PropertyBased
 import Testing
 
@@ -14,15 +16,15 @@ struct TradeApplierProperties {
     func orderEventsOnlyMoveForward() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("property-tests-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let database = try NotifyDatabase(path: directory.appendingPathComponent("alipay-notify.sqlite").path)
-        let orders = OrderRepository(database: database)
-        let applier = TradeApplier(appId: PropertyFixtures.appId, sellerId: PropertyFixtures.sellerId, queue: SQLiteJobQueue(database: database))
+        let database = try SQLiteStore(path: directory.appendingPathComponent("alipay-notify.sqlite").path)
+        let orders = StoreOrders(database)
+        let applier = TradeApplier(appId: PropertyFixtures.appId, sellerId: PropertyFixtures.sellerId)
 
         let input = zip(Gen.int64(in: 1...10_000_000), Gen.bool, FactSpec.any.array(of: 0...10))
         await propertyCheck(count: 60, input: input) { totalFen, waiting, specs in
             let outTradeNo = "P\(UUID().uuidString)"
             let start: OrderStatus = waiting ? .waitBuyerPay : .created
-            try await orders.create(Order(outTradeNo: outTradeNo, subject: "property", totalAmountFen: totalFen, status: start.rawValue))
+            try await orders.create(Order(outTradeNo: outTradeNo, subject: "property", totalAmountFen: totalFen, status: start))
             var status = start
             var refundedFen: Int64 = 0
             var everPaid = false
@@ -38,10 +40,10 @@ struct TradeApplierProperties {
                 let context = "\(status) + \(fact.summary) party \(fact.party.map { "\($0.appId)/\($0.sellerId ?? "-")" } ?? "-")"
                 let eventsBefore = try await orders.events(outTradeNo).count
 
-                let result = try await database.pool.write { db in try applier.apply(fact, lease: nil, now: Date(), in: db) }
+                let result = try await database.write { db in try applier.apply(fact, lease: nil, now: Date(), in: db) }
                 let order = try #require(try await orders.find(outTradeNo))
                 let events = try await orders.events(outTradeNo)
-                let after = try #require(OrderStatus(rawValue: order.status))
+                let after = order.status
 
                 // TradeApplier's checks come first (invariant 6), then a timeout only closes an unpaid order, then invariant 5.
                 let timeoutTooLate = fact.source == .timeout && !status.isUnpaid
@@ -68,7 +70,7 @@ struct TradeApplierProperties {
                     #expect(events.count == eventsBefore + 1, "one event per change: \(context)")
                     let last = try #require(events.last)
                     #expect(
-                        last.fromStatus == status.rawValue && last.toStatus == after.rawValue && last.source == fact.source.rawValue, "\(context)")
+                        last.fromStatus == status && last.toStatus == after && last.source == fact.source.rawValue, "\(context)")
                 case .unchanged:
                     #expect(review == nil, "\(context)")
                     #expect(events.count == eventsBefore && order.refundedFen == refundedFen, "no change, no event: \(context)")
@@ -93,10 +95,10 @@ struct TradeApplierProperties {
             #expect(final.needsReview == reviewed)
             let events = try await orders.events(outTradeNo)
             let creation = try #require(events.first)
-            #expect(creation.fromStatus == nil && creation.toStatus == start.rawValue && creation.source == "create")
+            #expect(creation.fromStatus == nil && creation.toStatus == start && creation.source == "create")
             for (earlier, later) in zip(events, events.dropFirst()) {
-                let from = try #require(later.fromStatus.flatMap(OrderStatus.init(rawValue:)))
-                let to = try #require(OrderStatus(rawValue: later.toStatus))
+                let from = try #require(later.fromStatus)
+                let to = later.toStatus
                 #expect(later.fromStatus == earlier.toStatus, "the chain of events is broken at event \(later.id ?? -1)")
                 #expect(Invariant5.moves.contains([from, to]) || (from == to && from.isPaid), "event \(from) → \(to)")
                 #expect(!Invariant5.terminal.contains(from) || from == to, "an event leaves terminal \(from)")

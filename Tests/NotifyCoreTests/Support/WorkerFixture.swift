@@ -5,6 +5,8 @@ import Logging
 import MetricsTestKit
 import NotifyCore
 import NotifyStore
+import NotifyStoreSQLite
+import StoreTestSupport
 import Synchronization
 
 /// Identities and keys shared by the worker tests: real 2048-bit RSA keys, generated once per test process.
@@ -121,9 +123,9 @@ final class TestClock: Sendable {
 /// from a configuration exactly as `notify-worker` does, with a fake gateway and a movable clock.
 final class WorkerFixture: Sendable {
     let directory: URL
-    let database: NotifyDatabase
-    let queue: SQLiteJobQueue
-    let orders: OrderRepository
+    let database: SQLiteStore
+    let queue: StoreQueue
+    let orders: StoreOrders
     let writer: NotificationWriter
     let gateway = FakeGateway()
     let metrics = TestMetrics()
@@ -158,10 +160,10 @@ final class WorkerFixture: Sendable {
         configure(&configuration)
         self.configuration = configuration
 
-        database = try NotifyDatabase(path: configuration.storePath)
-        queue = SQLiteJobQueue(database: database)
-        orders = OrderRepository(database: database)
-        writer = NotificationWriter(database: database, mode: .perRequest)
+        database = try SQLiteStore(path: configuration.storePath!)
+        queue = StoreQueue(database)
+        orders = StoreOrders(database)
+        writer = NotificationWriter(store: database, mode: .perRequest)
         // A day ahead of the wall clock, which the store uses to stamp enqueues and replays: those are always due,
         // and moving the test clock is the only thing that makes time pass for the worker.
         let clock = TestClock(Date().addingTimeInterval(86_400))
@@ -169,7 +171,7 @@ final class WorkerFixture: Sendable {
         var logger = Logger(label: "test.worker")
         logger.logLevel = .critical
         runtime = try WorkerRuntime(
-            configuration: configuration, database: database, gateway: gateway, backoffRandom: jitter,
+            configuration: configuration, store: database, gateway: gateway, backoffRandom: jitter,
             metrics: WorkerMetrics(factory: metrics), logger: logger,
             now: { clock.now })
     }
@@ -184,7 +186,7 @@ final class WorkerFixture: Sendable {
     @discardableResult
     func order(_ outTradeNo: String, fen: Int64 = 8888, status: OrderStatus = .waitBuyerPay, age: TimeInterval = 0) async throws -> Order {
         let order = Order(
-            outTradeNo: outTradeNo, subject: "Test order", totalAmountFen: fen, status: status.rawValue,
+            outTradeNo: outTradeNo, subject: "Test order", totalAmountFen: fen, status: status,
             createdAt: clock.now.addingTimeInterval(-age))
         try await orders.create(order)
         return order
@@ -199,8 +201,9 @@ final class WorkerFixture: Sendable {
                 notifyId: parameters["notify_id"]!, outTradeNo: parameters["out_trade_no"]!, tradeStatus: parameters["trade_status"]!,
                 body: body))
         guard case .stored(let notificationId) = result else { throw FixtureError("notification was a duplicate") }
-        let job = try await database.pool.read { db in
-            try Job.fetchOne(db, sql: "SELECT * FROM jobs WHERE notification_id = ?", arguments: [notificationId])
+        let outTradeNo = parameters["out_trade_no"]!
+        let job = try await database.read { db in
+            try db.jobs(state: nil, kind: .notification, outTradeNo: outTradeNo, limit: 1000).first { $0.notificationId == notificationId }
         }
         guard let job else { throw FixtureError("no job for notification \(notificationId)") }
         // The writer stamps run_at with the wall clock: keep the test clock from running behind it.

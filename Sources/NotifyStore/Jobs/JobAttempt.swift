@@ -1,8 +1,7 @@
 import Foundation
-import GRDB
 
-/// One row of `job_attempts`: how one attempt of a job ended. Replay never deletes these.
-public struct JobAttempt: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+/// How one attempt of a job ended. Replay never deletes these.
+public struct JobAttempt: Codable, Sendable, Equatable {
     /// How an attempt ended.
     public enum Outcome: String, Codable, Sendable, CaseIterable {
         /// Completed by its owner.
@@ -19,13 +18,6 @@ public struct JobAttempt: Codable, Sendable, Equatable, FetchableRecord, Persist
         case replayed
     }
 
-    /// The table this record lives in.
-    public static let databaseTableName = "job_attempts"
-    /// Swift names are camelCase, columns snake_case.
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    /// Swift names are camelCase, columns snake_case.
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-
     /// Row id.
     public var id: Int64?
     /// The job this attempt belongs to.
@@ -40,6 +32,15 @@ public struct JobAttempt: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var error: String?
     /// When the outcome was recorded.
     public var at: Date
-}
 
-extension JobAttempt.Outcome: DatabaseValueConvertible {}
+    /// An attempt record with every column given.
+    public init(id: Int64? = nil, jobId: Int64, attempt: Int, owner: String?, outcome: Outcome, error: String?, at: Date) {
+        self.id = id
+        self.jobId = jobId
+        self.attempt = attempt
+        self.owner = owner
+        self.outcome = outcome
+        self.error = error
+        self.at = at
+    }
+}

@@ -1,6 +1,4 @@
-import AlipayKit
-
-/// The status of a merchant order, in Alipay's words (the store keeps the raw value).
+/// The status of a merchant order, in Alipay's words (the raw values are what the database holds).
 ///
 /// `CREATED` is ours (the order exists, no pay URL issued yet); the other four are Alipay's `trade_status` values.
 public enum OrderStatus: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
@@ -10,18 +8,11 @@ public enum OrderStatus: String, Sendable, Codable, CaseIterable, CustomStringCo
     case tradeFinished = "TRADE_FINISHED"
     case tradeClosed = "TRADE_CLOSED"
 
-    /// The order status an Alipay `trade_status` stands for.
-    public init(_ tradeStatus: TradeStatus) {
-        switch tradeStatus {
-        case .waitBuyerPay: self = .waitBuyerPay
-        case .tradeSuccess: self = .tradeSuccess
-        case .tradeFinished: self = .tradeFinished
-        case .tradeClosed: self = .tradeClosed
-        }
-    }
+    /// The statuses of an order not paid yet: the one definition the state machine and the sweeper share.
+    public static let unpaid: Set<OrderStatus> = [.created, .waitBuyerPay]
 
     /// Not paid yet: the sweeper reconciles and eventually closes these.
-    public var isUnpaid: Bool { self == .created || self == .waitBuyerPay }
+    public var isUnpaid: Bool { Self.unpaid.contains(self) }
 
     /// The buyer's money arrived (and was not fully refunded).
     public var isPaid: Bool { self == .tradeSuccess || self == .tradeFinished }

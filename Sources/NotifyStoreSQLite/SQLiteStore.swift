@@ -1,7 +1,8 @@
 import Foundation
 import GRDB
+import NotifyStore
 
-/// The store's SQLite database: a WAL `DatabasePool` whose writer commits with `synchronous=FULL`.
+/// The SQLite engine of the store contract: a WAL `DatabasePool` whose writer commits with `synchronous=FULL`.
 ///
 /// Opening checks, in order: the folder and file can be created, SQLite kept `synchronous=FULL` on the writer
 /// (GRDB sets NORMAL while switching to WAL, so it is set again and read back), and the schema is not newer than
@@ -9,10 +10,10 @@ import GRDB
 /// writer waits for the lock up to the busy timeout at BEGIN instead of failing at its first write.
 ///
 /// ```swift
-/// let database = try NotifyDatabase(path: "var/alipay-notify.sqlite")
-/// let queue = SQLiteJobQueue(database: database)
+/// let store = try SQLiteStore(path: "var/alipay-notify.sqlite")
+/// let order = try await store.read { db in try db.order("A1") }
 /// ```
-public final class NotifyDatabase: Sendable {
+public final class SQLiteStore: Sendable {
     /// The GRDB pool: one writer connection, concurrent readers.
     public let pool: DatabasePool
     /// The database file path as given.
@@ -21,7 +22,7 @@ public final class NotifyDatabase: Sendable {
     public let migrationsAppliedOnOpen: [String]
 
     /// The migrations this build knows, in order (`notifyctl db migrate` prints them).
-    public static var knownMigrations: [String] { StoreMigrations.known }
+    public static var knownMigrations: [String] { SQLiteMigrations.known }
 
     /// Opens (creating the folder and file if needed) a DatabasePool in WAL with synchronous=FULL *verified* on the writer,
     /// busy timeout, foreign keys. `migrate: true` applies pending migrations; `false` refuses a schema that is behind.
@@ -37,7 +38,7 @@ public final class NotifyDatabase: Sendable {
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw StoreError.cannotOpen(path: path, reason: "cannot create the folder \(folder.path): \(error.localizedDescription)")
+            throw StoreError.cannotOpen(location: "sqlite:\(path)", reason: "cannot create the folder \(folder.path): \(error.localizedDescription)")
         }
 
         var configuration = Configuration()
@@ -56,14 +57,16 @@ public final class NotifyDatabase: Sendable {
                 try db.execute(sql: "PRAGMA cache_size = \(-1024 * max(2, cacheMegabytes))")
             }
         } catch {
-            throw StoreError.cannotOpen(path: path, reason: "\(error)")
+            throw StoreError.cannotOpen(location: "sqlite:\(path)", reason: "\(error)")
         }
         let synchronous = try Self.synchronousMode(of: pool)
-        guard synchronous == "full" else { throw StoreError.notDurable(synchronous: synchronous) }
+        guard synchronous == "full" else {
+            throw StoreError.notDurable("SQLite kept synchronous=\(synchronous) on the writer connection instead of FULL")
+        }
 
         let pending = try Self.pendingMigrations(in: pool)
         if migrate {
-            try StoreMigrations.migrator.migrate(pool)
+            try SQLiteMigrations.migrator.migrate(pool)
             migrationsAppliedOnOpen = pending
         } else {
             guard pending.isEmpty else { throw StoreError.schemaBehind(pending: pending) }
@@ -75,22 +78,22 @@ public final class NotifyDatabase: Sendable {
     ///
     /// Throws `StoreError.schemaTooNew` before touching anything when a newer build migrated the database.
     @discardableResult
-    public func migrate() throws -> [String] {
-        let pending = try pendingMigrations()
+    public func migrateNow() throws -> [String] {
+        let pending = try pendingMigrationsNow()
         guard !pending.isEmpty else { return [] }
-        try StoreMigrations.migrator.migrate(pool)
+        try SQLiteMigrations.migrator.migrate(pool)
         return pending
     }
 
     /// The migrations this build knows and the database has not applied yet.
     ///
     /// Throws `StoreError.schemaTooNew` when the database has applied migrations this build does not know.
-    public func pendingMigrations() throws -> [String] {
+    public func pendingMigrationsNow() throws -> [String] {
         try Self.pendingMigrations(in: pool)
     }
 
     private static func pendingMigrations(in pool: DatabasePool) throws -> [String] {
-        let migrator = StoreMigrations.migrator
+        let migrator = SQLiteMigrations.migrator
         let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }
         let known = migrator.migrations
         let unknown = applied.subtracting(known).sorted()

@@ -4,15 +4,19 @@ import GRDB
 ///
 /// A migration that has shipped is never edited: a schema change is a new migration appended at the end
 /// (`v2-…`). A database that has applied a migration missing from this list was upgraded by a newer build,
-/// and `NotifyDatabase` refuses to run against it.
+/// and `SQLiteStore` refuses to run against it.
 ///
 /// Dates are stored as GRDB writes them, `YYYY-MM-DD HH:MM:SS.SSS` in UTC, so they compare correctly as text.
-enum StoreMigrations {
+enum SQLiteMigrations {
     /// The migrator with every migration this build knows.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-initial-schema") { db in
             try db.execute(sql: v1InitialSchema)
+        }
+        migrator.registerMigration("v2-job-payload") { db in
+            // Open job kinds carry what they need beyond the fixed columns.
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN payload TEXT")
         }
         return migrator
     }

@@ -1,14 +1,7 @@
 import Foundation
-import GRDB
 
-/// One row of `notifications`: an Alipay notification exactly as received, once per `notify_id`.
-public struct StoredNotification: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    /// The table this record lives in.
-    public static let databaseTableName = "notifications"
-    /// Swift names are camelCase, columns snake_case.
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    /// Swift names are camelCase, columns snake_case.
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+/// An Alipay notification exactly as received, once per `notify_id`.
+public struct StoredNotification: Codable, Sendable, Equatable {
 
     /// Row id; jobs refer to it.
     public var id: Int64?
@@ -40,15 +33,5 @@ public struct StoredNotification: Codable, Sendable, Equatable, FetchableRecord,
         self.firstReceivedAt = firstReceivedAt
         self.lastReceivedAt = lastReceivedAt
         self.deliveryCount = deliveryCount
-    }
-}
-
-extension StoredNotification {
-    /// Reads a row by column name (written out: the worker reads every notification it applies).
-    public init(row: Row) throws {
-        try self.init(
-            id: row.decode(forColumn: "id"), notifyId: row.decode(forColumn: "notify_id"), outTradeNo: row.decode(forColumn: "out_trade_no"), tradeStatus: row.decode(forColumn: "trade_status"),
-            body: row.decode(forColumn: "body"), firstReceivedAt: row.decode(forColumn: "first_received_at"), lastReceivedAt: row.decode(forColumn: "last_received_at"),
-            deliveryCount: row.decode(forColumn: "delivery_count"))
     }
 }

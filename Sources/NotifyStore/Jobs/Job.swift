@@ -1,16 +1,29 @@
 import Foundation
-import GRDB
 
-/// What a job does; the worker dispatches on it.
-public enum JobKind: String, Codable, Sendable, CaseIterable {
+/// What a job does; the worker dispatches on it. Open: a feature adds its own kind (`deliver`, `refund`…) without
+/// touching the store, which keeps the raw value as text.
+public struct JobKind: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible, ExpressibleByStringLiteral {
     /// Apply one stored Alipay notification to its order.
-    case notification
+    public static let notification: JobKind = "notification"
     /// Ask Alipay (`alipay.trade.query`) about an order whose notification is late or missing.
-    case reconcile
+    public static let reconcile: JobKind = "reconcile"
     /// Close an order that stayed unpaid past its timeout.
-    case close
-    /// Deliver an outbound event to the merchant (reserved for later).
-    case deliver
+    public static let close: JobKind = "close"
+
+    /// The name stored in the database.
+    public let rawValue: String
+
+    /// A kind by name.
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    /// A kind by name.
+    public init(stringLiteral value: String) {
+        rawValue = value
+    }
+
+    public var description: String { rawValue }
 }
 
 /// Where a job is in its life: pending → running → done, or → dead after the last failure.
@@ -25,15 +38,8 @@ public enum JobState: String, Codable, Sendable, CaseIterable {
     case dead
 }
 
-/// One row of the `jobs` table: a unit of work in the durable queue.
-public struct Job: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    /// The table this record lives in.
-    public static let databaseTableName = "jobs"
-    /// Swift names are camelCase, columns snake_case.
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    /// Swift names are camelCase, columns snake_case.
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
-
+/// One job of the durable queue.
+public struct Job: Codable, Sendable, Equatable {
     /// Row id; nil before insertion.
     public var id: Int64?
     /// What the job does.
@@ -48,6 +54,8 @@ public struct Job: Codable, Sendable, Equatable, FetchableRecord, PersistableRec
     public var notificationId: Int64?
     /// Alipay's `notify_id` of that notification, kept on the job for listing.
     public var notifyId: String?
+    /// What the kind needs beyond the columns above (JSON text by convention), as enqueued.
+    public var payload: String?
     /// How many times the job was claimed since it was enqueued or last replayed.
     public var attempts: Int
     /// Not claimed before this instant.
@@ -66,8 +74,8 @@ public struct Job: Codable, Sendable, Equatable, FetchableRecord, PersistableRec
     /// A job record with every column given.
     public init(
         id: Int64? = nil, kind: JobKind, state: JobState = .pending, uniqueKey: String? = nil, outTradeNo: String? = nil,
-        notificationId: Int64? = nil, notifyId: String? = nil, attempts: Int = 0, runAt: Date, leaseOwner: String? = nil,
-        leaseExpiresAt: Date? = nil, lastError: String? = nil, createdAt: Date, updatedAt: Date
+        notificationId: Int64? = nil, notifyId: String? = nil, payload: String? = nil, attempts: Int = 0, runAt: Date,
+        leaseOwner: String? = nil, leaseExpiresAt: Date? = nil, lastError: String? = nil, createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.kind = kind
@@ -76,6 +84,7 @@ public struct Job: Codable, Sendable, Equatable, FetchableRecord, PersistableRec
         self.outTradeNo = outTradeNo
         self.notificationId = notificationId
         self.notifyId = notifyId
+        self.payload = payload
         self.attempts = attempts
         self.runAt = runAt
         self.leaseOwner = leaseOwner
@@ -83,6 +92,33 @@ public struct Job: Codable, Sendable, Equatable, FetchableRecord, PersistableRec
         self.lastError = lastError
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+
+    /// The lease this claim holds, when the job is running: what every write that finishes the attempt is fenced by.
+    public var lease: JobLease? {
+        guard state == .running, let id, let leaseOwner else { return nil }
+        return JobLease(jobId: id, owner: leaseOwner, attempt: attempts)
+    }
+}
+
+/// The fence of one claim: the job, the owner that claimed it, and the attempt number the claim produced.
+///
+/// A completion, retry or dead-letter applies only while the job is still running under the same owner *and* the
+/// same attempt, so a worker whose lease expired — even one that claimed the job again itself later, or runs on
+/// another host with a skewed clock — can never finish an attempt it no longer holds.
+public struct JobLease: Sendable, Hashable {
+    /// The job.
+    public var jobId: Int64
+    /// The owner token the job was claimed with (unique per worker process).
+    public var owner: String
+    /// The job's `attempts` right after this claim.
+    public var attempt: Int
+
+    /// A lease from its parts.
+    public init(jobId: Int64, owner: String, attempt: Int) {
+        self.jobId = jobId
+        self.owner = owner
+        self.attempt = attempt
     }
 }
 
@@ -98,34 +134,22 @@ public struct NewJob: Sendable, Equatable {
     public var notificationId: Int64?
     /// Alipay's `notify_id` of that notification.
     public var notifyId: String?
+    /// What the kind needs beyond the columns above.
+    public var payload: String?
     /// Not claimed before this instant.
     public var runAt: Date
 
     /// A job to enqueue; due now unless `runAt` says otherwise.
     public init(
         kind: JobKind, uniqueKey: String? = nil, outTradeNo: String? = nil, notificationId: Int64? = nil, notifyId: String? = nil,
-        runAt: Date = Date()
+        payload: String? = nil, runAt: Date = Date()
     ) {
         self.kind = kind
         self.uniqueKey = uniqueKey
         self.outTradeNo = outTradeNo
         self.notificationId = notificationId
         self.notifyId = notifyId
+        self.payload = payload
         self.runAt = runAt
-    }
-}
-
-extension JobKind: DatabaseValueConvertible {}
-extension JobState: DatabaseValueConvertible {}
-
-extension Job {
-    /// Reads a row by column name. Written out instead of the Codable default: the worker decodes every claimed
-    /// job, and Codable's snake-case key conversion cost more than the SQL around it.
-    public init(row: Row) throws {
-        try self.init(
-            id: row.decode(forColumn: "id"), kind: row.decode(forColumn: "kind"), state: row.decode(forColumn: "state"), uniqueKey: row.decode(forColumn: "unique_key"), outTradeNo: row.decode(forColumn: "out_trade_no"),
-            notificationId: row.decode(forColumn: "notification_id"), notifyId: row.decode(forColumn: "notify_id"), attempts: row.decode(forColumn: "attempts"), runAt: row.decode(forColumn: "run_at"),
-            leaseOwner: row.decode(forColumn: "lease_owner"), leaseExpiresAt: row.decode(forColumn: "lease_expires_at"), lastError: row.decode(forColumn: "last_error"),
-            createdAt: row.decode(forColumn: "created_at"), updatedAt: row.decode(forColumn: "updated_at"))
     }
 }

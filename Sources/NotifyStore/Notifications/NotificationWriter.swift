@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Metrics
 import Synchronization
 
@@ -43,7 +42,7 @@ public enum AppendResult: Sendable, Equatable {
 /// while a batch commits wait for the next one, so under load batches grow by themselves.
 ///
 /// ```swift
-/// let writer = NotificationWriter(database: database)
+/// let writer = NotificationWriter(store: store)
 /// switch try await writer.append(notification) { case .stored, .duplicate: answer("success") }
 /// await writer.shutdown()
 /// ```
@@ -78,11 +77,11 @@ public final class NotificationWriter: Sendable {
     ///
     /// Metrics go to `metricsFactory`, by default the factory `MetricsSystem` was bootstrapped with.
     public init(
-        database: NotifyDatabase, mode: Mode = .groupCommit(maxBatch: 256, maxWait: .milliseconds(2)),
+        store: any Store, mode: Mode = .groupCommit(maxBatch: 256, maxWait: .milliseconds(2)),
         metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.mode = mode
-        let committer = BatchCommitter(database: database, metrics: StoreMetrics(factory: metricsFactory ?? MetricsSystem.factory))
+        let committer = BatchCommitter(store: store, metrics: StoreMetrics(factory: metricsFactory ?? MetricsSystem.factory))
         self.committer = committer
         switch mode {
         case .perRequest:
@@ -151,12 +150,12 @@ public final class NotificationWriter: Sendable {
 
 /// Runs one batch of appends in one write transaction and keeps the counts and metrics.
 private final class BatchCommitter: Sendable {
-    let database: NotifyDatabase
+    let store: any Store
     let metrics: StoreMetrics
     let counts = Mutex(NotificationWriter.Counts())
 
-    init(database: NotifyDatabase, metrics: StoreMetrics) {
-        self.database = database
+    init(store: any Store, metrics: StoreMetrics) {
+        self.store = store
         self.metrics = metrics
     }
 
@@ -164,14 +163,11 @@ private final class BatchCommitter: Sendable {
         let start = ContinuousClock.now
         let results: [AppendResult]
         do {
-            results = try await database.pool.write { db in
-                // One timestamp for the whole batch, converted once: the batch commits at one instant anyway.
-                let now = Date().databaseValue
-                return try notifications.map { try Self.append($0, now: now, in: db) }
-            }
+            results = try await store.append(notifications)
         } catch {
             counts.withLock { $0.failedBatches += 1 }
             metrics.enqueueCommitFailures.increment()
+            if let error = error as? StoreError, case .unavailable = error { throw error }
             throw StoreError.unavailable("\(error)")
         }
         let elapsed = ContinuousClock.now - start
@@ -187,30 +183,6 @@ private final class BatchCommitter: Sendable {
             $0.duplicates += results.count - stored
         }
         return results
-    }
-
-    /// One notification inside the batch's transaction: insert it with its job, or count the re-delivery.
-    ///
-    /// The receiver's hot path: a cached statement, and the job written by `SQLiteJobQueue.insertPending` without
-    /// `enqueue`'s look-up of a live job with the same key (a `notify_id` stored for the first time has none).
-    private static func append(_ notification: IncomingNotification, now: DatabaseValue, in db: Database) throws -> AppendResult {
-        let upsert = try db.cachedStatement(
-            sql: """
-                INSERT INTO notifications (notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
-                VALUES (?, ?, ?, ?, ?, ?, 1)
-                ON CONFLICT (notify_id) DO UPDATE SET delivery_count = delivery_count + 1, last_received_at = excluded.last_received_at
-                RETURNING id, delivery_count
-                """)
-        let row = try Row.fetchOne(
-            upsert,
-            arguments: [notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body, now, now])!
-        let id: Int64 = row[0]
-        let deliveryCount: Int = row[1]
-        guard deliveryCount == 1 else { return .duplicate(notificationId: id) }
-        _ = try SQLiteJobQueue.insertPending(
-            kind: .notification, uniqueKey: "notification:\(notification.notifyId)", outTradeNo: notification.outTradeNo,
-            notificationId: id, notifyId: notification.notifyId, runAt: now, now: now, in: db)
-        return .stored(notificationId: id)
     }
 }
 

@@ -1,14 +1,7 @@
 import Foundation
-import GRDB
 
-/// One row of `orders`: a merchant order as the store knows it. Statuses are Alipay's strings (`TRADE_SUCCESS`…).
-public struct Order: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    /// The table this record lives in.
-    public static let databaseTableName = "orders"
-    /// Swift names are camelCase, columns snake_case.
-    public static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    /// Swift names are camelCase, columns snake_case.
-    public static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+/// A merchant order as the store knows it.
+public struct Order: Codable, Sendable, Equatable {
 
     /// The merchant order number, primary key.
     public var outTradeNo: String
@@ -16,8 +9,8 @@ public struct Order: Codable, Sendable, Equatable, FetchableRecord, PersistableR
     public var subject: String
     /// The amount in fen (分): exact, never a floating-point number.
     public var totalAmountFen: Int64
-    /// `CREATED`, `WAIT_BUYER_PAY`, `TRADE_SUCCESS`, `TRADE_FINISHED` or `TRADE_CLOSED`.
-    public var status: String
+    /// Where the order is in its life.
+    public var status: OrderStatus
     /// Alipay's trade number, once known.
     public var tradeNo: String?
     /// How much was refunded, in fen.
@@ -37,7 +30,7 @@ public struct Order: Codable, Sendable, Equatable, FetchableRecord, PersistableR
 
     /// An order record with every column given.
     public init(
-        outTradeNo: String, subject: String, totalAmountFen: Int64, status: String = "CREATED", tradeNo: String? = nil,
+        outTradeNo: String, subject: String, totalAmountFen: Int64, status: OrderStatus = .created, tradeNo: String? = nil,
         refundedFen: Int64 = 0, needsReview: Bool = false, reviewReason: String? = nil, createdAt: Date = Date(),
         updatedAt: Date? = nil, paidAt: Date? = nil, closedAt: Date? = nil
     ) {
@@ -73,16 +66,5 @@ public struct OrderChanges: Sendable, Equatable {
         self.refundedFen = refundedFen
         self.paidAt = paidAt
         self.closedAt = closedAt
-    }
-}
-
-extension Order {
-    /// Reads a row by column name (written out: cheaper than Codable's snake-case conversion on the worker's path).
-    public init(row: Row) throws {
-        try self.init(
-            outTradeNo: row.decode(forColumn: "out_trade_no"), subject: row.decode(forColumn: "subject"), totalAmountFen: row.decode(forColumn: "total_amount_fen"), status: row.decode(forColumn: "status"),
-            tradeNo: row.decode(forColumn: "trade_no"), refundedFen: row.decode(forColumn: "refunded_fen"), needsReview: row.decode(forColumn: "needs_review"),
-            reviewReason: row.decode(forColumn: "review_reason"), createdAt: row.decode(forColumn: "created_at"), updatedAt: row.decode(forColumn: "updated_at"), paidAt: row.decode(forColumn: "paid_at"),
-            closedAt: row.decode(forColumn: "closed_at"))
     }
 }

@@ -1,0 +1,233 @@
+import Foundation
+
+/// The store contract: everything the domain, the receiver, the worker and `notifyctl` may ask of a database.
+///
+/// Two engines implement it — SQLite (`NotifyStoreSQLite`, the embedded default) and PostgreSQL
+/// (`NotifyStorePostgres`, for several hosts) — and one conformance suite runs against both. No engine type, no SQL
+/// text and no engine error code crosses it: failures arrive as ``StoreError``, whose cases say what the caller
+/// should do (retry, report a duplicate, stop).
+///
+/// Work that must be atomic is a unit of work: ``write(_:)`` runs a synchronous closure inside one durable
+/// transaction and commits when it returns (rolls back when it throws). The closure is synchronous on purpose: the
+/// domain rules read top to bottom, and an engine decides how to run it (SQLite on its writer connection,
+/// PostgreSQL on a pooled connection from a thread of its own).
+///
+/// ```swift
+/// let applied = try await store.write { tx in
+///     guard let order = try tx.order("A1", forUpdate: true) else { return false }
+///     let moved = try tx.transition(order, to: .tradeSuccess, changes: OrderChanges(paidAt: now), event: event)
+///     try tx.complete(lease)
+///     return moved
+/// }
+/// ```
+///
+/// The queue operations that are transactions of their own (claim, heartbeat, release, replay, prune) and the
+/// receiver's group-commit append are methods of the store itself.
+public protocol Store: AnyObject, Sendable {
+    /// Where the data lives, for logs and `notifyctl config show`: never contains a password.
+    var location: String { get }
+
+    /// Runs `body` in one read transaction (a consistent snapshot).
+    func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReading) throws -> T) async throws -> T
+
+    /// Runs `body` in one durable write transaction: committed when it returns, rolled back when it throws.
+    func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T
+
+    /// Stores verified notifications in one transaction: each new `notify_id` with its `notification` job, each
+    /// re-delivery as a bumped delivery count. Returns once committed durably, one result per notification, in order.
+    /// Two hosts appending the same `notify_id` at once store it once; both get a result (one `.stored`, one `.duplicate`).
+    func append(_ notifications: [IncomingNotification]) async throws -> [AppendResult]
+
+    /// Leases up to `limit` due jobs to `owner` in one transaction: pending jobs whose `runAt` has come, and running
+    /// jobs whose lease ended (their previous owner died or stalled). Each claimed job's `attempts` goes up by one;
+    /// its lease (``Job/lease``) fences every later write of that attempt. Two claimers never get the same job.
+    func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job]
+
+    /// Moves the lease end of those of `leases` still held, for long work; the others are skipped.
+    func extendLeases(_ leases: [JobLease], until: Date) async throws
+
+    /// Gives every job leased to `owner` back to pending without counting the attempt (graceful shutdown).
+    func releaseLeases(owner: String) async throws
+
+    /// Puts dead or done jobs back to pending with attempts reset; history is kept. `dryRun` only lists them.
+    /// A job whose unique key is held by a live job is left alone (that job does the same work).
+    func replay(_ selection: ReplaySelection, dryRun: Bool) async throws -> [Job]
+
+    /// Deletes done jobs last changed before `olderThan`, then notifications older than that which no job refers to,
+    /// in bounded batches (short transactions). Pending, running and dead jobs and their notifications are kept.
+    func prune(olderThan: Date) async throws -> (jobs: Int, notifications: Int)
+
+    /// True when a write transaction commits now (for `/readyz`).
+    func isWritable() async -> Bool
+
+    /// The migrations this build knows, in order.
+    var knownMigrations: [String] { get }
+
+    /// The known migrations the database has not applied. Throws ``StoreError/schemaTooNew(found:known:)`` when the
+    /// database was migrated by a newer build.
+    func pendingMigrations() async throws -> [String]
+
+    /// Applies the pending migrations and returns their names (empty when up to date). Safe when several hosts start
+    /// at once.
+    @discardableResult
+    func migrate() async throws -> [String]
+
+    /// A stream that yields when another process may have enqueued jobs (a wake-up hint; polling stays the
+    /// guarantee). Nil when the engine has no such signal.
+    func jobWakeUps() -> AsyncStream<Void>?
+
+    /// Releases connections and files. The store must not be used afterwards.
+    func close() async
+}
+
+/// Reads, inside a read or write transaction.
+public protocol StoreReading {
+    /// The order with this number, or nil.
+    func order(_ outTradeNo: String) throws -> Order?
+    /// Most recent orders first, optionally only those with `status`.
+    func orders(status: OrderStatus?, limit: Int) throws -> [Order]
+    /// How many orders are in each status (statuses without orders are absent).
+    func orderCounts() throws -> [OrderStatus: Int]
+    /// How many orders are flagged for review.
+    func ordersNeedingReview() throws -> Int
+    /// The order's events, oldest first.
+    func orderEvents(_ outTradeNo: String) throws -> [OrderEvent]
+    /// Oldest first: orders in one of `statuses`, created at or before `createdBefore`, that have no live job of
+    /// `liveKinds` and no dead job of `deadKinds` (what the sweeper settles next).
+    func ordersWithoutJobs(
+        statuses: Set<OrderStatus>, createdBefore: Date, liveKinds: Set<JobKind>, deadKinds: Set<JobKind>, limit: Int
+    ) throws -> [Order]
+
+    /// Stored notifications by id, in no particular order; missing ids are absent.
+    func notifications(ids: [Int64]) throws -> [StoredNotification]
+    /// The stored notification with this `notify_id`.
+    func notification(notifyId: String) throws -> StoredNotification?
+
+    /// One job by id.
+    func job(_ id: Int64) throws -> Job?
+    /// Most recent jobs first, optionally filtered.
+    func jobs(state: JobState?, kind: JobKind?, outTradeNo: String?, limit: Int) throws -> [Job]
+    /// The most recent job of `kind` for the order, whatever its state.
+    func latestJob(kind: JobKind, outTradeNo: String) throws -> Job?
+    /// How each attempt of a job ended, oldest first.
+    func jobHistory(_ jobId: Int64) throws -> [JobAttempt]
+    /// Job counts by state.
+    func queueStats() throws -> QueueStats
+    /// The `runAt` of the oldest due pending job; nil when none is waiting.
+    func oldestDueJob(now: Date) throws -> Date?
+}
+
+/// Reads and writes inside one write transaction (``Store/write(_:)``).
+public protocol StoreTransaction: StoreReading {
+    /// The order with this number, held until the transaction ends when `forUpdate` (PostgreSQL: a row lock; SQLite's
+    /// single writer holds everything already), so that the status read is the status the transition starts from.
+    func order(_ outTradeNo: String, forUpdate: Bool) throws -> Order?
+
+    /// Inserts a new order and its creation event. A taken `outTradeNo` throws ``StoreError/duplicate(_:)``.
+    func insertOrder(_ order: Order) throws
+
+    /// Moves `order` to `to`, only if the row still has the status and refunded amount of `order` (the snapshot the
+    /// caller decided on); returns false and writes nothing otherwise. When it returns true exactly one event was
+    /// appended (`fromStatus`/`toStatus` from the arguments; source, job, notification, detail from `event`).
+    func transition(_ order: Order, to: OrderStatus, changes: OrderChanges, event: OrderEvent) throws -> Bool
+
+    /// Marks the order for a person to look at, with the reason. Returns false when there is no such order.
+    @discardableResult
+    func flagForReview(_ outTradeNo: String, reason: String) throws -> Bool
+
+    /// Enqueues a job. Idempotent on `uniqueKey` among live (pending or running) jobs: returns the live job with
+    /// `inserted` false instead of adding another.
+    func enqueue(_ job: NewJob) throws -> (job: Job, inserted: Bool)
+
+    /// Marks the leased job done. Fenced: throws ``StoreError/leaseLost(jobId:)`` unless the job is still running
+    /// under this very lease (owner and attempt).
+    func complete(_ lease: JobLease) throws
+    /// Puts the leased job back to pending until `at`, keeping `error`. Fenced like ``complete(_:)``.
+    func retry(_ lease: JobLease, at: Date, error: String) throws
+    /// Marks the leased job dead with `reason`. Fenced like ``complete(_:)``.
+    func deadLetter(_ lease: JobLease, reason: String) throws
+
+    /// Runs `body` so that, when it throws, only its own writes are undone and the transaction goes on.
+    func savepoint<T>(_ body: () throws -> T) throws -> T
+}
+
+extension StoreTransaction {
+    /// The order with this number, or nil (not locked).
+    public func order(_ outTradeNo: String) throws -> Order? {
+        try order(outTradeNo, forUpdate: false)
+    }
+}
+
+extension Store {
+    /// Inserts a new order and its creation event in its own transaction.
+    public func insertOrder(_ order: Order) async throws {
+        try await write { tx in try tx.insertOrder(order) }
+    }
+
+    /// The order with this number, or nil.
+    public func order(_ outTradeNo: String) async throws -> Order? {
+        try await read { db in try db.order(outTradeNo) }
+    }
+
+    /// Claims due jobs of any kind (see ``claim(owner:limit:lease:now:kinds:)``).
+    public func claim(owner: String, limit: Int, lease: Duration, now: Date) async throws -> [Job] {
+        try await claim(owner: owner, limit: limit, lease: lease, now: now, kinds: nil)
+    }
+
+    /// Enqueues a job in its own transaction (see ``StoreTransaction/enqueue(_:)``).
+    @discardableResult
+    public func enqueue(_ job: NewJob) async throws -> (job: Job, inserted: Bool) {
+        let result = try await write { tx in try tx.enqueue(job) }
+        return (result.job, result.inserted)
+    }
+
+    /// Job counts by state.
+    public func queueStats() async throws -> QueueStats {
+        try await read { db in try db.queueStats() }
+    }
+
+    /// Seconds since the oldest due pending job became due; nil when none is waiting.
+    public func oldestPendingAge(now: Date) async throws -> TimeInterval? {
+        try await read { db in try db.oldestDueJob(now: now) }.map { max(0, now.timeIntervalSince($0)) }
+    }
+}
+
+/// Counts of jobs by state; JSON keys are exactly `pending`, `running`, `done`, `dead`.
+public struct QueueStats: Codable, Sendable, Equatable {
+    /// Waiting to run.
+    public var pending: Int
+    /// Leased to a worker.
+    public var running: Int
+    /// Finished.
+    public var done: Int
+    /// Given up on.
+    public var dead: Int
+
+    /// Counts by state.
+    public init(pending: Int = 0, running: Int = 0, done: Int = 0, dead: Int = 0) {
+        self.pending = pending
+        self.running = running
+        self.done = done
+        self.dead = dead
+    }
+
+    /// Sets the count of one state.
+    public mutating func set(_ state: JobState, _ count: Int) {
+        switch state {
+        case .pending: pending = count
+        case .running: running = count
+        case .done: done = count
+        case .dead: dead = count
+        }
+    }
+}
+
+/// Which finished jobs a replay puts back to pending.
+public enum ReplaySelection: Sendable, Equatable {
+    /// These jobs, if they are dead or done.
+    case ids([Int64])
+    /// Every dead job.
+    case dead
+    /// Every dead or done job of this order.
+    case outTradeNo(String)
+}

@@ -1,0 +1,318 @@
+import Foundation
+import GRDB
+import NotifyStore
+
+/// The store contract on SQLite: the queue's whole life top to bottom, with the SQL in plain sight.
+///
+/// Every method that changes rows runs inside one write transaction (`BEGIN IMMEDIATE`). The single SQLite writer
+/// serialises those transactions, which is what makes "claim" hand a job to exactly one owner here; the fence on
+/// (owner, attempt) is what keeps a stale owner out.
+extension SQLiteStore: Store {
+    public var location: String { "sqlite:\(path)" }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReading) throws -> T) async throws -> T {
+        do {
+            return try await pool.read { db in try body(SQLiteTransaction(db)) }
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
+        do {
+            return try await pool.write { db in try body(SQLiteTransaction(db)) }
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    /// GRDB's errors in the contract's terms; errors of the caller's own (a domain failure thrown out of a unit of
+    /// work) pass through unchanged.
+    static func translate(_ error: any Error) -> any Error {
+        guard let error = error as? DatabaseError else { return error }
+        let message = error.message ?? "\(error.resultCode)"
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return StoreError.busy("database locked past the busy timeout (\(message))")
+        case .SQLITE_CONSTRAINT:
+            switch error.extendedResultCode {
+            case .SQLITE_CONSTRAINT_PRIMARYKEY, .SQLITE_CONSTRAINT_UNIQUE: return StoreError.duplicate(message)
+            default: return StoreError.constraint(message)
+            }
+        default:
+            // Disk full, I/O errors, a read-only or vanished file: nothing was committed; the caller retries later.
+            return StoreError.unavailable("SQLite: \(message)")
+        }
+    }
+
+    // MARK: Append (the receiver's group commit)
+
+    public func append(_ notifications: [IncomingNotification]) async throws -> [AppendResult] {
+        try await write { tx in
+            let db = (tx as! SQLiteTransaction).db
+            // One timestamp for the whole batch, converted once: the batch commits at one instant anyway.
+            let now = Date().databaseValue
+            return try notifications.map { try SQLiteQueue.append($0, now: now, in: db) }
+        }
+    }
+
+    // MARK: Claim
+
+    /// One BEGIN IMMEDIATE transaction: due pending jobs, or running jobs whose lease expired, ordered by runAt; sets lease.
+    ///
+    /// Each candidate query reads one partial index (`jobs_pending_run_at`, `jobs_running_lease`) and at most `limit`
+    /// rows of the wanted kinds, so claiming stays fast however many done jobs the table holds. `INDEXED BY` pins
+    /// those indexes: without statistics SQLite prefers `jobs_state_kind` for `state = ?` and would then sort every
+    /// pending job. A taken-over job gets a `lease_expired` history row for the attempt its previous owner never finished.
+    public func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job] {
+        guard limit > 0, kinds?.isEmpty != true else { return [] }
+        let leaseExpiresAt = now.addingTimeInterval(lease.seconds)
+        let kindFilter: SQL = kinds.map { "AND kind IN \($0.map(\.rawValue).sorted())" } ?? ""
+        do {
+            return try await pool.write { db in
+                // Candidates: due pending jobs, and running jobs whose owner died or stalled past its lease.
+                let due = try SQLRequest<Row>(
+                    literal: """
+                        SELECT id, run_at FROM jobs INDEXED BY jobs_pending_run_at
+                        WHERE state = 'pending' AND run_at <= \(now) \(kindFilter)
+                        ORDER BY run_at, id LIMIT \(limit)
+                        """, cached: true
+                ).fetchAll(db)
+                let abandoned = try SQLRequest<Row>(
+                    literal: """
+                        SELECT id, run_at, attempts, lease_owner, lease_expires_at FROM jobs INDEXED BY jobs_running_lease
+                        WHERE state = 'running' AND lease_expires_at <= \(now) \(kindFilter)
+                        ORDER BY lease_expires_at, id LIMIT \(limit)
+                        """, cached: true
+                ).fetchAll(db)
+                let chosen = try (due + abandoned)
+                    .map { row in (row: row, runAt: try row.decode(Date.self, forColumn: "run_at"), id: try row.decode(Int64.self, forColumn: "id")) }
+                    .sorted { ($0.runAt, $0.id) < ($1.runAt, $1.id) }
+                    .prefix(limit)
+                guard !chosen.isEmpty else { return [] }
+
+                for candidate in chosen where candidate.row.hasColumn("lease_owner") {
+                    let expiredAt: Date? = try candidate.row.decode(forColumn: "lease_expires_at")
+                    try SQLiteQueue.recordAttempt(
+                        candidate.id, attempt: try candidate.row.decode(forColumn: "attempts"), owner: try candidate.row.decode(forColumn: "lease_owner"),
+                        outcome: .leaseExpired, error: "lease expired at \(expiredAt.map { "\($0)" } ?? "?") and was claimed by \(owner)", at: now,
+                        in: db)
+                }
+                // One statement leases them all.
+                let ids = chosen.map(\.id)
+                let claimed = try SQLRequest<Row>(
+                    literal: """
+                        UPDATE jobs
+                        SET state = 'running', attempts = attempts + 1, lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt), updated_at = \(now)
+                        WHERE id IN \(ids)
+                        RETURNING *
+                        """
+                ).fetchAll(db).map(Job.init(row:))
+                return claimed.sorted { ($0.runAt, $0.id!) < ($1.runAt, $1.id!) }
+            }
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    /// Moves the lease end of those jobs still held under their lease (a batch's heartbeat); the others are skipped,
+    /// since finishing them is fenced anyway.
+    public func extendLeases(_ leases: [JobLease], until: Date) async throws {
+        guard !leases.isEmpty else { return }
+        try await write { tx in
+            let db = (tx as! SQLiteTransaction).db
+            let now = Date().databaseValue
+            let statement = try db.cachedStatement(
+                sql: "UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?")
+            for lease in leases {
+                try statement.execute(arguments: [until, now, lease.jobId, lease.owner, lease.attempt])
+            }
+        }
+    }
+
+    public func releaseLeases(owner: String) async throws {
+        let now = Date()
+        try await write { tx in
+            try (tx as! SQLiteTransaction).db.execute(
+                sql: """
+                    INSERT INTO job_attempts (job_id, attempt, owner, outcome, error, at)
+                    SELECT id, attempts, lease_owner, 'released', NULL, ? FROM jobs WHERE state = 'running' AND lease_owner = ?;
+
+                    UPDATE jobs
+                    SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                    WHERE state = 'running' AND lease_owner = ?;
+                    """,
+                arguments: [now, owner, now, owner])
+        }
+    }
+
+    // MARK: Replay
+
+    public func replay(_ selection: ReplaySelection, dryRun: Bool) async throws -> [Job] {
+        if dryRun {
+            return try await read { tx in try SQLiteQueue.replayCandidates(selection, in: (tx as! SQLiteTransaction).db) }
+        }
+        let now = Date()
+        return try await write { tx in
+            let db = (tx as! SQLiteTransaction).db
+            var replayed: [Job] = []
+            for job in try SQLiteQueue.replayCandidates(selection, in: db) {
+                try SQLiteQueue.recordAttempt(job.id!, attempt: job.attempts, owner: nil, outcome: .replayed, error: job.lastError, at: now, in: db)
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        UPDATE jobs
+                        SET state = 'pending', attempts = 0, run_at = ?, lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                        WHERE id = ?
+                        RETURNING *
+                        """,
+                    arguments: [now, now, job.id])
+                replayed.append(try Job(row: row!))
+            }
+            return replayed
+        }
+    }
+
+    // MARK: Prune
+
+    /// Deletes in chunks of 1,000 rows, one short transaction each, so that the receiver's commits never wait
+    /// behind one huge delete.
+    public func prune(olderThan cutoff: Date) async throws -> (jobs: Int, notifications: Int) {
+        var jobs = 0
+        while true {
+            let deleted = try await write { tx in
+                let db = (tx as! SQLiteTransaction).db
+                // job_attempts rows go with their job (ON DELETE CASCADE).
+                try db.execute(
+                    sql: """
+                        DELETE FROM jobs WHERE id IN (
+                            SELECT id FROM jobs INDEXED BY jobs_done_updated_at WHERE state = 'done' AND updated_at < ? LIMIT 1000
+                        )
+                        """,
+                    arguments: [cutoff])
+                return db.changesCount
+            }
+            jobs += deleted
+            if deleted == 0 { break }
+        }
+        // Walk notifications by id so that old ones still held by pending, running or dead jobs are read once, not per chunk.
+        var notifications = 0
+        var afterId: Int64 = 0
+        while true {
+            let (lastId, deleted) = try await write { [afterId] tx -> (Int64?, Int) in
+                let db = (tx as! SQLiteTransaction).db
+                let ids = try Int64.fetchAll(
+                    db, sql: "SELECT id FROM notifications WHERE id > ? AND last_received_at < ? ORDER BY id LIMIT 1000",
+                    arguments: [afterId, cutoff])
+                guard let lastId = ids.last else { return (nil, 0) }
+                try db.execute(
+                    literal: """
+                        DELETE FROM notifications
+                        WHERE id IN \(ids)
+                          AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.notification_id = notifications.id)
+                        """)
+                return (lastId, db.changesCount)
+            }
+            guard let lastId else { break }
+            notifications += deleted
+            afterId = lastId
+        }
+        return (jobs, notifications)
+    }
+
+    // MARK: Migrations and health
+
+    public var knownMigrations: [String] { Self.knownMigrations }
+
+    public func pendingMigrations() async throws -> [String] {
+        try pendingMigrationsNow()
+    }
+
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        try migrateNow()
+    }
+
+    public func jobWakeUps() -> AsyncStream<Void>? { nil }
+
+    public func close() async {
+        try? pool.close()
+    }
+}
+
+/// The SQL the engine shares between its transaction type and its store-level operations.
+enum SQLiteQueue {
+    /// Writes a new pending job row and returns its id: the one place a job is inserted.
+    ///
+    /// It does not look for a live job with the same unique key (the UNIQUE index on live keys refuses one, failing
+    /// the caller's transaction); `enqueue` looks first, and the receiver's group commit calls this directly for a
+    /// `notify_id` it has just stored for the first time, which cannot have a job yet. Dates come in as database
+    /// values so that a batch converts its one timestamp once.
+    static func insertPending(
+        kind: JobKind, uniqueKey: String?, outTradeNo: String?, notificationId: Int64?, notifyId: String?, payload: String?,
+        runAt: DatabaseValue, now: DatabaseValue, in db: Database
+    ) throws -> Int64 {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO jobs (kind, state, unique_key, out_trade_no, notification_id, notify_id, payload, attempts, run_at, created_at, updated_at)
+                VALUES (?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?, ?)
+                """)
+        try statement.execute(arguments: [kind.rawValue, uniqueKey, outTradeNo, notificationId, notifyId, payload, runAt, now, now])
+        return db.lastInsertedRowID
+    }
+
+    /// One notification inside the batch's transaction: insert it with its job, or count the re-delivery.
+    ///
+    /// The receiver's hot path: a cached statement, and the job written by `insertPending` without `enqueue`'s
+    /// look-up of a live job with the same key (a `notify_id` stored for the first time has none).
+    static func append(_ notification: IncomingNotification, now: DatabaseValue, in db: Database) throws -> AppendResult {
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO notifications (notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
+                VALUES (?, ?, ?, ?, ?, ?, 1)
+                ON CONFLICT (notify_id) DO UPDATE SET delivery_count = delivery_count + 1, last_received_at = excluded.last_received_at
+                RETURNING id, delivery_count
+                """)
+        let row = try Row.fetchOne(
+            upsert,
+            arguments: [notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body, now, now])!
+        let id: Int64 = row[0]
+        let deliveryCount: Int = row[1]
+        guard deliveryCount == 1 else { return .duplicate(notificationId: id) }
+        _ = try insertPending(
+            kind: .notification, uniqueKey: "notification:\(notification.notifyId)", outTradeNo: notification.outTradeNo,
+            notificationId: id, notifyId: notification.notifyId, payload: nil, runAt: now, now: now, in: db)
+        return .stored(notificationId: id)
+    }
+
+    static func replayCandidates(_ selection: ReplaySelection, in db: Database) throws -> [Job] {
+        let request: SQLRequest<Row>
+        switch selection {
+        case .ids(let ids):
+            request = "SELECT * FROM jobs WHERE id IN \(ids) AND state IN ('dead', 'done') ORDER BY id"
+        case .dead:
+            request = "SELECT * FROM jobs WHERE state = 'dead' ORDER BY id"
+        case .outTradeNo(let outTradeNo):
+            request = "SELECT * FROM jobs WHERE out_trade_no = \(outTradeNo) AND state IN ('dead', 'done') ORDER BY id"
+        }
+        var candidates: [Job] = []
+        var keys: Set<String> = []
+        for job in try request.fetchAll(db).map(Job.init(row:)) {
+            if let key = job.uniqueKey {
+                let liveTwin = try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE unique_key = ? AND state IN ('pending', 'running'))", arguments: [key])!
+                guard !liveTwin, keys.insert(key).inserted else { continue }
+            }
+            candidates.append(job)
+        }
+        return candidates
+    }
+
+    static func recordAttempt(
+        _ jobId: Int64, attempt: Int, owner: String?, outcome: JobAttempt.Outcome, error: String?, at: some DatabaseValueConvertible,
+        in db: Database
+    ) throws {
+        let insert = try db.cachedStatement(sql: "INSERT INTO job_attempts (job_id, attempt, owner, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?)")
+        try insert.execute(arguments: [jobId, attempt, owner, outcome.rawValue, error, at])
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import GRDB
+import NotifyStore
+
+// Row mappings, written out by column name: the worker decodes every claimed job and every order it applies, and
+// Codable's snake-case key conversion cost more than the SQL around it.
+
+extension JobKind: DatabaseValueConvertible {}
+extension JobState: DatabaseValueConvertible {}
+extension OrderStatus: DatabaseValueConvertible {}
+
+extension Job {
+    init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), kind: row.decode(forColumn: "kind"), state: row.decode(forColumn: "state"),
+            uniqueKey: row.decode(forColumn: "unique_key"), outTradeNo: row.decode(forColumn: "out_trade_no"),
+            notificationId: row.decode(forColumn: "notification_id"), notifyId: row.decode(forColumn: "notify_id"),
+            payload: row.decode(forColumn: "payload"), attempts: row.decode(forColumn: "attempts"), runAt: row.decode(forColumn: "run_at"),
+            leaseOwner: row.decode(forColumn: "lease_owner"), leaseExpiresAt: row.decode(forColumn: "lease_expires_at"),
+            lastError: row.decode(forColumn: "last_error"), createdAt: row.decode(forColumn: "created_at"),
+            updatedAt: row.decode(forColumn: "updated_at"))
+    }
+}
+
+extension JobAttempt {
+    init(row: Row) throws {
+        let outcome: String = try row.decode(forColumn: "outcome")
+        try self.init(
+            id: row.decode(forColumn: "id"), jobId: row.decode(forColumn: "job_id"), attempt: row.decode(forColumn: "attempt"),
+            owner: row.decode(forColumn: "owner"), outcome: Outcome(rawValue: outcome) ?? .retry, error: row.decode(forColumn: "error"),
+            at: row.decode(forColumn: "at"))
+    }
+}
+
+extension Order {
+    init(row: Row) throws {
+        try self.init(
+            outTradeNo: row.decode(forColumn: "out_trade_no"), subject: row.decode(forColumn: "subject"),
+            totalAmountFen: row.decode(forColumn: "total_amount_fen"), status: row.decode(forColumn: "status"),
+            tradeNo: row.decode(forColumn: "trade_no"), refundedFen: row.decode(forColumn: "refunded_fen"),
+            needsReview: row.decode(forColumn: "needs_review"), reviewReason: row.decode(forColumn: "review_reason"),
+            createdAt: row.decode(forColumn: "created_at"), updatedAt: row.decode(forColumn: "updated_at"),
+            paidAt: row.decode(forColumn: "paid_at"), closedAt: row.decode(forColumn: "closed_at"))
+    }
+}
+
+extension OrderEvent {
+    init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), outTradeNo: row.decode(forColumn: "out_trade_no"), fromStatus: row.decode(forColumn: "from_status"),
+            toStatus: row.decode(forColumn: "to_status"), source: row.decode(forColumn: "source"), jobId: row.decode(forColumn: "job_id"),
+            notifyId: row.decode(forColumn: "notify_id"), detail: row.decode(forColumn: "detail"), createdAt: row.decode(forColumn: "created_at"))
+    }
+}
+
+extension StoredNotification {
+    init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), notifyId: row.decode(forColumn: "notify_id"), outTradeNo: row.decode(forColumn: "out_trade_no"),
+            tradeStatus: row.decode(forColumn: "trade_status"), body: row.decode(forColumn: "body"),
+            firstReceivedAt: row.decode(forColumn: "first_received_at"), lastReceivedAt: row.decode(forColumn: "last_received_at"),
+            deliveryCount: row.decode(forColumn: "delivery_count"))
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import GRDB
+import NotifyStore
+
+/// A unit of work on the SQLite writer (or a read on a reader connection): the contract's reads and writes as SQL.
+///
+/// The single SQLite writer serialises write transactions (`BEGIN IMMEDIATE`), so an order read inside one cannot
+/// change before the transaction ends; `forUpdate` therefore needs no lock here. Transitions are still conditional
+/// on the status and refunded amount read, like on PostgreSQL, so the rule lives in the SQL and not in the engine.
+final class SQLiteTransaction: StoreTransaction {
+    let db: Database
+
+    init(_ db: Database) {
+        self.db = db
+    }
+
+    // MARK: Orders
+
+    func order(_ outTradeNo: String) throws -> Order? {
+        try order(outTradeNo, forUpdate: false)
+    }
+
+    func order(_ outTradeNo: String, forUpdate: Bool) throws -> Order? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM orders WHERE out_trade_no = ?"), arguments: [outTradeNo]).map(Order.init(row:))
+    }
+
+    func orders(status: OrderStatus?, limit: Int) throws -> [Order] {
+        if let status {
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM orders WHERE status = ? ORDER BY created_at DESC LIMIT ?", arguments: [status, limit]
+            ).map(Order.init(row:))
+        }
+        return try Row.fetchAll(db, sql: "SELECT * FROM orders ORDER BY created_at DESC LIMIT ?", arguments: [limit]).map(Order.init(row:))
+    }
+
+    func orderCounts() throws -> [OrderStatus: Int] {
+        var counts: [OrderStatus: Int] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS count FROM orders GROUP BY status") {
+            if let status = OrderStatus(rawValue: row["status"]) { counts[status] = row["count"] }
+        }
+        return counts
+    }
+
+    func ordersNeedingReview() throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders WHERE needs_review = 1") ?? 0
+    }
+
+    func orderEvents(_ outTradeNo: String) throws -> [OrderEvent] {
+        try Row.fetchAll(db, sql: "SELECT * FROM order_events WHERE out_trade_no = ? ORDER BY id", arguments: [outTradeNo])
+            .map(OrderEvent.init(row:))
+    }
+
+    func ordersWithoutJobs(
+        statuses: Set<OrderStatus>, createdBefore: Date, liveKinds: Set<JobKind>, deadKinds: Set<JobKind>, limit: Int
+    ) throws -> [Order] {
+        let statusList = statuses.map(\.rawValue).sorted()
+        let live = liveKinds.map(\.rawValue).sorted()
+        let dead = deadKinds.map(\.rawValue).sorted()
+        return try SQLRequest<Row>(
+            literal: """
+                SELECT * FROM orders
+                WHERE status IN \(statusList) AND created_at <= \(createdBefore)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM jobs
+                      WHERE jobs.out_trade_no = orders.out_trade_no
+                        AND ((jobs.kind IN \(live) AND jobs.state IN ('pending', 'running'))
+                             OR (jobs.kind IN \(dead) AND jobs.state = 'dead')))
+                ORDER BY created_at
+                LIMIT \(limit)
+                """
+        ).fetchAll(db).map(Order.init(row:))
+    }
+
+    func insertOrder(_ order: Order) throws {
+        do {
+            try db.execute(
+                sql: """
+                    INSERT INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
+                                        review_reason, created_at, updated_at, paid_at, closed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    order.outTradeNo, order.subject, order.totalAmountFen, order.status, order.tradeNo, order.refundedFen, order.needsReview,
+                    order.reviewReason, order.createdAt, order.updatedAt, order.paidAt, order.closedAt,
+                ])
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw StoreError.duplicate("order \(order.outTradeNo)")
+        }
+        try insertEvent(
+            OrderEvent(outTradeNo: order.outTradeNo, fromStatus: nil, toStatus: order.status, source: "create", createdAt: order.createdAt))
+    }
+
+    func transition(_ order: Order, to: OrderStatus, changes: OrderChanges, event: OrderEvent) throws -> Bool {
+        let update = try db.cachedStatement(
+            sql: """
+                UPDATE orders
+                SET status = ?,
+                    trade_no = COALESCE(?, trade_no),
+                    refunded_fen = COALESCE(?, refunded_fen),
+                    paid_at = COALESCE(?, paid_at),
+                    closed_at = COALESCE(?, closed_at),
+                    updated_at = ?
+                WHERE out_trade_no = ? AND status = ? AND refunded_fen = ?
+                """)
+        try update.execute(arguments: [
+            to, changes.tradeNo, changes.refundedFen, changes.paidAt, changes.closedAt, Date(), order.outTradeNo, order.status, order.refundedFen,
+        ])
+        guard db.changesCount == 1 else { return false }
+        var event = event
+        event.outTradeNo = order.outTradeNo
+        event.fromStatus = order.status
+        event.toStatus = to
+        try insertEvent(event)
+        return true
+    }
+
+    private func insertEvent(_ event: OrderEvent) throws {
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO order_events (out_trade_no, from_status, to_status, source, job_id, notify_id, detail, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        try insert.execute(arguments: [
+            event.outTradeNo, event.fromStatus, event.toStatus, event.source, event.jobId, event.notifyId, event.detail, event.createdAt,
+        ])
+    }
+
+    func flagForReview(_ outTradeNo: String, reason: String) throws -> Bool {
+        try db.execute(
+            sql: "UPDATE orders SET needs_review = 1, review_reason = ?, updated_at = ? WHERE out_trade_no = ?",
+            arguments: [reason, Date(), outTradeNo])
+        return db.changesCount == 1
+    }
+
+    // MARK: Notifications
+
+    func notifications(ids: [Int64]) throws -> [StoredNotification] {
+        guard !ids.isEmpty else { return [] }
+        return try SQLRequest<Row>(literal: "SELECT * FROM notifications WHERE id IN \(ids)").fetchAll(db).map(StoredNotification.init(row:))
+    }
+
+    func notification(notifyId: String) throws -> StoredNotification? {
+        try Row.fetchOne(db, sql: "SELECT * FROM notifications WHERE notify_id = ?", arguments: [notifyId]).map(StoredNotification.init(row:))
+    }
+
+    // MARK: Jobs
+
+    func job(_ id: Int64) throws -> Job? {
+        try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Job.init(row:))
+    }
+
+    func jobs(state: JobState?, kind: JobKind?, outTradeNo: String?, limit: Int) throws -> [Job] {
+        var sql: SQL = "SELECT * FROM jobs WHERE 1"
+        if let state { sql += " AND state = \(state)" }
+        if let kind { sql += " AND kind = \(kind)" }
+        if let outTradeNo { sql += " AND out_trade_no = \(outTradeNo)" }
+        sql += " ORDER BY id DESC LIMIT \(limit)"
+        return try SQLRequest<Row>(literal: sql).fetchAll(db).map(Job.init(row:))
+    }
+
+    func latestJob(kind: JobKind, outTradeNo: String) throws -> Job? {
+        try Row.fetchOne(
+            db, sql: "SELECT * FROM jobs WHERE kind = ? AND out_trade_no = ? ORDER BY id DESC LIMIT 1", arguments: [kind, outTradeNo]
+        ).map(Job.init(row:))
+    }
+
+    func jobHistory(_ jobId: Int64) throws -> [JobAttempt] {
+        try Row.fetchAll(db, sql: "SELECT * FROM job_attempts WHERE job_id = ? ORDER BY id", arguments: [jobId]).map(JobAttempt.init(row:))
+    }
+
+    func queueStats() throws -> QueueStats {
+        var stats = QueueStats()
+        for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS count FROM jobs GROUP BY state") {
+            if let state = JobState(rawValue: row["state"]) { stats.set(state, row["count"]) }
+        }
+        return stats
+    }
+
+    func oldestDueJob(now: Date) throws -> Date? {
+        try Date.fetchOne(
+            db, sql: "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?", arguments: [now])
+    }
+
+    func enqueue(_ job: NewJob) throws -> (job: Job, inserted: Bool) {
+        if let uniqueKey = job.uniqueKey,
+            let live = try Row.fetchOne(
+                db, sql: "SELECT * FROM jobs WHERE unique_key = ? AND state IN ('pending', 'running')", arguments: [uniqueKey])
+        {
+            return (try Job(row: live), false)
+        }
+        let now = Date().databaseValue
+        let id = try SQLiteQueue.insertPending(
+            kind: job.kind, uniqueKey: job.uniqueKey, outTradeNo: job.outTradeNo, notificationId: job.notificationId,
+            notifyId: job.notifyId, payload: job.payload, runAt: job.runAt.databaseValue, now: now, in: db)
+        return (try self.job(id)!, true)
+    }
+
+    func complete(_ lease: JobLease) throws {
+        try finish(
+            lease, outcome: .done, error: nil,
+            sql: """
+                UPDATE jobs
+                SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, updated_at = ?
+                WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?
+                """, arguments: [])
+    }
+
+    func retry(_ lease: JobLease, at: Date, error: String) throws {
+        try finish(
+            lease, outcome: .retry, error: error,
+            sql: """
+                UPDATE jobs
+                SET run_at = ?, last_error = ?, state = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?
+                """, arguments: [at, error])
+    }
+
+    func deadLetter(_ lease: JobLease, reason: String) throws {
+        try finish(
+            lease, outcome: .dead, error: reason,
+            sql: """
+                UPDATE jobs
+                SET last_error = ?, state = 'dead', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?
+                """, arguments: [reason])
+    }
+
+    /// One fenced update that ends an attempt, then its history row. `arguments` come before the common ones
+    /// (`updated_at`, id, owner, attempt).
+    private func finish(_ lease: JobLease, outcome: JobAttempt.Outcome, error: String?, sql: String, arguments: StatementArguments) throws {
+        let now = Date().databaseValue  // converted once: Date → text goes through a DateFormatter
+        try db.cachedStatement(sql: sql).execute(arguments: arguments + [now, lease.jobId, lease.owner, lease.attempt])
+        guard db.changesCount == 1 else {
+            let exists = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", arguments: [lease.jobId])!
+            throw exists ? StoreError.leaseLost(jobId: lease.jobId) : StoreError.notFound("job \(lease.jobId)")
+        }
+        try SQLiteQueue.recordAttempt(lease.jobId, attempt: lease.attempt, owner: lease.owner, outcome: outcome, error: error, at: now, in: db)
+    }
+
+    func savepoint<T>(_ body: () throws -> T) throws -> T {
+        var result: T?
+        try db.inSavepoint {
+            result = try body()
+            return .commit
+        }
+        return result!
+    }
+}
