@@ -1,6 +1,6 @@
 /// The string Alipay signs: built here and nowhere else.
 ///
-/// Rules (see ALIPAY.md): leave out the excluded keys, skip empty values, sort keys by byte order,
+/// Rules (see docs/alipay-protocol.md): leave out the excluded keys, skip empty values, sort keys by byte order,
 /// join `key=value` with `&`, values raw (never URL-encoded).
 public enum SignString {
     /// Keys a request's sign string leaves out.

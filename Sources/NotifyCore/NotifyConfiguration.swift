@@ -4,7 +4,7 @@ import Foundation
 import NotifyStore
 import SystemPackage
 
-/// Everything the executables read from the configuration contract of DESIGN.md.
+/// Everything the executables read from the configuration contract of docs/architecture.md.
 ///
 /// Values come from environment variables first (`alipay.appId` is `ALIPAY_APP_ID`), then the JSON file
 /// named by `--config FILE` or `ALIPAY_NOTIFY_CONFIG` (nested objects: `{"alipay": {"appId": "…"}}`),

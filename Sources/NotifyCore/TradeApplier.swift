@@ -2,7 +2,7 @@ import AlipayKit
 import Foundation
 import NotifyStore
 
-/// The processing rules of DESIGN.md, applied to one verified ``TradeFact`` inside the caller's transaction.
+/// The processing rules of docs/architecture.md, applied to one verified ``TradeFact`` inside the caller's transaction.
 ///
 /// The checks come first and are what invariant 6 rests on: `app_id` ours, `seller_id` ours when configured, the
 /// order exists, `total_amount` equals the order's amount to the fen. Any disagreement flags the order for review

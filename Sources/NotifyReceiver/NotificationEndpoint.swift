@@ -6,7 +6,7 @@ import NotifyStore
 
 /// `POST /alipay/notify`: verify the raw body, commit it durably, and only then answer `success`.
 ///
-/// The order of the steps is the product (DESIGN.md invariants 1–3): nothing is stored before the signature,
+/// The order of the steps is the product (docs/architecture.md invariants 1–3): nothing is stored before the signature,
 /// `sign_type` and `app_id` check out, and `success` is written only after the writer's transaction committed.
 /// Any doubt answers `failure`, which makes Alipay deliver the same notification again later.
 public struct NotificationEndpoint: Sendable {

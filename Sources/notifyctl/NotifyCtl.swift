@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 
-/// `notifyctl`: the operator's command line (CLI contract in DESIGN.md).
+/// `notifyctl`: the operator's command line (CLI contract in docs/architecture.md).
 ///
 /// Exit codes: 0 success, 1 when the answer is "no" (invalid signature, not found), 2 on usage or
 /// configuration errors. Tables for people, `--json` for scripts.

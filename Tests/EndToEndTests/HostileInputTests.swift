@@ -8,11 +8,11 @@ import Testing
     import Glibc
 #endif
 
-/// The real `notify-receiver` against hostile input on `POST /alipay/notify` (DESIGN.md invariant 2):
+/// The real `notify-receiver` against hostile input on `POST /alipay/notify` (docs/architecture.md invariant 2):
 /// every request gets a bounded `failure`, the process stays healthy, and nothing reaches the store.
 @Suite("notify-receiver hostile input", .serialized)
 struct HostileInputTests {
-    /// The receiver's body limit (DESIGN.md HTTP contract: body up to 64 KiB).
+    /// The receiver's body limit (docs/architecture.md HTTP contract: body up to 64 KiB).
     static let limit = 64 * 1024
 
     @Test("a stalled body (slowloris) does not block other connections, and nothing of it is stored")

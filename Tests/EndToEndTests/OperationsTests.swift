@@ -5,7 +5,7 @@ import Testing
     import Glibc
 #endif
 
-/// The operator's surface of DESIGN.md: the systemd units in `deploy/systemd`, `scripts/install`, and the
+/// The operator's surface of docs/architecture.md: the systemd units in `deploy/systemd`, `scripts/install`, and the
 /// `sd_notify` conversation both daemons have with systemd (READY=1, WATCHDOG=1, STOPPING=1).
 enum Operations {
     /// The two units, by the executable each one starts.
@@ -156,7 +156,7 @@ struct SystemdUnitTests {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    /// What the daemons and `scripts/install` rely on, and DESIGN.md's operator surface promises.
+    /// What the daemons and `scripts/install` rely on, and docs/architecture.md's operator surface promises.
     @Test("the units start the installed daemons as Type=notify services, watched and confined", arguments: Operations.units.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
     func unitsKeepTheContract(executable: String, unit: String) throws {
         let settings = try Operations.settings(of: unit)
@@ -169,7 +169,7 @@ struct SystemdUnitTests {
         #expect(value("User") == "alipay-notify" && value("Group") == "alipay-notify", "the account scripts/install creates")
         #expect(value("EnvironmentFile") == "/etc/alipay-notify/env", "where scripts/install writes the configuration")
         #expect(value("ProtectSystem") == "strict" && value("NoNewPrivileges") == "true" && value("PrivateTmp") == "true")
-        let storePath = try #require(settings["Environment"]?.first { $0.hasPrefix("STORE_PATH=") }?.dropFirst("STORE_PATH=".count))
+        let storePath = try #require(settings["Environment"]?.first { $0.hasPrefix("STORE_URL=sqlite:") }?.dropFirst("STORE_URL=sqlite:".count))
         let databaseFolder = (String(storePath) as NSString).deletingLastPathComponent
         #expect(value("ReadWritePaths")?.split(separator: " ").contains { $0 == databaseFolder } == true, "SQLite writes its -wal and -shm files beside the database")
         #expect(value("StateDirectory").map { "/var/lib/\($0)" } == databaseFolder, "systemd creates the database folder, owned by the service account")

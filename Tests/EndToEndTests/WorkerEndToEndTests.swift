@@ -51,14 +51,18 @@ struct WorkerEndToEndTests {
         do {
             // Orders created 31 minutes ago (orders.timeoutMinutes defaults to 30), unpaid. The buyer of WE2E3 logged in at
             // the cashier (a trade exists at Alipay and must be closed there); the buyer of WE2E5 never came.
+            // The trades exist at the sandbox (and WE2E3's buyer logged in) before the already-expired orders are
+            // stored, so the worker's close job can never run before the login it depends on.
+            for outTradeNo in ["WE2E3", "WE2E5"] {
+                try await stack.openTrade(outTradeNo, totalAmount: "5.00")
+            }
+            _ = try await stack.sandboxControl("WE2E3", "login")
             for outTradeNo in ["WE2E3", "WE2E5"] {
                 try await StoreOrders(stack.database).create(
                     Order(
                         outTradeNo: outTradeNo, subject: "e2e timeout", totalAmountFen: 500, status: .waitBuyerPay,
                         createdAt: Date().addingTimeInterval(-31 * 60)))
-                try await stack.openTrade(outTradeNo, totalAmount: "5.00")
             }
-            _ = try await stack.sandboxControl("WE2E3", "login")
             for outTradeNo in ["WE2E3", "WE2E5"] {
                 let order = try await stack.waitForStatus(outTradeNo, "TRADE_CLOSED")
                 #expect(order.paidAt == nil && order.closedAt != nil)

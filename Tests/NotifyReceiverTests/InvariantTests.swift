@@ -17,7 +17,7 @@ enum Transport: String, CaseIterable, CustomTestStringConvertible, Sendable {
     var testDescription: String { rawValue }
 }
 
-/// DESIGN.md invariants 1, 2, 3 and 7, each over the router and over real HTTP.
+/// docs/architecture.md invariants 1, 2, 3 and 7, each over the router and over real HTTP.
 @Suite("receiver invariants")
 struct InvariantTests {
     static let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]

@@ -63,7 +63,7 @@ struct SignVerifyProperties {
         }
     }
 
-    /// ALIPAY.md's rule written out again: drop `sign`, `sign_type`, `alipay_cert_sn` and empty values, sort keys by
+    /// docs/alipay-protocol.md's rule written out again: drop `sign`, `sign_type`, `alipay_cert_sn` and empty values, sort keys by
     /// their bytes, join `key=value` with `&`, nothing encoded.
     static func referenceSignString(_ parameters: [String: String]) -> String {
         parameters

@@ -45,7 +45,9 @@ enum Engine: String, CaseIterable, Sendable, CustomTestStringConvertible {
             cleanup = { try? PostgresAdmin.run(base, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
         }
         defer { cleanup() }
-        let store = try await StoreEngines.open(url, logger: Logger(label: "conformance"))
+        var logger = Logger(label: "conformance")
+        logger.logLevel = .warning
+        let store = try await StoreEngines.open(url, logger: logger)
         do {
             try await body(store, url)
         } catch {

@@ -41,7 +41,7 @@ APP_PUBLIC = serialization.load_pem_public_key(read("app_public.pem").encode())
 
 
 def sign_content(params, exclude=("sign", "sign_type", "alipay_cert_sn"), keep_empty=False):
-    """ALIPAY.md: drop excluded keys, skip empty values, sort keys by byte order, key=value joined by '&'."""
+    """docs/alipay-protocol.md: drop excluded keys, skip empty values, sort keys by byte order, key=value joined by '&'."""
     items = [(k, v) for k, v in params.items() if k not in exclude and (keep_empty or v != "")]
     items.sort(key=lambda kv: kv[0].encode())
     return "&".join(f"{k}={v}" for k, v in items)

@@ -43,7 +43,7 @@ struct TestWorkspace {
     /// A path inside the workspace.
     func file(_ relative: String) -> URL { directory.appendingPathComponent(relative) }
 
-    /// The configuration every executable reads, as environment variables (the contract of DESIGN.md).
+    /// The configuration every executable reads, as environment variables (the contract of docs/architecture.md).
     func environment(receiverPort: Int, apiPort: Int, extra: [String: String] = [:]) -> [String: String] {
         var environment = [
             "ALIPAY_APP_ID": Self.appId,

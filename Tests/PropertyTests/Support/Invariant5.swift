@@ -2,7 +2,7 @@ import NotifyStore
 import AlipayKit
 import NotifyCore
 
-/// Invariant 5 of DESIGN.md written out again, independently of `OrderStateMachine`: the oracle of the order properties.
+/// Invariant 5 of docs/architecture.md written out again, independently of `OrderStateMachine`: the oracle of the order properties.
 ///
 /// CREATED → WAIT_BUYER_PAY → TRADE_SUCCESS → TRADE_FINISHED; TRADE_CLOSED from an unpaid state or from TRADE_SUCCESS
 /// by a full refund; FINISHED and CLOSED are terminal; a late or repeated report never moves an order back.
