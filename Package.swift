@@ -184,7 +184,7 @@ let package = Package(
         .testTarget(
             name: "StoreConformanceTests",
             dependencies: [
-                "NotifyStore", "NotifyStoreSQLite", "NotifyStorePostgres", "NotifyStoreEngines",
+                "NotifyStore", "NotifyStoreSQLite", "NotifyStorePostgres", "NotifyStoreEngines", "StoreTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -225,8 +225,9 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AlipayKit", "NotifyStore", "NotifyStoreSQLite", "StoreTestSupport",
+                "AlipayKit", "NotifyStore", "NotifyStoreSQLite", "NotifyStoreEngines", "StoreTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

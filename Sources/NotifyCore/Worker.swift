@@ -114,6 +114,15 @@ public struct Worker: Service {
                 "owner": "\(owner)", "concurrency": "\(settings.concurrency)", "lease": "\(settings.lease)",
                 "batch_size": "\(batching ? settings.batchSize : 1)",
             ])
+        // With PostgreSQL, a receiver's commit NOTIFYs idle workers: the poll tick is then cut short. Polling stays the
+        // guarantee (a lost wake-up only costs the poll interval).
+        let wake = WakeSignal()
+        let listener = store.jobWakeUps().map { stream in
+            Task {
+                for await _ in stream { wake.fire() }
+            }
+        }
+        defer { listener?.cancel() }
         await withTaskGroup(of: Event.self) { group in
             var inFlight = 0
             var batchesInFlight = 0
@@ -184,7 +193,12 @@ public struct Worker: Service {
                     ticking = true
                     let interval = settings.pollInterval
                     group.addTask {
-                        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                        await withTaskGroup(of: Void.self) { wait in
+                            wait.addTask { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } }
+                            wait.addTask { _ = try? await cancelWhenGracefulShutdown { await wake.wait() } }
+                            await wait.next()
+                            wait.cancelAll()
+                        }
                         return .tick
                     }
                 }

@@ -1,8 +1,10 @@
 import AlipayKit
 import Foundation
+import Logging
 import NotifyStore
-import NotifyStoreSQLite
+import NotifyStoreEngines
 import StoreTestSupport
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -18,11 +20,24 @@ struct WorkerStack {
     let worker: DaemonProcess
     /// The worker's loopback listener: `GET /metrics`, `GET /healthz`.
     let metricsURL: String
-    let database: SQLiteStore
+    /// The same store the daemons use, opened by the test (never migrating: the daemons did).
+    let database: any Store
+    /// Drops the test's PostgreSQL database (nothing for SQLite: the workspace folder holds the file).
+    let removeStore: @Sendable () -> Void
 
-    /// Starts the sandbox, the receiver (pointed at the sandbox) and the worker with fast timings.
-    static func start(name: String, sandboxFaults: String? = nil, worker extra: [String: String] = [:]) async throws -> WorkerStack {
-        let workspace = try TestWorkspace(name: name)
+    /// Starts the sandbox, the receiver (pointed at the sandbox) and the worker with fast timings, on a fresh store
+    /// of `engine`. Nil when that engine cannot run here: the reason is printed (a failure under CI).
+    static func start(
+        name: String, engine: TestEngine = .sqlite, sandboxFaults: String? = nil, worker extra: [String: String] = [:]
+    ) async throws -> WorkerStack? {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("alipay-notify-\(name)-\(UUID().uuidString.prefix(8))")
+        guard case .available(let storeURL, let removeStore) = try engine.freshLocation(folder: folder) else {
+            if case .unavailable(let reason) = try engine.freshLocation(folder: folder) {
+                if TestEngine.isCI { Issue.record("CI: the \(engine) engine must run, but \(reason)") } else { print("skipped on \(engine): \(reason)") }
+            }
+            return nil
+        }
+        let workspace = try TestWorkspace(name: name, storeURL: storeURL)
         let sandboxPort = try Ports.free()
         let sandboxURL = "http://127.0.0.1:\(sandboxPort)"
         var sandboxEnvironment = [
@@ -80,10 +95,12 @@ struct WorkerStack {
             await sandbox.stop()
             throw error
         }
-        let database = try SQLiteStore(path: workspace.databasePath, migrate: false)
+        var logger = Logger(label: "e2e")
+        logger.logLevel = .warning
+        let database = try await StoreEngines.open(try StoreURL(parsing: storeURL), options: .init(migrate: false), logger: logger)
         return WorkerStack(
             workspace: workspace, sandbox: sandbox, sandboxURL: sandboxURL, receiver: receiver, worker: worker, metricsURL: metricsURL,
-            database: database)
+            database: database, removeStore: removeStore)
     }
 
     /// Creates the order through the receiver's API and opens the same trade at the sandbox (the buyer reached the cashier).
@@ -146,6 +163,8 @@ struct WorkerStack {
         receiver.process.signal(SIGTERM)
         _ = try? await receiver.process.waitForExit()
         await sandbox.stop()
+        await database.close()
+        removeStore()
         return status
     }
 
@@ -154,5 +173,6 @@ struct WorkerStack {
         await worker.stop()
         await receiver.process.stop()
         await sandbox.stop()
+        await database.close()
     }
 }

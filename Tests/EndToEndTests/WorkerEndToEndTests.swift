@@ -7,9 +7,9 @@ import Testing
 /// The real `alipay-sandbox`, `notify-receiver` and `notify-worker` over loopback: an order from creation to settled.
 @Suite("notify-worker end to end", .serialized)
 struct WorkerEndToEndTests {
-    @Test("pay at the sandbox: the notification reaches the receiver and the worker marks the order TRADE_SUCCESS")
-    func paid() async throws {
-        let stack = try await WorkerStack.start(name: "worker-pay")
+    @Test("pay at the sandbox: the notification reaches the receiver and the worker marks the order TRADE_SUCCESS", arguments: TestEngine.allCases)
+    func paid(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "worker-pay", engine: engine) else { return }
         do {
             try await stack.createOrder("WE2E1", totalAmount: "88.88")
             _ = try await stack.sandboxControl("WE2E1", "pay")
@@ -28,9 +28,9 @@ struct WorkerEndToEndTests {
         stack.workspace.remove()
     }
 
-    @Test("every notification dropped: the sweeper's trade.query finds the payment")
-    func lostNotifications() async throws {
-        let stack = try await WorkerStack.start(name: "worker-lost", sandboxFaults: "drop:100000")
+    @Test("every notification dropped: the sweeper's trade.query finds the payment", arguments: TestEngine.allCases)
+    func lostNotifications(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "worker-lost", engine: engine, sandboxFaults: "drop:100000") else { return }
         do {
             try await stack.createOrder("WE2E2", totalAmount: "12.34")
             _ = try await stack.sandboxControl("WE2E2", "pay")
@@ -45,9 +45,9 @@ struct WorkerEndToEndTests {
         stack.workspace.remove()
     }
 
-    @Test("unpaid past orders.timeoutMinutes: trade.close at the sandbox when the buyer reached it, then TRADE_CLOSED")
-    func timedOut() async throws {
-        let stack = try await WorkerStack.start(name: "worker-timeout")
+    @Test("unpaid past orders.timeoutMinutes: trade.close at the sandbox when the buyer reached it, then TRADE_CLOSED", arguments: TestEngine.allCases)
+    func timedOut(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "worker-timeout", engine: engine) else { return }
         do {
             // Orders created 31 minutes ago (orders.timeoutMinutes defaults to 30), unpaid. The buyer of WE2E3 logged in at
             // the cashier (a trade exists at Alipay and must be closed there); the buyer of WE2E5 never came.
@@ -80,9 +80,9 @@ struct WorkerEndToEndTests {
         stack.workspace.remove()
     }
 
-    @Test("a full refund at the sandbox closes the paid order, refunded amount recorded")
-    func fullRefund() async throws {
-        let stack = try await WorkerStack.start(name: "worker-refund")
+    @Test("a full refund at the sandbox closes the paid order, refunded amount recorded", arguments: TestEngine.allCases)
+    func fullRefund(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "worker-refund", engine: engine) else { return }
         do {
             try await stack.createOrder("WE2E4", totalAmount: "20.00")
             _ = try await stack.sandboxControl("WE2E4", "pay")

@@ -9,9 +9,9 @@ import Testing
 /// forged-amount, unmatched, reordered and lost notifications, and a faulty gateway.
 @Suite("notify-worker fault scenarios end to end", .serialized)
 struct WorkerScenarioTests {
-    @Test("a duplicated notification moves the order to TRADE_SUCCESS exactly once")
-    func duplicates() async throws {
-        let stack = try await WorkerStack.start(name: "worker-dup")
+    @Test("a duplicated notification moves the order to TRADE_SUCCESS exactly once", arguments: TestEngine.allCases)
+    func duplicates(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "worker-dup", engine: engine) else { return }
         do {
             try await Self.setFaults(stack, #"{"spec":"duplicate:1"}"#)
             try await stack.createOrder("WSC1", totalAmount: "88.88")
@@ -39,9 +39,9 @@ struct WorkerScenarioTests {
         stack.workspace.remove()
     }
 
-    @Test("a paid trade whose amount differs from the local order is flagged for review, never marked paid")
-    func forgedAmount() async throws {
-        let stack = try await WorkerStack.start(name: "worker-amount")
+    @Test("a paid trade whose amount differs from the local order is flagged for review, never marked paid", arguments: TestEngine.allCases)
+    func forgedAmount(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "worker-amount", engine: engine) else { return }
         do {
             let created = try await HTTP.send(
                 .POST, "\(stack.receiver.internalURL)/api/orders", headers: [("Content-Type", "application/json")],
@@ -68,10 +68,11 @@ struct WorkerScenarioTests {
         stack.workspace.remove()
     }
 
-    @Test("a notification dead for an unknown order is applied after the order is created and notifyctl replays it")
-    func replayAfterFix() async throws {
+    @Test("a notification dead for an unknown order is applied after the order is created and notifyctl replays it", arguments: TestEngine.allCases)
+    func replayAfterFix(engine: TestEngine) async throws {
         // No sweeper reconcile within the test: only the replay may pay the order.
-        let stack = try await WorkerStack.start(name: "worker-replay", worker: ["WORKER_RECONCILE_AFTER_SECONDS": "3600"])
+        guard let stack = try await WorkerStack.start(name: "worker-replay", engine: engine, worker: ["WORKER_RECONCILE_AFTER_SECONDS": "3600"])
+        else { return }
         do {
             try await stack.openTrade("WSC3", totalAmount: "9.99")
             _ = try await stack.sandboxControl("WSC3", "pay")
@@ -107,9 +108,9 @@ struct WorkerScenarioTests {
         stack.workspace.remove()
     }
 
-    @Test("TRADE_FINISHED notified before TRADE_SUCCESS: the order ends TRADE_FINISHED, its event log never goes back")
-    func finishedBeforeSuccess() async throws {
-        let stack = try await WorkerStack.start(name: "worker-reorder")
+    @Test("TRADE_FINISHED notified before TRADE_SUCCESS: the order ends TRADE_FINISHED, its event log never goes back", arguments: TestEngine.allCases)
+    func finishedBeforeSuccess(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "worker-reorder", engine: engine) else { return }
         do {
             try await Self.setFaults(stack, #"{"spec":"reorder:1"}"#)
             try await stack.createOrder("WSC4", totalAmount: "30.00")
@@ -143,9 +144,9 @@ struct WorkerScenarioTests {
         stack.workspace.remove()
     }
 
-    @Test("notifications dropped and a faulty gateway: trade.query still settles every order, only with verified answers")
-    func faultyGatewayReconcile() async throws {
-        let stack = try await WorkerStack.start(name: "worker-faulty")
+    @Test("notifications dropped and a faulty gateway: trade.query still settles every order, only with verified answers", arguments: TestEngine.allCases)
+    func faultyGatewayReconcile(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "worker-faulty", engine: engine) else { return }
         do {
             try await Self.setFaults(
                 stack, #"{"spec":"500:0.2,slow:0.1,badsign:0.1,garbage:0.1,drop:100000","seed":7,"slow_seconds":0.3}"#)
@@ -200,7 +201,7 @@ struct WorkerScenarioTests {
 
     /// The order's jobs of one kind, read from the SQLite file.
     static func jobs(_ stack: WorkerStack, _ outTradeNo: String, kind: JobKind) async throws -> [Job] {
-        try await stack.database.pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM jobs").map(Job.init(row:)) }.filter { $0.kind == kind && $0.outTradeNo == outTradeNo }
+        try await stack.database.read { db in try db.jobs(state: nil, kind: kind, outTradeNo: outTradeNo, limit: 1000) }
     }
 
     /// The order's transitions as `FROM>TO`, creation left out.

@@ -26,13 +26,16 @@ struct TestWorkspace {
     var appKey: RSAPrivateKey { Self.keys.app }
     /// Alipay's stand-in private key (signs notifications and return URLs).
     var alipayKey: RSAPrivateKey { Self.keys.alipay }
-    /// `store.path`.
+    /// The SQLite file of an SQLite workspace.
     var databasePath: String { directory.appendingPathComponent("var/alipay-notify.sqlite").path }
+    /// `store.url` the executables get: the SQLite file above unless the workspace was made for another store.
+    var storeURL: String
 
-    /// Creates the folder and writes the key files.
-    init(name: String = "e2e") throws {
+    /// Creates the folder and writes the key files; `storeURL` nil means the workspace's own SQLite file.
+    init(name: String = "e2e", storeURL: String? = nil) throws {
         directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("alipay-notify-\(name)-\(UUID().uuidString.prefix(8))")
+        self.storeURL = storeURL ?? "sqlite:" + directory.appendingPathComponent("var/alipay-notify.sqlite").path
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("keys"), withIntermediateDirectories: true)
         try appKey.pemRepresentation.write(to: file("keys/app_private_key.pem"), atomically: true, encoding: .utf8)
         try appKey.publicKey.pemRepresentation.write(to: file("keys/app_public_key.pem"), atomically: true, encoding: .utf8)
@@ -53,7 +56,7 @@ struct TestWorkspace {
             "ALIPAY_GATEWAY_URL": "http://127.0.0.1:9/gateway.do",
             "ALIPAY_NOTIFY_URL": "http://127.0.0.1:\(receiverPort)/alipay/notify",
             "ALIPAY_RETURN_URL": "http://127.0.0.1:\(receiverPort)/alipay/return",
-            "STORE_PATH": databasePath,
+            "STORE_URL": storeURL,
             "RECEIVER_HOST": "127.0.0.1",
             "RECEIVER_PORT": "\(receiverPort)",
             "API_HOST": "127.0.0.1",
