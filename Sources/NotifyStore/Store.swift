@@ -115,6 +115,11 @@ public protocol StoreReading {
     func queueStats() throws -> QueueStats
     /// The `runAt` of the oldest due pending job; nil when none is waiting.
     func oldestDueJob(now: Date) throws -> Date?
+
+    /// Rows per table (for `notifyctl db copy`'s check).
+    func rowCounts() throws -> [StoreTable: Int]
+    /// Up to `limit` rows of `table` in key order, after `key` (from the start when nil), keys included.
+    func page(_ table: StoreTable, after key: StoreCopyKey?, limit: Int) throws -> StoreRows
 }
 
 /// Reads and writes inside one write transaction (``Store/write(_:)``).
@@ -149,6 +154,10 @@ public protocol StoreTransaction: StoreReading {
 
     /// Runs `body` so that, when it throws, only its own writes are undone and the transaction goes on.
     func savepoint<T>(_ body: () throws -> T) throws -> T
+
+    /// Inserts rows exactly as another store exported them, keys included; rows whose key exists are skipped.
+    /// Returns how many were inserted. New rows written afterwards get keys after the highest one imported.
+    func importRows(_ rows: StoreRows) throws -> Int
 }
 
 extension StoreTransaction {

@@ -237,6 +237,106 @@ final class SQLiteTransaction: StoreTransaction {
         try SQLiteQueue.recordAttempt(lease.jobId, attempt: lease.attempt, owner: lease.owner, outcome: outcome, error: error, at: now, in: db)
     }
 
+    // MARK: Copy (notifyctl db copy)
+
+    func rowCounts() throws -> [StoreTable: Int] {
+        var counts: [StoreTable: Int] = [:]
+        for table in StoreTable.allCases {
+            counts[table] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table.rawValue)") ?? 0
+        }
+        return counts
+    }
+
+    func page(_ table: StoreTable, after key: StoreCopyKey?, limit: Int) throws -> StoreRows {
+        switch (table, key) {
+        case (.orders, let key):
+            let after: String
+            if case .text(let text) = key { after = text } else { after = "" }
+            return .orders(
+                try Row.fetchAll(db, sql: "SELECT * FROM orders WHERE out_trade_no > ? ORDER BY out_trade_no LIMIT ?", arguments: [after, limit])
+                    .map(Order.init(row:)))
+        case (_, let key):
+            var after: Int64 = 0
+            if case .id(let id) = key { after = id }
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM \(table.rawValue) WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit])
+            switch table {
+            case .orders: return .orders([])
+            case .orderEvents: return .orderEvents(try rows.map(OrderEvent.init(row:)))
+            case .notifications: return .notifications(try rows.map(StoredNotification.init(row:)))
+            case .jobs: return .jobs(try rows.map(Job.init(row:)))
+            case .jobAttempts: return .jobAttempts(try rows.map(JobAttempt.init(row:)))
+            }
+        }
+    }
+
+    /// `INSERT OR IGNORE` keeps what is there; AUTOINCREMENT continues after the highest id inserted.
+    func importRows(_ rows: StoreRows) throws -> Int {
+        var inserted = 0
+        func insert(_ sql: String, _ arguments: StatementArguments) throws {
+            try db.cachedStatement(sql: sql).execute(arguments: arguments)
+            inserted += db.changesCount
+        }
+        switch rows {
+        case .orders(let orders):
+            for order in orders {
+                try insert(
+                    """
+                    INSERT OR IGNORE INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
+                                                  review_reason, created_at, updated_at, paid_at, closed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        order.outTradeNo, order.subject, order.totalAmountFen, order.status, order.tradeNo, order.refundedFen,
+                        order.needsReview, order.reviewReason, order.createdAt, order.updatedAt, order.paidAt, order.closedAt,
+                    ])
+            }
+        case .orderEvents(let events):
+            for event in events {
+                try insert(
+                    """
+                    INSERT OR IGNORE INTO order_events (id, out_trade_no, from_status, to_status, source, job_id, notify_id, detail, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        event.id, event.outTradeNo, event.fromStatus, event.toStatus, event.source, event.jobId, event.notifyId, event.detail,
+                        event.createdAt,
+                    ])
+            }
+        case .notifications(let notifications):
+            for notification in notifications {
+                try insert(
+                    """
+                    INSERT OR IGNORE INTO notifications (id, notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        notification.id, notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body,
+                        notification.firstReceivedAt, notification.lastReceivedAt, notification.deliveryCount,
+                    ])
+            }
+        case .jobs(let jobs):
+            for job in jobs {
+                try insert(
+                    """
+                    INSERT OR IGNORE INTO jobs (id, kind, state, unique_key, out_trade_no, notification_id, notify_id, payload, attempts, run_at,
+                                                lease_owner, lease_expires_at, last_error, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        job.id, job.kind, job.state, job.uniqueKey, job.outTradeNo, job.notificationId, job.notifyId, job.payload, job.attempts,
+                        job.runAt, job.leaseOwner, job.leaseExpiresAt, job.lastError, job.createdAt, job.updatedAt,
+                    ])
+            }
+        case .jobAttempts(let attempts):
+            for attempt in attempts {
+                try insert(
+                    "INSERT OR IGNORE INTO job_attempts (id, job_id, attempt, owner, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [attempt.id, attempt.jobId, attempt.attempt, attempt.owner, attempt.outcome.rawValue, attempt.error, attempt.at])
+            }
+        }
+        return inserted
+    }
+
     func savepoint<T>(_ body: () throws -> T) throws -> T {
         var result: T?
         try db.inSavepoint {

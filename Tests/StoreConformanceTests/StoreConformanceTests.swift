@@ -333,6 +333,44 @@ struct StoreConformanceTests {
         }
     }
 
+    // MARK: Copy
+
+    @Test("a copy from SQLite keeps every row and id, is idempotent, and new rows continue after the copied ids", arguments: Engine.allCases)
+    func copyFromSQLite(engine: Engine) async throws {
+        try await Engine.sqlite.withFreshStore { source, _ in
+            try await source.insertOrder(order("C1"))
+            try await source.insertOrder(order("C2", status: .tradeSuccess))
+            _ = try await source.append((0..<5).map { notification("copy\($0)", order: "C1") })
+            let claimed = try await source.claim(owner: Self.owner, limit: 2, lease: .seconds(30), now: Date())
+            try await source.write { tx in
+                try tx.complete(claimed[0].lease!)
+                try tx.retry(claimed[1].lease!, at: Date(), error: "later")
+                let current = try #require(try tx.order("C1", forUpdate: true))
+                _ = try tx.transition(current, to: .tradeSuccess, changes: OrderChanges(tradeNo: "T1"), event: OrderEvent(outTradeNo: "C1", source: "test"))
+            }
+            try await engine.withFreshStore { target, _ in
+                let first = try await StoreCopier.copy(from: source, to: target, pageSize: 2)
+                #expect(first.allSatisfy { $0.source == $0.target && $0.copied == $0.source }, "\(first)")
+                #expect(first.first { $0.table == .jobAttempts }?.source == 2)
+                let again = try await StoreCopier.copy(from: source, to: target, pageSize: 2)
+                #expect(again.allSatisfy { $0.copied == 0 && $0.source == $0.target }, "\(again)")
+
+                let (copiedOrder, events, job) = try await target.read { db in
+                    (try db.order("C1"), try db.orderEvents("C1"), try db.job(claimed[1].id!))
+                }
+                #expect(copiedOrder?.status == .tradeSuccess && copiedOrder?.tradeNo == "T1")
+                #expect(events.map(\.toStatus) == [.waitBuyerPay, .tradeSuccess])
+                #expect(job?.lastError == "later" && job?.attempts == 1)
+                // New writes in the target get ids after the copied ones.
+                let fresh = try await target.append([notification("after-copy", order: "C2")])
+                guard case .stored(let id) = fresh[0] else { Issue.record("\(fresh)"); return }
+                let maxCopied = try await source.read { db in try db.notification(notifyId: "copy4")?.id } ?? 0
+                #expect(id > maxCopied)
+                #expect(try await target.queueStats().pending == 5)
+            }
+        }
+    }
+
     // MARK: Savepoints, migrations, health
 
     @Test("a failing savepoint undoes only its own writes", arguments: Engine.allCases)
