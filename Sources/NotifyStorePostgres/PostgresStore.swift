@@ -40,6 +40,8 @@ public final class PostgresStore: Store, Service {
     let wakeUps: PostgresWakeUps
     /// How long a unit of work waits for a pooled connection before giving up with `StoreError.unavailable`.
     let leaseTimeout: Duration
+    /// The longest one statement may take (see `PostgresTransaction.answerTimeout`).
+    let answerTimeout: TimeAmount
     private let clientTask: Task<Void, Never>
     private let closing = Mutex<Task<Void, Never>?>(nil)
 
@@ -52,6 +54,9 @@ public final class PostgresStore: Store, Service {
         self.migrationsAppliedOnOpen = migrationsAppliedOnOpen
         self.logger = logger
         leaseTimeout = .seconds(settings.location.connectTimeoutSeconds)
+        // statement_timeout (or 60 s when it is off) plus the time to reach the server.
+        let statementSeconds = settings.location.statementTimeoutMilliseconds > 0 ? (settings.location.statementTimeoutMilliseconds + 999) / 1000 : 60
+        answerTimeout = .seconds(Int64(statementSeconds + settings.location.connectTimeoutSeconds))
         client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: logger)
         threadPool = NIOThreadPool(numberOfThreads: settings.location.poolSize)
         threadPool.start()
@@ -154,10 +159,11 @@ public final class PostgresStore: Store, Service {
     func unitOfWork<T: Sendable>(readOnly: Bool, _ body: @escaping @Sendable (PostgresTransaction) throws -> T) async throws -> T {
         let logger = logger
         let threadPool = threadPool
+        let answerTimeout = answerTimeout
         do {
             return try await withConnection { connection in
                 try await threadPool.runIfActive {
-                    try PostgresTransaction(connection: connection, logger: logger, readOnly: readOnly).run(body)
+                    try PostgresTransaction(connection: connection, logger: logger, readOnly: readOnly, answerTimeout: answerTimeout).run(body)
                 }
             }
         } catch {

@@ -19,6 +19,9 @@ final class PostgresTransaction: StoreTransaction {
     let connection: PostgresConnection
     let logger: Logger
     let readOnly: Bool
+    /// How long one statement may take before the connection is given up (`statement_timeout` plus a margin): the
+    /// driver never answers a query sent on a connection that died, and a unit of work must not hang on one.
+    let answerTimeout: TimeAmount
 
     /// Savepoints opened so far (names stay unique within the transaction).
     private var savepointCount = 0
@@ -30,10 +33,11 @@ final class PostgresTransaction: StoreTransaction {
     /// The channel `NOTIFY` uses and ``PostgresWakeUps`` listens on.
     static let wakeUpChannel = "alipay_notify_jobs"
 
-    init(connection: PostgresConnection, logger: Logger, readOnly: Bool) {
+    init(connection: PostgresConnection, logger: Logger, readOnly: Bool, answerTimeout: TimeAmount = .seconds(60)) {
         self.connection = connection
         self.logger = logger
         self.readOnly = readOnly
+        self.answerTimeout = answerTimeout
     }
 
     // MARK: Running statements
@@ -43,7 +47,18 @@ final class PostgresTransaction: StoreTransaction {
     func execute(_ query: PostgresQuery) throws -> PostgresQueryResult {
         if let failure { throw failure }
         do {
-            return try connection.query(query, logger: logger).wait()
+            let answer = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+            connection.query(query, logger: logger).cascade(to: answer)
+            let connection = connection
+            let timeout = answerTimeout
+            let timer = connection.eventLoop.scheduleTask(in: timeout) {
+                // Reported as unavailable: the caller retries, and every write is idempotent or fenced, so a commit
+                // that did happen after all is found, not repeated.
+                answer.fail(StoreError.unavailable("PostgreSQL: no answer within \(timeout.nanoseconds / 1_000_000_000) s; connection dropped"))
+                connection.close().whenComplete { _ in }
+            }
+            defer { timer.cancel() }
+            return try answer.futureResult.wait()
         } catch {
             let translated = PostgresErrors.storeError(error)
             failure = translated
