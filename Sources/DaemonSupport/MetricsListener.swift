@@ -46,8 +46,9 @@ public struct MetricsListener: Sendable {
     }
 }
 
-/// Compares two strings without an early exit, so a token cannot be guessed byte by byte from timing.
-func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
+/// Compares two strings without an early exit, so a token cannot be guessed byte by byte from timing: the one
+/// comparison every bearer token in the project goes through.
+public func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
     let a = Array(lhs.utf8)
     let b = Array(rhs.utf8)
     var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)

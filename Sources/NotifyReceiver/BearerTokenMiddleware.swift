@@ -1,3 +1,4 @@
+import DaemonSupport
 import Foundation
 import Hummingbird
 
@@ -9,11 +10,11 @@ public struct BearerTokenMiddleware: RouterMiddleware {
     /// The context both listeners use.
     public typealias Context = ReceiverRequestContext
 
-    let token: [UInt8]
+    let token: String
 
     /// A middleware accepting exactly `token`.
     public init(token: String) {
-        self.token = Array(token.utf8)
+        self.token = token
     }
 
     public func handle(
@@ -21,7 +22,7 @@ public struct BearerTokenMiddleware: RouterMiddleware {
     ) async throws -> Response {
         guard let header = request.headers[.authorization], header.count > 7,
             header.prefix(7).lowercased() == "bearer ",
-            Self.constantTimeEquals(Array(header.dropFirst(7).utf8), token)
+            constantTimeEquals(String(header.dropFirst(7)), token)
         else {
             context.logger.warning("internal API request without a valid bearer token", metadata: ["path": "\(request.uri.path)"])
             var response = JSONResponse.error(.unauthorized, "missing or invalid bearer token (Authorization: Bearer <api.token>)")
@@ -29,17 +30,5 @@ public struct BearerTokenMiddleware: RouterMiddleware {
             return response
         }
         return try await next(request, context)
-    }
-
-    /// Compares two byte strings in time that depends only on their lengths.
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(a.count == b.count ? 0 : 1)
-        let count = max(a.count, b.count)
-        for index in 0..<count {
-            let x = index < a.count ? a[index] : 0
-            let y = index < b.count ? b[index] : 0
-            difference |= x ^ y
-        }
-        return difference == 0
     }
 }

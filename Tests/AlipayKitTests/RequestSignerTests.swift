@@ -131,7 +131,8 @@ struct RequestSignerTests {
 
     @Test("page-pay form escapes every value and posts parameters that verify")
     func pagePayForm() throws {
-        let request = TradePagePay(outTradeNo: "O'1", totalAmount: Amount(fen: 8888), subject: #"<script>alert("x")</script> & 'q'"#)
+        let request = TradePagePay(
+            outTradeNo: "O_1", totalAmount: Amount(fen: 8888), subject: #"<script>alert("x")</script> & 'q'"#, body: "O'1")
         let html = try Self.signer().pagePayForm(request, now: Self.now)
         #expect(!html.contains("<script>alert"))
         #expect(html.contains("&lt;script&gt;alert(\\&quot;x\\&quot;)&lt;/script&gt; &amp; &#39;q&#39;"))
@@ -145,7 +146,7 @@ struct RequestSignerTests {
             fields[name] = Self.htmlUnescape(String(html[Range(match.range(at: 2), in: html)!]))
         }
         #expect(fields.count == 11)
-        #expect(fields["biz_content"]?.contains(#""out_trade_no":"O'1""#) == true)
+        #expect(fields["biz_content"]?.contains(#""body":"O'1""#) == true)
         #expect(RequestVerifier.verify(fields, appPublicKey: try Fixture.appPublicKey()))
         #expect(RequestSigner.htmlEscape(#"<>"'&"#) == "&lt;&gt;&quot;&#39;&amp;")
     }

@@ -34,7 +34,7 @@ public struct TradePagePay: AlipayRequest {
     /// `alipay.trade.page.pay`.
     public static var method: String { "alipay.trade.page.pay" }
     /// Page-pay limits Alipay enforces: 0.01 … 100000000.00 yuan.
-    public static let amountRange = Amount(fen: 1)...Amount(fen: 10_000_000_000)
+    public static var amountRange: ClosedRange<Amount> { AlipayLimits.amountRange }
 
     /// `out_trade_no`: the merchant's order number (at most 64 characters).
     public var outTradeNo: String
@@ -76,10 +76,7 @@ public struct TradePagePay: AlipayRequest {
     /// Checks the order number, subject and the 0.01 … 100000000.00 amount range.
     public func validate() throws(RequestError) {
         try RequestChecks.outTradeNo(outTradeNo)
-        guard !subject.isEmpty, subject.count <= 256 else { throw RequestError("subject must be 1…256 characters") }
-        guard Self.amountRange.contains(totalAmount) else {
-            throw RequestError("total_amount \(totalAmount) is outside 0.01…100000000.00")
-        }
+        if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }
     }
 }
 
@@ -169,7 +166,7 @@ public struct TradeRefund: AlipayRequest {
 
 enum RequestChecks {
     static func outTradeNo(_ value: String) throws(RequestError) {
-        guard !value.isEmpty, value.utf8.count <= 64 else { throw RequestError("out_trade_no must be 1…64 characters") }
+        if let problem = AlipayLimits.outTradeNoProblem(value) { throw RequestError(problem) }
     }
 
     static func identified(_ outTradeNo: String?, _ tradeNo: String?) throws(RequestError) {

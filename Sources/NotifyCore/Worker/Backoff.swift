@@ -1,4 +1,5 @@
 import NotifyStore
+
 /// Exponential backoff with full jitter: the retry policy of every job, in one place.
 ///
 /// The delay before attempt `n + 1` is uniform in `0 ... min(cap, base × 2^(n−1))` ("full jitter", which spreads

@@ -1,8 +1,7 @@
-import NotifyStore
 /// An async mutual exclusion per key: the worker runs at most one job per order at a time.
 ///
-/// The database already makes each order change conditional (`OrderRepository.transition`'s `from` guard inside
-/// one IMMEDIATE transaction); serialising per order in the worker on top keeps two jobs of the same order from
+/// The store already makes each order change conditional (the order is read for update and `transition` checks the
+/// status and refunded amount it read); serialising per order in the worker on top keeps two jobs of the same order from
 /// racing through their gateway calls and then retrying each other's conflicts. Waiters are served in order.
 public actor KeyedLock {
     private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
@@ -45,7 +44,4 @@ public actor KeyedLock {
             throw error
         }
     }
-
-    /// How many keys are held (for tests).
-    public var heldCount: Int { waiters.count }
 }

@@ -42,15 +42,11 @@ public struct NewTrade: Sendable, Equatable {
     /// Alipay's limits; a violation is `ACQ.INVALID_PARAMETER`. Returns the parsed expiry, if any.
     @discardableResult
     func validate(now: Date = Date()) throws(TradeError) -> TradeExpiry? {
-        guard !outTradeNo.isEmpty, outTradeNo.utf8.count <= 64,
-            outTradeNo.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") })
-        else {
-            throw .invalidParameter("out_trade_no must be 1 to 64 letters, digits, _ or -")
+        if let problem = AlipayLimits.outTradeNoProblem(outTradeNo) ?? AlipayLimits.amountProblem(totalAmount)
+            ?? AlipayLimits.subjectProblem(subject)
+        {
+            throw .invalidParameter(problem)
         }
-        guard totalAmount.fen >= 1, totalAmount.fen <= 10_000_000_000 else {
-            throw .invalidParameter("total_amount must be between 0.01 and 100000000")
-        }
-        guard !subject.isEmpty, subject.count <= 256 else { throw .invalidParameter("subject must be 1 to 256 characters") }
         for (name, url) in [("notify_url", notifyUrl), ("return_url", returnUrl)] {
             guard let url, !url.isEmpty else { continue }
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {

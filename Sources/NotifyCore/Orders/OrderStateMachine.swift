@@ -1,4 +1,6 @@
+import AlipayKit
 import NotifyStore
+
 /// The order state machine of invariant 5, as one pure function.
 ///
 /// ```
@@ -87,10 +89,7 @@ public enum OrderStateMachine {
 
     /// Fen as the decimal yuan string Alipay uses ("88.88").
     static func fen(_ value: Int64) -> String {
-        let sign = value < 0 ? "-" : ""
-        let magnitude = value.magnitude
-        let cents = magnitude % 100
-        return "\(sign)\(magnitude / 100).\(cents < 10 ? "0" : "")\(cents)"
+        Amount(fen: value).description
     }
 }
 

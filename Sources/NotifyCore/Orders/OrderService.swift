@@ -77,14 +77,6 @@ public enum OrderServiceError: Error, CustomStringConvertible, Sendable, Equatab
 /// exists in the database only once the buyer can be sent to pay it. The amount is checked to Alipay's range
 /// (0.01 … 100000000.00) here, so a request Alipay would refuse never becomes an order.
 public struct OrderService: Sendable {
-    /// The smallest amount Alipay accepts, in fen.
-    public static let minimumFen: Int64 = 1
-    /// The largest amount Alipay accepts, in fen (100 000 000.00 yuan).
-    public static let maximumFen: Int64 = 10_000_000_000
-    /// The longest subject Alipay accepts.
-    public static let maximumSubjectLength = 256
-    /// The longest `out_trade_no` Alipay accepts.
-    public static let maximumOutTradeNoLength = 64
 
     let store: any Store
     let signer: RequestSigner
@@ -168,7 +160,7 @@ extension OrderService {
         } catch {
             throw .invalid("total_amount: \(error)")
         }
-        guard (minimumFen...maximumFen).contains(amount.fen) else {
+        guard AlipayLimits.amountRange.contains(amount) else {
             throw .invalid("total_amount: \"\(text)\" is outside Alipay's range 0.01 to 100000000.00")
         }
         return amount
@@ -177,10 +169,7 @@ extension OrderService {
     /// A subject Alipay accepts: not blank, at most 256 characters, no control characters.
     public static func validatedSubject(_ text: String) throws(OrderServiceError) -> String {
         let subject = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !subject.isEmpty else { throw .invalid("subject: must not be empty") }
-        guard subject.count <= maximumSubjectLength else {
-            throw .invalid("subject: \(subject.count) characters; Alipay accepts at most \(maximumSubjectLength)")
-        }
+        if let problem = AlipayLimits.subjectProblem(subject) { throw .invalid(problem) }
         guard !subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw .invalid("subject: must not contain control characters")
         }
@@ -189,14 +178,7 @@ extension OrderService {
 
     /// An order number Alipay accepts and a URL or file name can carry as is: 1…64 of `A-Z a-z 0-9 _`.
     public static func validatedOutTradeNo(_ text: String) throws(OrderServiceError) -> String {
-        guard !text.isEmpty, text.utf8.count <= maximumOutTradeNoLength else {
-            throw .invalid("out_trade_no: must be 1 to \(maximumOutTradeNoLength) characters")
-        }
-        let allowed = text.utf8.allSatisfy { byte in
-            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
-        }
-        guard allowed else { throw .invalid("out_trade_no: only letters, digits and _ are allowed") }
+        if let problem = AlipayLimits.outTradeNoProblem(text) { throw .invalid(problem) }
         return text
     }
 
