@@ -53,9 +53,9 @@ struct HostileInputTests {
         let second = try SignedNotifications.body(notifyId: "after-slow-2", outTradeNo: "SLOW0003", key: workspace.alipayKey)
         #expect(try await HTTP.notify(receiver.publicURL, body: second).body == "success")
 
-        let stored = try StoreInspector.notifications(at: workspace.databasePath)
+        let stored = try await StoreInspector.notifications(in: workspace)
         #expect(Set(stored.keys) == ["after-slow-1", "after-slow-2"])
-        let jobs = try StoreInspector.jobs(at: workspace.databasePath, kind: .notification)
+        let jobs = try await StoreInspector.jobs(in: workspace, kind: .notification)
         #expect(Set(jobs.map(\.notifyId)) == ["after-slow-1", "after-slow-2"])
         try await Self.stop(receiver, workspace)
     }
@@ -204,9 +204,9 @@ struct HostileInputTests {
     /// The process still answers `/healthz`, and neither a notification nor a job of any kind was stored.
     static func expectHealthyAndEmpty(_ receiver: ReceiverDaemon, _ workspace: TestWorkspace) async throws {
         #expect(try await HTTP.send(.GET, "\(receiver.publicURL)/healthz").status == 200)
-        #expect(try StoreInspector.notifications(at: workspace.databasePath).isEmpty)
+        #expect(try await StoreInspector.notifications(in: workspace).isEmpty)
         for kind in [JobKind.notification, .reconcile, .close] {
-            #expect(try StoreInspector.jobs(at: workspace.databasePath, kind: kind).isEmpty, "\(kind) jobs were stored")
+            #expect(try await StoreInspector.jobs(in: workspace, kind: kind).isEmpty, "\(kind) jobs were stored")
         }
     }
 

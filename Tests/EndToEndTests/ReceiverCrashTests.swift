@@ -1,4 +1,5 @@
 import Foundation
+import StoreTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -8,7 +9,8 @@ import Testing
 /// Invariant 1 under `kill -9`: a notification answered `success` survives a crash at any instant.
 ///
 /// Each round starts the receiver on the same database, sends many signed notifications concurrently,
-/// kills the process with SIGKILL after a random number of acknowledgements, then opens the file and checks
+/// kills the process with SIGKILL after a random number of acknowledgements, then opens the store (the SQLite
+/// file, or the PostgreSQL database) and checks
 /// that every acknowledged `notify_id` is there with its job. `ALIPAY_NOTIFY_CRASH_ROUNDS` and
 /// `ALIPAY_NOTIFY_CRASH_NOTIFICATIONS` make it longer (`scripts/crash/receiver` runs ≥ 10 rounds).
 @Suite("notify-receiver crash safety", .serialized)
@@ -20,9 +22,9 @@ struct ReceiverCrashTests {
         ProcessInfo.processInfo.environment[name].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
     }
 
-    @Test("kill -9 at a random moment loses no acknowledged notification")
-    func killNineLosesNothing() async throws {
-        let workspace = try TestWorkspace(name: "receiver-crash")
+    @Test("kill -9 at a random moment loses no acknowledged notification", arguments: TestEngine.allCases)
+    func killNineLosesNothing(engine: TestEngine) async throws {
+        guard let workspace = try TestWorkspace.make(name: "receiver-crash", engine: engine) else { return }
         var totalAcknowledged = 0
         var totalLost = 0
         var storedAtEnd = 0
@@ -69,8 +71,8 @@ struct ReceiverCrashTests {
             #expect(status == 128 + SIGKILL, "round \(round): the receiver should have died of SIGKILL, got \(status)")
 
             let acked = acknowledged.withLock { $0 }
-            let stored = try StoreInspector.notifications(at: workspace.databasePath)
-            let jobs = Set(try StoreInspector.jobs(at: workspace.databasePath, kind: .notification).compactMap(\.notifyId))
+            let stored = try await StoreInspector.notifications(in: workspace)
+            let jobs = Set(try await StoreInspector.jobs(in: workspace, kind: .notification).compactMap(\.notifyId))
             let lost = acked.filter { stored[$0] == nil || !jobs.contains($0) }
             #expect(lost.isEmpty, "round \(round): answered success but missing after the crash: \(lost.prefix(10))")
             totalAcknowledged += acked.count

@@ -11,9 +11,9 @@ import Testing
 /// The real `notify-receiver` executable over loopback: storing, shutting down, refusing bad configuration.
 @Suite("notify-receiver end to end", .serialized)
 struct ReceiverEndToEndTests {
-    @Test("a signed notification is answered success and is in the database file")
-    func signedNotificationIsStored() async throws {
-        let workspace = try TestWorkspace(name: "receiver-store")
+    @Test("a signed notification is answered success and is in the store", arguments: TestEngine.allCases)
+    func signedNotificationIsStored(engine: TestEngine) async throws {
+        guard let workspace = try TestWorkspace.make(name: "receiver-store", engine: engine) else { return }
         let receiver = try await ReceiverDaemon.start(in: workspace)
 
         let body = try SignedNotifications.body(notifyId: "e2e-notify-1", outTradeNo: "E2E0001", key: workspace.alipayKey)
@@ -30,11 +30,11 @@ struct ReceiverEndToEndTests {
         #expect(refused.body == "failure")
 
         // Read while the receiver still runs: a committed notification is visible to any other connection.
-        let stored = try StoreInspector.notifications(at: workspace.databasePath)
+        let stored = try await StoreInspector.notifications(in: workspace)
         #expect(stored.count == 1)
         #expect(stored["e2e-notify-1"]?.deliveryCount == 2)
         #expect(stored["e2e-notify-1"]?.body == body)
-        let jobs = try StoreInspector.jobs(at: workspace.databasePath, kind: .notification)
+        let jobs = try await StoreInspector.jobs(in: workspace, kind: .notification)
         #expect(jobs.map(\.notifyId) == ["e2e-notify-1"])
 
         receiver.process.signal(SIGTERM)
@@ -42,9 +42,9 @@ struct ReceiverEndToEndTests {
         workspace.remove()
     }
 
-    @Test("SIGTERM with requests in flight: every answered request was stored, exit status 0")
-    func sigtermExitsZero() async throws {
-        let workspace = try TestWorkspace(name: "receiver-sigterm")
+    @Test("SIGTERM with requests in flight: every answered request was stored, exit status 0", arguments: TestEngine.allCases)
+    func sigtermExitsZero(engine: TestEngine) async throws {
+        guard let workspace = try TestWorkspace.make(name: "receiver-sigterm", engine: engine) else { return }
         let receiver = try await ReceiverDaemon.start(in: workspace)
         let bodies = try (0..<40).map {
             try SignedNotifications.body(notifyId: "term-\($0)", outTradeNo: "TERM\($0)", key: workspace.alipayKey)
@@ -67,7 +67,7 @@ struct ReceiverEndToEndTests {
         }
 
         #expect(try await receiver.process.waitForExit() == 0)
-        let stored = try StoreInspector.notifications(at: workspace.databasePath)
+        let stored = try await StoreInspector.notifications(in: workspace)
         for id in acknowledged { #expect(stored[id] != nil, "\(id) was answered success but is not stored") }
         #expect(receiver.process.log.contains("notification writer flushed"))
         workspace.remove()

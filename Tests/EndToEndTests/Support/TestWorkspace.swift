@@ -1,5 +1,7 @@
 import AlipayKit
 import Foundation
+import StoreTestSupport
+import Testing
 
 /// A scratch folder for one test: fresh key files, a database path, and the environment the executables read.
 ///
@@ -30,6 +32,23 @@ struct TestWorkspace {
     var databasePath: String { directory.appendingPathComponent("var/alipay-notify.sqlite").path }
     /// `store.url` the executables get: the SQLite file above unless the workspace was made for another store.
     var storeURL: String
+    /// Drops the workspace's PostgreSQL database, if it has one.
+    var removeStore: @Sendable () -> Void = {}
+
+    /// A workspace on a fresh store of `engine`; nil (with the reason printed, or a failure under CI) when that
+    /// engine cannot run here.
+    static func make(name: String, engine: TestEngine) throws -> TestWorkspace? {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("alipay-notify-store-\(UUID().uuidString.prefix(8))")
+        switch try engine.freshLocation(folder: folder) {
+        case .available(let url, let remove):
+            var workspace = try TestWorkspace(name: name, storeURL: engine == .sqlite ? nil : url)
+            workspace.removeStore = remove
+            return workspace
+        case .unavailable(let reason):
+            if TestEngine.isCI { Issue.record("CI: the \(engine) engine must run, but \(reason)") } else { print("skipped on \(engine): \(reason)") }
+            return nil
+        }
+    }
 
     /// Creates the folder and writes the key files; `storeURL` nil means the workspace's own SQLite file.
     init(name: String = "e2e", storeURL: String? = nil) throws {
@@ -69,5 +88,6 @@ struct TestWorkspace {
     /// Deletes the folder (call at the end of a passing test; a failing one may keep it for its logs).
     func remove() {
         try? FileManager.default.removeItem(at: directory)
+        removeStore()
     }
 }
