@@ -88,6 +88,31 @@ struct ReceiverEndToEndTests {
         workspace.remove()
     }
 
+    @Test("a bad store.url or an unreachable database stops start-up with exit 2 and one line, never the password")
+    func badStoreURL() async throws {
+        let workspace = try TestWorkspace(name: "receiver-store-url")
+        let secret = "Pa55-not-for-logs"
+        var urls = [
+            "mysql://alipay:\(secret)@127.0.0.1/shop",
+            "postgres://alipay:\(secret)@127.0.0.1:9/alipay_notify?sslmode=disable&connect_timeout=2",
+            "postgres://alipay:\(secret)@127.0.0.1/shop?sslmode=sometimes",
+        ]
+        if let base = TestEngine.postgresURL, var wrong = URLComponents(string: base) {
+            wrong.password = secret
+            urls.append(wrong.string!)
+        }
+        for (index, url) in urls.enumerated() {
+            let environment = workspace.environment(receiverPort: try Ports.free(), apiPort: try Ports.free(), extra: ["STORE_URL": url])
+            let process = try DaemonProcess.start("notify-receiver", environment: environment, logFile: workspace.file("store-url-\(index).log"))
+            #expect(try await process.waitForExit() == 2, "\(process.log)")
+            let lines = process.log.split(separator: "\n")
+            #expect(lines.count == 1, "expected one line, got:\n\(process.log)")
+            #expect(lines.first?.contains("store.url (STORE_URL)") == true, "\(process.log)")
+            #expect(!process.log.contains(secret), "the password leaked: \(process.log)")
+        }
+        workspace.remove()
+    }
+
     @Test("an unreadable key file stops start-up with exit 2 and one line naming the key")
     func unreadableKeyFile() async throws {
         let workspace = try TestWorkspace(name: "receiver-keyfile")
