@@ -43,7 +43,11 @@ public enum StoreEngines {
     public static func withStore<T>(
         _ url: StoreURL, options: Options = Options(), logger: Logger, _ body: (any Store) async throws -> T
     ) async throws -> T {
-        let store = try await open(url, options: options, logger: logger)
+        try await closing(try await open(url, options: options, logger: logger), body)
+    }
+
+    /// Runs `body` with `store`, then closes it, whatever happens.
+    public static func closing<T>(_ store: any Store, _ body: (any Store) async throws -> T) async throws -> T {
         do {
             let result = try await body(store)
             await store.close()

@@ -79,14 +79,7 @@ func withStore<T>(_ configuration: NotifyConfiguration, creating: Bool = false, 
     } catch {
         throw CLIFailure.failed("store \(url): \(error)")
     }
-    do {
-        let result = try await body(store)
-        await store.close()
-        return result
-    } catch {
-        await store.close()
-        throw error
-    }
+    return try await StoreEngines.closing(store, body)
 }
 
 /// Prints a value as pretty, key-sorted JSON on standard output.
