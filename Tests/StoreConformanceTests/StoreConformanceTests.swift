@@ -333,6 +333,36 @@ struct StoreConformanceTests {
         }
     }
 
+    // MARK: Wake-ups
+
+    @Test("an engine with wake-ups signals a commit that enqueued jobs (PostgreSQL: LISTEN/NOTIFY; SQLite: none, polling)", arguments: Engine.allCases)
+    func wakeUps(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            guard let stream = store.jobWakeUps() else {
+                #expect(engine == .sqlite, "PostgreSQL must offer wake-ups")
+                return
+            }
+            // The listener connects in the background: keep appending until a wake-up arrives (bounded).
+            let woke = try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    for await _ in stream { return true }
+                    return false
+                }
+                group.addTask {
+                    for index in 0..<100 {
+                        _ = try await store.append([notification("wake\(index)")])
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    return false
+                }
+                let first = try await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            #expect(woke, "no wake-up within 100 commits that enqueued jobs")
+        }
+    }
+
     // MARK: Copy
 
     @Test("a copy from SQLite keeps every row and id, is idempotent, and new rows continue after the copied ids", arguments: Engine.allCases)
