@@ -9,6 +9,16 @@ import NotifyStore
 /// buyer came back, while the order becomes paid when the asynchronous notification was processed. Every
 /// interpolated value is HTML-escaped.
 public enum ReturnPage {
+    /// A buyer in China reads Beijing time: "2026-12-05 02:01:58 (Beijing, UTC+8)". The API keeps ISO 8601 UTC.
+    static func beijingTime(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+        let p = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let text = String(
+            format: "%04d-%02d-%02d %02d:%02d:%02d", p.year ?? 0, p.month ?? 0, p.day ?? 0, p.hour ?? 0, p.minute ?? 0, p.second ?? 0)
+        return "\(text) (Beijing, UTC+8 / 北京时间)"
+    }
+
     /// The page for a verified return: the order's status in words, amount and number.
     public static func status(of order: Order) -> String {
         let view = OrderView(order)
@@ -46,7 +56,7 @@ public enum ReturnPage {
             ("Status / 状态", "\(order.status.words) (\(order.status))"),
         ]
         if let tradeNo = view.tradeNo { rows.append(("Alipay trade number / 支付宝交易号", tradeNo)) }
-        if let paidAt = view.paidAt, paid { rows.append(("Paid at / 支付时间", paidAt)) }
+        if let paidAt = order.paidAt, paid { rows.append(("Paid at / 支付时间", Self.beijingTime(paidAt))) }
         if order.refundedFen > 0 { rows.append(("Refunded / 已退款", "¥ \(view.refundedAmount)")) }
         let table = rows.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")
         let tone = paid ? "ok" : (waiting ? "wait" : "closed")

@@ -92,8 +92,9 @@ public protocol StoreReading {
     func ordersNeedingReview() throws -> Int
     /// The order's events, oldest first.
     func orderEvents(_ outTradeNo: String) throws -> [OrderEvent]
-    /// Oldest first: orders in one of `statuses`, created at or before `createdBefore`, that have no live job of
-    /// `liveKinds` and no dead job of `deadKinds` (what the sweeper settles next).
+    /// Oldest first: orders in one of `statuses`, created at or before `createdBefore`, not flagged for review, that
+    /// have no live job of `liveKinds` and no dead job of `deadKinds` (what the sweeper settles next). A flagged order
+    /// waits for a person: scheduling more queries would only add dead jobs for the same cause.
     func ordersWithoutJobs(
         statuses: Set<OrderStatus>, createdBefore: Date, liveKinds: Set<JobKind>, deadKinds: Set<JobKind>, limit: Int
     ) throws -> [Order]

@@ -170,7 +170,7 @@ final class PostgresTransaction: StoreTransaction {
         return try execute(
             """
             SELECT * FROM orders
-            WHERE status = ANY(\(statusList)) AND created_at <= \(createdBefore)
+            WHERE status = ANY(\(statusList)) AND created_at <= \(createdBefore) AND NOT needs_review
               AND NOT EXISTS (
                   SELECT 1 FROM jobs
                   WHERE jobs.out_trade_no = orders.out_trade_no

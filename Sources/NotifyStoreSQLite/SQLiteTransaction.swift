@@ -59,7 +59,7 @@ final class SQLiteTransaction: StoreTransaction {
         return try SQLRequest<Row>(
             literal: """
                 SELECT * FROM orders
-                WHERE status IN \(statusList) AND created_at <= \(createdBefore)
+                WHERE status IN \(statusList) AND created_at <= \(createdBefore) AND needs_review = 0
                   AND NOT EXISTS (
                       SELECT 1 FROM jobs
                       WHERE jobs.out_trade_no = orders.out_trade_no

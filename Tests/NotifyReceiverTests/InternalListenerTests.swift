@@ -85,6 +85,29 @@ struct InternalListenerTests {
         }
     }
 
+    @Test("strict inputs: an unknown JSON field, an unknown status or a bad limit is 400 naming it, and nothing is created")
+    func strictInputs() async throws {
+        let fixture = try ReceiverFixture()
+        try await fixture.internalApp().test(.router) { client in
+            try await client.execute(
+                uri: "/api/orders", method: .post, headers: Self.json,
+                body: ByteBuffer(string: #"{"totalAmount":"1.00","total_amount":"1.00","subject":"typo"}"#)
+            ) {
+                #expect($0.status == .badRequest)
+                let message = try #require(try Self.object($0.body)["error"] as? String)
+                #expect(message.contains(#"unknown field "totalAmount""#), "\(message)")
+            }
+            for (query, field) in [("status=PAID", "status"), ("limit=abc", "limit"), ("limit=0", "limit")] {
+                try await client.execute(uri: "/api/orders?\(query)", method: .get) {
+                    #expect($0.status == .badRequest, "\(query)")
+                    let message = try #require(try Self.object($0.body)["error"] as? String)
+                    #expect(message.hasPrefix(field), "\(query): \(message)")
+                }
+            }
+        }
+        #expect(try await fixture.orders.list(status: OrderStatus?.none, limit: 10).isEmpty)
+    }
+
     @Test("a duplicate out_trade_no is 409; unknown orders 404")
     func conflictAndNotFound() async throws {
         let fixture = try ReceiverFixture()

@@ -313,8 +313,11 @@ struct StoreConformanceTests {
             try await store.insertOrder(order("OLD2", at: old.addingTimeInterval(1)))
             try await store.insertOrder(order("PAID", status: .tradeSuccess, at: old))
             try await store.insertOrder(order("NEW", at: Date()))
+            try await store.insertOrder(order("FLAGGED", at: old))
             _ = try await store.enqueue(NewJob(kind: .reconcile, uniqueKey: "reconcile:OLD2", outTradeNo: "OLD2"))
             #expect(try await store.write { tx in try tx.flagForReview("PAID", reason: "amount_mismatch: test") })
+            // A flagged unpaid order waits for a person: the sweeper schedules nothing more for it.
+            #expect(try await store.write { tx in try tx.flagForReview("FLAGGED", reason: "amount_mismatch: test") })
             #expect(!(try await store.write { tx in try tx.flagForReview("NOPE", reason: "x") }))
             let (sweep, review, listed, latest) = try await store.read { db in
                 (
@@ -327,8 +330,8 @@ struct StoreConformanceTests {
                 )
             }
             #expect(sweep.map(\.outTradeNo) == ["OLD1"])
-            #expect(review == 1)
-            #expect(Set(listed.map(\.outTradeNo)) == ["OLD1", "OLD2", "NEW"])
+            #expect(review == 2)
+            #expect(Set(listed.map(\.outTradeNo)) == ["OLD1", "OLD2", "NEW", "FLAGGED"])
             #expect(latest?.outTradeNo == "OLD2")
         }
     }

@@ -53,10 +53,16 @@ public enum TestEngine: String, CaseIterable, Sendable, CustomStringConvertible 
 
 /// Creates and drops test databases with `psql` (PostgreSQL's own client, installed with the server).
 public enum PostgresAdmin {
-    /// `base` with its database name replaced.
+    /// `base` with its database name replaced. Test stores get small pools and a patient connection wait: many tests
+    /// run at once against one server (whose `max_connections` bounds them all) on a busy 2-core machine.
     public static func url(_ base: String, database: String) throws -> String {
         guard var components = URLComponents(string: base) else { throw AdminError("ALIPAY_NOTIFY_TEST_POSTGRES_URL is not a URL") }
         components.path = "/\(database)"
+        var items = (components.queryItems ?? []).filter { $0.name != "pool_max" && $0.name != "connect_timeout" }
+        if database != "postgres" {
+            items += [URLQueryItem(name: "pool_max", value: "4"), URLQueryItem(name: "connect_timeout", value: "30")]
+        }
+        components.queryItems = items
         return components.string!
     }
 

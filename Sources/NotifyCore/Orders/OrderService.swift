@@ -11,8 +11,32 @@ public struct CreateOrderRequest: Codable, Sendable, Equatable {
     /// What the buyer pays for.
     public var subject: String
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject
+    }
+
+    /// Decodes strictly: a field this version does not know (a typo such as `totalAmount`, or an option of a newer
+    /// version) is an error naming it, never silently dropped.
+    public init(from decoder: any Decoder) throws {
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        let all = try decoder.container(keyedBy: AnyKey.self)
+        if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(
+                    codingPath: [AnyKey(stringValue: unknown)], debugDescription: "unknown field \"\(unknown)\" (known: out_trade_no, total_amount, subject)"))
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        outTradeNo = try container.decodeIfPresent(String.self, forKey: .outTradeNo)
+        totalAmount = try container.decode(String.self, forKey: .totalAmount)
+        subject = try container.decode(String.self, forKey: .subject)
+    }
+
+    /// Any JSON key, to see the ones a request carries.
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     /// A request to create an order.
