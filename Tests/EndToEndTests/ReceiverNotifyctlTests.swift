@@ -30,6 +30,36 @@ struct ReceiverNotifyctlTests {
         return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 
+    @Test("read-only commands refuse a missing SQLite database (exit 2, the path named) and never create one")
+    func readOnlyCommandsNeverCreateADatabase() async throws {
+        let workspace = try TestWorkspace(name: "notifyctl-missing-db")
+        for arguments in [["queue", "stats"], ["queue", "list"], ["orders", "list"], ["orders", "show", "X1"], ["db", "prune", "--older-than", "30d"]] {
+            let result = try await Self.notifyctl(arguments, in: workspace)
+            #expect(result.status == 2, "\(arguments): \(result.err)")
+            #expect(result.err.contains(workspace.databasePath), "\(arguments): \(result.err)")
+            #expect(!FileManager.default.fileExists(atPath: workspace.databasePath), "\(arguments) created the database")
+        }
+        let migrated = try await Self.notifyctl(["db", "migrate"], in: workspace)
+        #expect(migrated.status == 0, "\(migrated.err)")
+        #expect(FileManager.default.fileExists(atPath: workspace.databasePath))
+        let stats = try await Self.notifyctl(["queue", "stats", "--json"], in: workspace)
+        #expect(stats.status == 0, "\(stats.err)")
+        workspace.remove()
+    }
+
+    @Test("config show prints the store and keys as resolved, with the password and the API token redacted")
+    func configShowRedacts() async throws {
+        let workspace = try TestWorkspace(name: "notifyctl-config", storeURL: "postgres://alipay:Hidden-Pass-1@db.example:5432/shop?sslmode=require")
+        let result = try await Self.notifyctl(["config", "show", "--json"], in: workspace)
+        #expect(result.status == 0, "\(result.err)")
+        #expect(!result.out.contains("Hidden-Pass-1"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: String])
+        #expect(object["store.url"] == "postgres://alipay@db.example:5432/shop?sslmode=require")
+        #expect(object["alipay.appId"] == TestWorkspace.appId)
+        #expect(object["alipay.publicKeyFile"] == workspace.file("keys/alipay_public_key.pem").path)
+        workspace.remove()
+    }
+
     static func json(_ text: String) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(text.utf8))
     }
