@@ -46,6 +46,38 @@ public enum DaemonBootstrap {
         logger.info("stopped")
     }
 
+    /// Stops start-up with one line naming the key when `host:port` cannot be bound (in use, or not an address of this
+    /// machine), instead of the listener failing later with a bare `bind(…): Address already in use`. Port 0 (any
+    /// free port) is not checked.
+    public static func requireBindable(_ program: String, host: String, port: Int, key: String, env: String) {
+        guard port != 0 else { return }
+        if let problem = bindProblem(host: host, port: port) {
+            fail(program, "\(key) (\(env)) \(port) on \(host): \(problem); choose another port or stop what uses it")
+        }
+    }
+
+    /// Why a TCP listener cannot bind `host:port` right now, or nil. Binds and closes a socket (IPv4 or IPv6).
+    static func bindProblem(host: String, port: Int) -> String? {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else {
+            return "\(host) is not an address of this machine"
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0 else { return nil }  // cannot probe: let the listener say
+        defer { close(fd) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            let code = errno
+            return code == EADDRINUSE ? "the port is in use" : String(cString: strerror(code))
+        }
+        return nil
+    }
+
     /// Prints `program: message` on standard error and exits with `code` (2: usage or configuration).
     public static func fail(_ program: String, _ message: String, code: Int32 = 2) -> Never {
         FileHandle.standardError.write(Data("\(program): \(message)\n".utf8))

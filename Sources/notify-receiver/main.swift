@@ -43,6 +43,8 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
             DaemonBootstrap.fail(program, error.description)
         }
 
+        DaemonBootstrap.requireBindable(program, host: settings.receiver.host, port: settings.receiver.port, key: "receiver.port", env: "RECEIVER_PORT")
+        DaemonBootstrap.requireBindable(program, host: settings.api.host, port: settings.api.port, key: "api.port", env: "API_PORT")
         DaemonBootstrap.bootstrapLogging(label: program, level: settings.logLevel, format: settings.logFormat)
         let registry = DaemonBootstrap.bootstrapMetrics()
         let logger = Logger(label: program)

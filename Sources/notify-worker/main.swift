@@ -36,6 +36,8 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
             DaemonBootstrap.fail(program, error.description)
         }
 
+        DaemonBootstrap.requireBindable(
+            program, host: settings.workerMetrics.host, port: settings.workerMetrics.port, key: "worker.metricsPort", env: "WORKER_METRICS_PORT")
         DaemonBootstrap.bootstrapLogging(label: program, level: settings.logLevel, format: settings.logFormat)
         let registry = DaemonBootstrap.bootstrapMetrics()
         let logger = Logger(label: program)

@@ -113,6 +113,23 @@ struct ReceiverEndToEndTests {
         workspace.remove()
     }
 
+    @Test("a port in use stops start-up with exit 2 and one line naming the key and the port")
+    func portInUse() async throws {
+        let workspace = try TestWorkspace(name: "receiver-port")
+        let first = try await ReceiverDaemon.start(in: workspace)
+        let taken = try #require(Int(first.publicURL.split(separator: ":").last!))
+        let environment = workspace.environment(receiverPort: taken, apiPort: try Ports.free())
+        let second = try DaemonProcess.start("notify-receiver", environment: environment, logFile: workspace.file("port.log"))
+        #expect(try await second.waitForExit() == 2)
+        let lines = second.log.split(separator: "\n")
+        #expect(lines.count == 1, "expected one line, got:\n\(second.log)")
+        #expect(lines.first?.contains("receiver.port (RECEIVER_PORT) \(taken)") == true, "\(second.log)")
+        #expect(lines.first?.contains("in use") == true, "\(second.log)")
+        first.process.signal(SIGTERM)
+        #expect(try await first.process.waitForExit() == 0)
+        workspace.remove()
+    }
+
     @Test("an unreadable key file stops start-up with exit 2 and one line naming the key")
     func unreadableKeyFile() async throws {
         let workspace = try TestWorkspace(name: "receiver-keyfile")
