@@ -40,6 +40,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
             program, host: settings.workerMetrics.host, port: settings.workerMetrics.port, key: "worker.metricsPort", env: "WORKER_METRICS_PORT")
         DaemonBootstrap.bootstrapLogging(label: program, level: settings.logLevel, format: settings.logFormat)
         let registry = DaemonBootstrap.bootstrapMetrics()
+        WorkerMetrics().exportZeros(kinds: JobRunner.kinds)
         let logger = Logger(label: program)
 
         let store: any Store

@@ -85,6 +85,25 @@ struct NotificationProcessingTests {
         // A late payment notification cannot revive a refunded order.
         #expect(try await fixture.deliver(TestAlipay.notification("R1", .tradeSuccess, total: "100.00")).outcome == .unchanged)
         #expect(try await fixture.currentOrder("R1").status == .tradeClosed)
+        // Metrics count status changes, not refunds that keep the status: one payment, one close; two refunds.
+        #expect(fixture.counter("alipay_notify_order_transitions_total", [("to", "TRADE_SUCCESS"), ("source", "notification")]) == 1)
+        #expect(fixture.counter("alipay_notify_order_transitions_total", [("to", "TRADE_CLOSED"), ("source", "notification")]) == 1)
+        #expect(fixture.counter("alipay_notify_refunds_total", [("kind", "partial_refund")]) == 1)
+        #expect(fixture.counter("alipay_notify_refunds_total", [("kind", "full_refund")]) == 1)
+    }
+
+    @Test("every labelled worker counter exists at zero before its first event")
+    func countersStartAtZero() throws {
+        let fixture = try WorkerFixture()
+        WorkerMetrics(factory: fixture.metrics).exportZeros(kinds: JobRunner.kinds)
+        for (label, dimensions) in [
+            ("alipay_notify_trade_query_total", [("result", "success")]), ("alipay_notify_reviews_total", [("reason", "amount_mismatch")]),
+            ("alipay_notify_order_transitions_total", [("to", "TRADE_SUCCESS"), ("source", "query")]),
+            ("alipay_notify_refunds_total", [("kind", "partial_refund")]), ("alipay_notify_jobs_total", [("kind", "reconcile"), ("outcome", "dead")]),
+        ] {
+            let counter = try fixture.metrics.expectCounter(label, dimensions)
+            #expect(counter.totalValue == 0, "\(label)")
+        }
     }
 
     @Test(

@@ -7,7 +7,7 @@ import NotifyStore
 /// (a query answer carries no `app_id` or `seller_id`: it answers a request we signed with our own app id).
 public struct TradeFact: Sendable, Equatable {
     /// Where a fact came from; the raw value is the `source` of the order event.
-    public enum Source: String, Sendable, Equatable {
+    public enum Source: String, Sendable, Equatable, CaseIterable {
         /// An async notification (re-verified from the stored body).
         case notification
         /// A verified `alipay.trade.query` answer.

@@ -186,7 +186,7 @@ public struct JobRunner: Sendable {
         case .applied:
             metrics.job(kind: report.kind.rawValue, outcome: "done")
             if case .applied(let transition, let source) = report.result {
-                metrics.transition(to: transition.to, source: source)
+                metrics.applied(transition, source: source)
             }
             logger.info("order updated: \(report.message)", metadata: metadata)
         case .unchanged:

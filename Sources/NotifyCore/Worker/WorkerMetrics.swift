@@ -2,7 +2,7 @@ import AlipayKit
 import Metrics
 import NotifyStore
 
-/// The worker's metrics (names in /work/coord/METRICS.md), recorded only after the transaction they describe committed.
+/// The worker's metrics (README, "Metrics"), recorded only after the transaction they describe committed.
 ///
 /// The worker has no HTTP listener: these reach Prometheus only where a process exposes its registry; the receiver's
 /// `/metrics` reads queue depth and orders needing review from the database, which covers the worker's work.
@@ -29,11 +29,44 @@ public struct WorkerMetrics: Sendable {
         Counter(label: "alipay_notify_reviews_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
     }
 
-    /// `alipay_notify_order_transitions_total{to,source}`.
-    public func transition(to: OrderStatus, source: TradeFact.Source) {
-        Counter(
-            label: "alipay_notify_order_transitions_total", dimensions: [("to", to.rawValue), ("source", source.rawValue)], factory: factory
-        ).increment()
+    /// `alipay_notify_order_transitions_total{to,source}` for a status change; a refund that keeps the status (a
+    /// partial refund) is not one, and goes to `alipay_notify_refunds_total{kind}` with full refunds.
+    public func applied(_ transition: Transition, source: TradeFact.Source) {
+        if transition.from != transition.to {
+            Counter(
+                label: "alipay_notify_order_transitions_total", dimensions: [("to", transition.to.rawValue), ("source", source.rawValue)],
+                factory: factory
+            ).increment()
+        }
+        if transition.kind == .partialRefund || transition.kind == .fullRefund {
+            Counter(label: "alipay_notify_refunds_total", dimensions: [("kind", transition.kind.rawValue)], factory: factory).increment()
+        }
+    }
+
+    /// Every labelled counter at zero, so a dashboard shows 0 rather than "No data" before the first event.
+    public func exportZeros(kinds: Set<JobKind>) {
+        for kind in kinds.map(\.rawValue).sorted() {
+            for outcome in ["done", "retry", "dead", "lease_lost"] {
+                Counter(label: "alipay_notify_jobs_total", dimensions: [("kind", kind), ("outcome", outcome)], factory: factory).increment(by: 0)
+            }
+        }
+        for result in ["success", "waiting", "retryable", "config_error", "rejected"] {
+            Counter(label: "alipay_notify_trade_query_total", dimensions: [("result", result)], factory: factory).increment(by: 0)
+        }
+        for reason in ReviewReason.allCases {
+            Counter(label: "alipay_notify_reviews_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment(by: 0)
+        }
+        for status in [OrderStatus.waitBuyerPay, .tradeSuccess, .tradeFinished, .tradeClosed] {
+            for source in TradeFact.Source.allCases {
+                Counter(
+                    label: "alipay_notify_order_transitions_total", dimensions: [("to", status.rawValue), ("source", source.rawValue)],
+                    factory: factory
+                ).increment(by: 0)
+            }
+        }
+        for kind in [Transition.Kind.partialRefund, .fullRefund] {
+            Counter(label: "alipay_notify_refunds_total", dimensions: [("kind", kind.rawValue)], factory: factory).increment(by: 0)
+        }
     }
 
     /// `alipay_notify_job_duration_seconds{kind}`: how long one job took, gateway calls included; a notification job
