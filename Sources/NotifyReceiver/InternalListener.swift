@@ -69,6 +69,14 @@ public struct InternalListener: Sendable {
                 return Self.errorResponse(error)
             }
         }
+        protected.get("/api/orders/{out_trade_no}/pay-url") { [orderService] _, context in
+            let outTradeNo = context.parameters.get("out_trade_no") ?? ""
+            do throws(OrderServiceError) {
+                return JSONResponse.make(.ok, try await orderService.payURL(for: outTradeNo))
+            } catch {
+                return Self.errorResponse(error)
+            }
+        }
         protected.get("/api/orders/{out_trade_no}") { [orderService] _, context in
             let outTradeNo = context.parameters.get("out_trade_no") ?? ""
             do throws(OrderServiceError) {
@@ -119,7 +127,7 @@ public struct InternalListener: Sendable {
     static func errorResponse(_ error: OrderServiceError) -> Response {
         switch error {
         case .invalid: JSONResponse.error(.badRequest, error.description)
-        case .duplicate: JSONResponse.error(.conflict, error.description)
+        case .duplicate, .notPayable: JSONResponse.error(.conflict, error.description)
         case .notFound: JSONResponse.error(.notFound, error.description)
         case .unavailable: JSONResponse.error(.serviceUnavailable, error.description)
         }

@@ -8,7 +8,7 @@ import NotifyStore
 struct Orders: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orders", abstract: "Create, show and list orders.",
-        subcommands: [OrdersCreate.self, OrdersShow.self, OrdersList.self])
+        subcommands: [OrdersCreate.self, OrdersShow.self, OrdersList.self, OrdersPayURL.self])
 }
 
 /// `notifyctl orders create`: stores an order and prints the signed pay URL.
@@ -167,12 +167,53 @@ struct OrdersList: AsyncParsableCommand {
     }
 }
 
+/// `notifyctl orders pay-url N`: a fresh signed pay URL for an unpaid order (exit 1 when unknown or already paid).
+struct OrdersPayURL: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pay-url", abstract: "Print a fresh signed pay URL for an unpaid order (exit 1 when not found or not payable).")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Argument(help: "The order number (out_trade_no).")
+    var outTradeNo: String
+
+    @Flag(name: .long, help: "Print {\"out_trade_no\",\"status\",\"total_amount\",\"pay_url\",\"pay_form\"}.")
+    var json = false
+
+    func run() async throws {
+        try await reporting {
+            let settings = try await options.load()
+            let alipay: AlipayConfiguration
+            do {
+                alipay = try settings.alipayConfiguration()
+            } catch {
+                throw CLIFailure.configuration("\(error)")
+            }
+            let outTradeNo = outTradeNo
+            let signed = try await withStore(settings) { store in
+                let service = OrderService(
+                    store: store, signer: RequestSigner(configuration: alipay), timeoutMinutes: settings.ordersTimeoutMinutes)
+                do {
+                    return try await service.payURL(for: outTradeNo)
+                } catch {
+                    throw OrdersFailure.from(error)
+                }
+            }
+            if json {
+                try printJSON(signed)
+            } else {
+                print(signed.payURL)
+            }
+        }
+    }
+}
+
 /// Maps order errors onto the CLI's exit codes.
 enum OrdersFailure {
     static func from(_ error: any Error) -> CLIFailure {
         switch error {
         case OrderServiceError.invalid(let message): .configuration(message)
-        case OrderServiceError.notFound: .no("\(error)")
+        case OrderServiceError.notFound, OrderServiceError.notPayable: .no("\(error)")
         default: .failed("\(error)")
         }
     }

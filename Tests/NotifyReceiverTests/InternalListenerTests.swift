@@ -108,6 +108,32 @@ struct InternalListenerTests {
         #expect(try await fixture.orders.list(status: OrderStatus?.none, limit: 10).isEmpty)
     }
 
+    @Test("a fresh pay URL for an unpaid order keeps its deadline; a paid order gets 409, an unknown one 404")
+    func freshPayURL() async throws {
+        let fixture = try ReceiverFixture()
+        try await fixture.internalApp().test(.router) { client in
+            try await client.execute(
+                uri: "/api/orders", method: .post, headers: Self.json,
+                body: ByteBuffer(string: #"{"out_trade_no":"PAYURL1","total_amount":"2.50","subject":"again"}"#)
+            ) { #expect($0.status == .created) }
+            try await client.execute(uri: "/api/orders/PAYURL1/pay-url", method: .get) {
+                #expect($0.status == .ok)
+                let object = try Self.object($0.body)
+                let url = try #require(object["pay_url"] as? String)
+                #expect(url.contains("alipay.trade.page.pay") && url.contains("PAYURL1"))
+                #expect(object["total_amount"] as? String == "2.50")
+            }
+            try await client.execute(uri: "/api/orders/NOPE/pay-url", method: .get) { #expect($0.status == .notFound) }
+        }
+        let order = try #require(try await fixture.orders.find("PAYURL1"))
+        _ = try await fixture.database.write { tx in
+            try tx.transition(order, to: .tradeSuccess, changes: OrderChanges(), event: OrderEvent(outTradeNo: "PAYURL1", source: "test"))
+        }
+        try await fixture.internalApp().test(.router) { client in
+            try await client.execute(uri: "/api/orders/PAYURL1/pay-url", method: .get) { #expect($0.status == .conflict) }
+        }
+    }
+
     @Test("a duplicate out_trade_no is 409; unknown orders 404")
     func conflictAndNotFound() async throws {
         let fixture = try ReceiverFixture()

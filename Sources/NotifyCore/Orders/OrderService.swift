@@ -82,6 +82,8 @@ public enum OrderServiceError: Error, CustomStringConvertible, Sendable, Equatab
     case duplicate(outTradeNo: String)
     /// The order is not known: HTTP 404, exit 1.
     case notFound(outTradeNo: String)
+    /// The order is past paying (paid or closed): HTTP 409, exit 1.
+    case notPayable(outTradeNo: String, status: String)
     /// Signing or storing failed: HTTP 503.
     case unavailable(String)
 
@@ -90,6 +92,7 @@ public enum OrderServiceError: Error, CustomStringConvertible, Sendable, Equatab
         case .invalid(let message): message
         case .duplicate(let outTradeNo): "an order with out_trade_no \(outTradeNo) already exists"
         case .notFound(let outTradeNo): "no order with out_trade_no \(outTradeNo)"
+        case .notPayable(let outTradeNo, let status): "order \(outTradeNo) is \(status): only an unpaid order gets a pay URL"
         case .unavailable(let message): message
         }
     }
@@ -127,18 +130,7 @@ public struct OrderService: Sendable {
         let outTradeNo = try request.outTradeNo.map(Self.validatedOutTradeNo) ?? Self.generateOutTradeNo(at: now())
         let createdAt = now()
 
-        let payRequest = TradePagePay(
-            outTradeNo: outTradeNo, totalAmount: amount, subject: subject,
-            timeExpire: RequestSigner.timestamp(createdAt.addingTimeInterval(TimeInterval(timeoutMinutes * 60))))
-        let payURL: String
-        let payForm: String
-        do {
-            payURL = try signer.pagePayURL(payRequest, now: createdAt)
-            payForm = try signer.pagePayForm(payRequest, now: createdAt)
-        } catch {
-            throw .unavailable("cannot sign the pay request: \(error)")
-        }
-
+        let (payURL, payForm) = try sign(outTradeNo: outTradeNo, amount: amount, subject: subject, createdAt: createdAt, now: createdAt)
         let order = Order(
             outTradeNo: outTradeNo, subject: subject, totalAmountFen: amount.fen, status: .waitBuyerPay,
             createdAt: createdAt)
@@ -151,6 +143,37 @@ public struct OrderService: Sendable {
         }
         return CreatedOrder(
             outTradeNo: outTradeNo, status: order.status.rawValue, totalAmount: amount.description, payURL: payURL, payForm: payForm)
+    }
+
+    /// A freshly signed pay URL and form for an order not paid yet — the buyer lost the link, or the sandbox needs the
+    /// cashier opened again. The deadline stays the order's own (`time_expire` = creation + `orders.timeoutMinutes`).
+    public func payURL(for outTradeNo: String) async throws(OrderServiceError) -> CreatedOrder {
+        let found: Order?
+        do {
+            found = try await store.order(outTradeNo)
+        } catch {
+            throw .unavailable("cannot read the order: \(error)")
+        }
+        guard let order = found else { throw .notFound(outTradeNo: outTradeNo) }
+        guard order.status.isUnpaid else { throw .notPayable(outTradeNo: outTradeNo, status: order.status.rawValue) }
+        let amount = Amount(fen: order.totalAmountFen)
+        let (payURL, payForm) = try sign(outTradeNo: outTradeNo, amount: amount, subject: order.subject, createdAt: order.createdAt, now: now())
+        return CreatedOrder(
+            outTradeNo: outTradeNo, status: order.status.rawValue, totalAmount: amount.description, payURL: payURL, payForm: payForm)
+    }
+
+    /// The signed `alipay.trade.page.pay` URL and form; the deadline is `createdAt` + `orders.timeoutMinutes`.
+    private func sign(outTradeNo: String, amount: Amount, subject: String, createdAt: Date, now: Date) throws(OrderServiceError) -> (
+        url: String, form: String
+    ) {
+        let payRequest = TradePagePay(
+            outTradeNo: outTradeNo, totalAmount: amount, subject: subject,
+            timeExpire: RequestSigner.timestamp(createdAt.addingTimeInterval(TimeInterval(timeoutMinutes * 60))))
+        do {
+            return (try signer.pagePayURL(payRequest, now: now), try signer.pagePayForm(payRequest, now: now))
+        } catch {
+            throw .unavailable("cannot sign the pay request: \(error)")
+        }
     }
 
     /// The order as the API and the CLI show it.
