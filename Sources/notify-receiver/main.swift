@@ -48,6 +48,7 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         DaemonBootstrap.bootstrapLogging(label: program, level: settings.logLevel, format: settings.logFormat)
         let registry = DaemonBootstrap.bootstrapMetrics()
         let logger = Logger(label: program)
+        for warning in settings.warnings { logger.warning("\(warning)") }
 
         let store: any Store
         do {

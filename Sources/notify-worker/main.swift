@@ -42,6 +42,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         let registry = DaemonBootstrap.bootstrapMetrics()
         WorkerMetrics().exportZeros(kinds: JobRunner.kinds)
         let logger = Logger(label: program)
+        for warning in settings.warnings { logger.warning("\(warning)") }
 
         let store: any Store
         do {

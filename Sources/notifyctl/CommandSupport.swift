@@ -13,11 +13,14 @@ struct ConfigOptions: ParsableArguments {
 
     /// The configuration, or exit 2 with one line naming the problem.
     func load() async throws -> NotifyConfiguration {
+        let configuration: NotifyConfiguration
         do {
-            return try await NotifyConfiguration.load(configFile: config)
+            configuration = try await NotifyConfiguration.load(configFile: config)
         } catch {
             throw CLIFailure.configuration("\(error)")
         }
+        for warning in configuration.warnings { FileHandle.standardError.write(Data("notifyctl: warning: \(warning)\n".utf8)) }
+        return configuration
     }
 }
 

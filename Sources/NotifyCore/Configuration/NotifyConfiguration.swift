@@ -75,6 +75,19 @@ public struct NotifyConfiguration: Sendable {
     public var ordersTimeoutMinutes = 30
     /// `log.level` (trace … critical, default info) and `log.format` (`text` or `json`).
     public var logLevel = "info"
+    /// Keys of the configuration file this version does not know, each with the nearest known key: printed as
+    /// warnings by every executable, so a typo is seen instead of silently ignored.
+    public var warnings: [String] = []
+
+    /// Every key this version reads (the `sandbox.*` keys are alipay-sandbox's own and pass too).
+    public static let knownKeys: [String] = [
+        "alipay.appId", "alipay.gatewayUrl", "alipay.signType", "alipay.appPrivateKeyFile", "alipay.publicKeyFile", "alipay.sellerId",
+        "alipay.notifyUrl", "alipay.returnUrl", "store.url", "store.path", "store.cacheMegabytes", "receiver.host", "receiver.port",
+        "receiver.rateLimitPerSecond", "receiver.trustForwardedFor", "api.host", "api.port", "api.token", "worker.concurrency",
+        "worker.maxAttempts", "worker.retryBaseSeconds", "worker.retryMaxSeconds", "worker.leaseSeconds", "worker.pollMilliseconds",
+        "worker.sweepIntervalSeconds", "worker.reconcileAfterSeconds", "worker.confirmWithQuery", "worker.metricsHost",
+        "worker.metricsPort", "orders.timeoutMinutes", "log.level", "log.format",
+    ]
     public var logFormat = "text"
 
     public init() {}
@@ -96,7 +109,67 @@ extension NotifyConfiguration {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws(ConfigurationError) -> NotifyConfiguration {
         let reader = try await makeReader(configFile: configFile, environment: environment)
-        return try NotifyConfiguration(reader: ConfigValues(reader: reader))
+        var configuration = try NotifyConfiguration(reader: ConfigValues(reader: reader))
+        if let path = configFile ?? environment[configFileVariable], !path.isEmpty {
+            configuration.warnings = try unknownKeyWarnings(inFile: path)
+        }
+        return configuration
+    }
+
+    /// One warning per key of the JSON file at `path` that this version does not read, naming the nearest known key.
+    static func unknownKeyWarnings(inFile path: String) throws(ConfigurationError) -> [String] {
+        let object = try jsonObject(inFile: path)
+        var keys: [String] = []
+        func flatten(_ value: Any, _ prefix: String) {
+            if let dictionary = value as? [String: Any] {
+                for (key, child) in dictionary { flatten(child, prefix.isEmpty ? key : "\(prefix).\(key)") }
+            } else {
+                keys.append(prefix)
+            }
+        }
+        flatten(object, "")
+        let known = Set(knownKeys)
+        return keys.sorted().filter { !known.contains($0) && !$0.hasPrefix("sandbox.") }.map { key in
+            let nearest = knownKeys.min { editDistance(key, $0) < editDistance(key, $1) } ?? ""
+            return "configuration file \(path): unknown key \"\(key)\" is ignored (did you mean \"\(nearest)\"?)"
+        }
+    }
+
+    /// The file parsed as a JSON object, or one line saying where it is not.
+    static func jsonObject(inFile path: String) throws(ConfigurationError) -> [String: Any] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigurationError("configuration file \(path): cannot be read (does it exist, and may this user read it?)")
+        }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            let detail = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "not valid JSON"
+            throw ConfigurationError("configuration file \(path): invalid JSON: \(detail)")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw ConfigurationError("configuration file \(path): must hold a JSON object of settings, e.g. {\"alipay\": {\"appId\": \"…\"}}")
+        }
+        return object
+    }
+
+    /// Levenshtein distance, for "did you mean".
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.lowercased()), b = Array(b.lowercased())
+        guard !a.isEmpty else { return b.count }
+        guard !b.isEmpty else { return a.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     /// Builds the provider chain every executable uses; exposed so the sandbox reads its own keys the same way.
@@ -109,6 +182,8 @@ extension NotifyConfiguration {
             guard FileManager.default.isReadableFile(atPath: path) else {
                 throw ConfigurationError("configuration file \(path): cannot be read (does it exist, and may this user read it?)")
             }
+            // Our own parse first: its error says where the JSON breaks, in one line.
+            _ = try jsonObject(inFile: path)
             do {
                 providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
             } catch {
