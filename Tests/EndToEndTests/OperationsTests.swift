@@ -170,6 +170,10 @@ struct SystemdUnitTests {
         #expect(value("EnvironmentFile") == "/etc/alipay-notify/env", "where scripts/install writes the configuration")
         #expect(value("ProtectSystem") == "strict" && value("NoNewPrivileges") == "true" && value("PrivateTmp") == "true")
         let storePath = try #require(settings["Environment"]?.first { $0.hasPrefix("STORE_URL=sqlite:") }?.dropFirst("STORE_URL=sqlite:".count))
+        // env.example carries the same store, uncommented: notifyctl run with the env file reads the daemons' database.
+        let example = try String(contentsOf: Executables.packageRoot.appendingPathComponent("deploy/env.example"), encoding: .utf8)
+        let exampleStores = example.split(separator: "\n").filter { $0.hasPrefix("STORE_URL=") || $0.hasPrefix("STORE_PATH=") }
+        #expect(exampleStores == ["STORE_URL=sqlite:\(storePath)"], "env.example and the unit disagree on the store: \(exampleStores)")
         let databaseFolder = (String(storePath) as NSString).deletingLastPathComponent
         #expect(value("ReadWritePaths")?.split(separator: " ").contains { $0 == databaseFolder } == true, "SQLite writes its -wal and -shm files beside the database")
         #expect(value("StateDirectory").map { "/var/lib/\($0)" } == databaseFolder, "systemd creates the database folder, owned by the service account")

@@ -17,6 +17,9 @@ panels = [
      [("sum(rate(alipay_notify_notifications_accepted_total[5m]) + rate(alipay_notify_notifications_duplicates_total[5m])) / sum(rate(alipay_notify_notifications_received_total[5m]))", "acceptance")], "percentunit"),
     ("Rejections by reason (/s)",
      [("sum by (reason) (rate(alipay_notify_notifications_rejected_total[5m]))", "{{reason}}")], "reqps"),
+    ("Acknowledgement latency (what Alipay waits for success)",
+     [("histogram_quantile(0.5, sum by (le) (rate(alipay_notify_notification_ack_seconds_bucket[5m])))", "p50"),
+      ("histogram_quantile(0.99, sum by (le) (rate(alipay_notify_notification_ack_seconds_bucket[5m])))", "p99")], "s"),
     ("Enqueue commit latency",
      [("histogram_quantile(0.5, sum by (le) (rate(alipay_notify_enqueue_commit_seconds_bucket[5m])))", "p50"),
       ("histogram_quantile(0.99, sum by (le) (rate(alipay_notify_enqueue_commit_seconds_bucket[5m])))", "p99")], "s"),
@@ -30,6 +33,9 @@ panels = [
      [("sum by (result) (rate(alipay_notify_trade_query_total[5m]))", "{{result}}")], "ops"),
     ("Orders by status",
      [("alipay_notify_orders", "{{status}}"), ("alipay_notify_orders_needing_review", "needing review")], "short"),
+    ("Order transitions and refunds (/s)",
+     [("sum by (to) (rate(alipay_notify_order_transitions_total[5m]))", "to {{to}}"),
+      ("sum by (kind) (rate(alipay_notify_refunds_total[5m]))", "{{kind}}")], "ops"),
 ]
 
 dashboard = {

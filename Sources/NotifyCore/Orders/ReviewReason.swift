@@ -23,7 +23,7 @@ public enum ReviewReason: String, Sendable, Codable, CaseIterable, CustomStringC
         case .unknownOrder:
             "check whether the order was created in another environment or deleted; if Alipay took money for it, refund it in the Alipay console"
         case .amountMismatch:
-            "do not ship: compare the amount in the Alipay console with the order; refund or correct the order, then replay the job"
+            "do not ship: compare the amount in the Alipay console with the order; never edit the order's amount — refund the buyer in the Alipay console (the refund notification is applied by itself) or contact Alipay"
         case .appIdMismatch:
             "a notification for another app reached this notify_url: check alipay.appId and which apps point their notify_url here"
         case .sellerIdMismatch:
