@@ -16,15 +16,18 @@ public struct NotificationEndpoint: Sendable {
     let verifier: NotificationVerifier
     let writer: NotificationWriter?
     let metrics: ReceiverMetrics
+    /// Where refused bodies are kept for `notifyctl verify --rejected` (nil: not kept).
+    let rejections: RejectionLog?
 
     /// An endpoint verifying with `verifier` and storing through `writer`.
     ///
     /// `writer` is nil only for the benchmark's bare-handler baseline (`notify-receiver --bench-writer none`):
     /// notifications are then verified and answered without being stored, which breaks invariant 1 on purpose.
-    public init(verifier: NotificationVerifier, writer: NotificationWriter?, metrics: ReceiverMetrics) {
+    public init(verifier: NotificationVerifier, writer: NotificationWriter?, metrics: ReceiverMetrics, rejections: RejectionLog? = nil) {
         self.verifier = verifier
         self.writer = writer
         self.metrics = metrics
+        self.rejections = rejections
     }
 
     /// Handles one notification delivery; never throws, every outcome is an answer Alipay understands.
@@ -52,8 +55,10 @@ public struct NotificationEndpoint: Sendable {
         do throws(NotificationError) {
             notification = try verifier.verify(body: body)
         } catch {
-            // The error names the failed check (never the signature or key material); the body is not logged.
-            return refuse(.badRequest, reason: error.reason, "notification refused: \(error)", logger)
+            // The error names the failed check (never the signature or key material); the body is not logged, but
+            // kept (bounded) in the store for `notifyctl verify --rejected`.
+            rejections?.record(body: body, reason: error.reason, detail: "\(error)", logger: logger)
+            return refuse(.badRequest, reason: error.reason, "notification refused: \(error) (notifyctl verify --list-rejected)", logger)
         }
         logger[metadataKey: "notify_id"] = "\(notification.notifyId)"
         logger[metadataKey: "out_trade_no"] = "\(notification.outTradeNo)"

@@ -25,7 +25,7 @@ public struct PublicListener: Sendable {
         verifier: NotificationVerifier, writer: NotificationWriter?, store: any Store, metrics: ReceiverMetrics,
         limits: NotifyConfiguration.ReceiverLimits = NotifyConfiguration().receiverLimits, rateLimiter: RateLimiter? = nil
     ) {
-        self.endpoint = NotificationEndpoint(verifier: verifier, writer: writer, metrics: metrics)
+        self.endpoint = NotificationEndpoint(verifier: verifier, writer: writer, metrics: metrics, rejections: RejectionLog(store: store))
         self.verifier = verifier
         self.store = store
         self.metrics = metrics

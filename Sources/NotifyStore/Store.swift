@@ -57,6 +57,9 @@ public protocol Store: AnyObject, Sendable {
     /// in bounded batches (short transactions). Pending, running and dead jobs and their notifications are kept.
     func prune(olderThan: Date) async throws -> (jobs: Int, notifications: Int)
 
+    /// Keeps a refused body for diagnosis, then drops all but the newest `keep` (see ``RejectedNotification``).
+    func recordRejected(_ rejected: RejectedNotification, keep: Int) async throws
+
     /// True when a write transaction commits now (for `/readyz`).
     func isWritable() async -> Bool
 
@@ -103,6 +106,10 @@ public protocol StoreReading {
     func notifications(ids: [Int64]) throws -> [StoredNotification]
     /// The stored notification with this `notify_id`.
     func notification(notifyId: String) throws -> StoredNotification?
+    /// Refused bodies, newest first.
+    func rejectedNotifications(limit: Int) throws -> [RejectedNotification]
+    /// One refused body by id.
+    func rejectedNotification(id: Int64) throws -> RejectedNotification?
 
     /// One job by id.
     func job(_ id: Int64) throws -> Job?

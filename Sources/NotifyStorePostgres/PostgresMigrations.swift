@@ -4,7 +4,7 @@ import PostgresNIO
 
 /// The store's PostgreSQL schema, as an ordered list of named migrations recorded in `schema_migrations`.
 ///
-/// The names are the SQLite engine's (`v1-initial-schema`, `v2-job-payload`), so `notifyctl db migrate` says the
+/// The names are the SQLite engine's (`v1-initial-schema`, `v2-job-payload`, …), so `notifyctl db migrate` says the
 /// same thing whatever the engine. A migration that has shipped is never edited: a change is a new migration at the
 /// end. Each migration runs in its own transaction with its `schema_migrations` row (PostgreSQL's DDL is
 /// transactional), and the whole run holds a session advisory lock, so several hosts may start at once: the first
@@ -24,6 +24,20 @@ enum PostgresMigrations {
         Migration(name: "v1-initial-schema", statements: v1InitialSchema),
         // Open job kinds carry what they need beyond the fixed columns.
         Migration(name: "v2-job-payload", statements: ["ALTER TABLE jobs ADD COLUMN payload text"]),
+        // Refused bodies for `notifyctl verify --rejected`: a bounded diagnostic log, not part of the queue.
+        Migration(
+            name: "v3-rejected-notifications",
+            statements: [
+                """
+                CREATE TABLE rejected_notifications (
+                    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    received_at timestamptz NOT NULL,
+                    reason      text NOT NULL,
+                    detail      text NOT NULL,
+                    body        text NOT NULL
+                )
+                """
+            ]),
     ]
 
     /// The names of the migrations this build knows, in order.
@@ -149,6 +163,10 @@ enum PostgresMigrations {
         "CREATE INDEX jobs_out_trade_no ON jobs (out_trade_no)",
         "CREATE INDEX jobs_notification_id ON jobs (notification_id)",
         "CREATE INDEX jobs_done_updated_at ON jobs (updated_at) WHERE state = 'done'",
+        // state and kind are far from independent (most pending jobs may be of a kind rare in the whole table):
+        // without these statistics a claim filtered by kind is planned on jobs_state_kind and sorts every pending job
+        // of that kind instead of walking jobs_pending_run_at in order.
+        "CREATE STATISTICS jobs_state_kind_stats (mcv) ON state, kind FROM jobs",
 
         // How each attempt ended. Replay keeps these; only pruning a done job removes its history.
         """

@@ -80,6 +80,20 @@ extension PostgresStore {
         }
     }
 
+    // MARK: Rejected bodies
+
+    public func recordRejected(_ rejected: RejectedNotification, keep: Int) async throws {
+        let keep = max(1, keep)
+        try await unitOfWork(readOnly: false) { tx in
+            try tx.execute(
+                """
+                INSERT INTO rejected_notifications (received_at, reason, detail, body)
+                VALUES (\(rejected.receivedAt), \(rejected.reason), \(rejected.detail), \(rejected.body))
+                """)
+            try tx.execute("DELETE FROM rejected_notifications WHERE id <= (SELECT max(id) FROM rejected_notifications) - \(keep)")
+        }
+    }
+
     // MARK: Claim
 
     /// One statement. Each locking CTE reads one partial index (`jobs_pending_run_at`, `jobs_running_lease`) and

@@ -56,6 +56,15 @@ extension Order {
     }
 }
 
+extension RejectedNotification {
+    init(row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        try self.init(
+            id: row.value("id", as: Int64.self), receivedAt: row.value("received_at"), reason: row.value("reason"),
+            detail: row.value("detail"), body: row.value("body"))
+    }
+}
+
 extension OrderEvent {
     init(row: PostgresRow) throws {
         let row = row.makeRandomAccess()

@@ -248,6 +248,14 @@ final class PostgresTransaction: StoreTransaction {
         try execute("SELECT * FROM notifications WHERE notify_id = \(notifyId)").first.map(StoredNotification.init(row:))
     }
 
+    func rejectedNotifications(limit: Int) throws -> [RejectedNotification] {
+        try execute("SELECT * FROM rejected_notifications ORDER BY id DESC LIMIT \(limit)").map(RejectedNotification.init(row:))
+    }
+
+    func rejectedNotification(id: Int64) throws -> RejectedNotification? {
+        try execute("SELECT * FROM rejected_notifications WHERE id = \(id)").first.map(RejectedNotification.init(row:))
+    }
+
     // MARK: Jobs
 
     func job(_ id: Int64) throws -> Job? {

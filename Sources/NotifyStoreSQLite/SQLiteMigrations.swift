@@ -18,6 +18,19 @@ enum SQLiteMigrations {
             // Open job kinds carry what they need beyond the fixed columns.
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN payload TEXT")
         }
+        migrator.registerMigration("v3-rejected-notifications") { db in
+            // Refused bodies for `notifyctl verify --rejected`: a bounded diagnostic log, not part of the queue.
+            try db.execute(
+                sql: """
+                    CREATE TABLE rejected_notifications (
+                        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                        received_at TEXT NOT NULL,
+                        reason      TEXT NOT NULL,
+                        detail      TEXT NOT NULL,
+                        body        TEXT NOT NULL
+                    )
+                    """)
+        }
         return migrator
     }
 

@@ -220,6 +220,19 @@ extension SQLiteStore: Store {
         return (jobs, notifications)
     }
 
+    // MARK: Rejected bodies
+
+    public func recordRejected(_ rejected: RejectedNotification, keep: Int) async throws {
+        try await write { tx in
+            let db = (tx as! SQLiteTransaction).db
+            try db.execute(
+                sql: "INSERT INTO rejected_notifications (received_at, reason, detail, body) VALUES (?, ?, ?, ?)",
+                arguments: [rejected.receivedAt, rejected.reason, rejected.detail, rejected.body])
+            try db.execute(
+                sql: "DELETE FROM rejected_notifications WHERE id <= (SELECT MAX(id) FROM rejected_notifications) - ?", arguments: [max(1, keep)])
+        }
+    }
+
     // MARK: Migrations and health
 
     public var knownMigrations: [String] { Self.knownMigrations }

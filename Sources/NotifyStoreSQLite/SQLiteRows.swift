@@ -53,6 +53,14 @@ extension OrderEvent {
     }
 }
 
+extension RejectedNotification {
+    init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), receivedAt: row.decode(forColumn: "received_at"), reason: row.decode(forColumn: "reason"),
+            detail: row.decode(forColumn: "detail"), body: row.decode(forColumn: "body"))
+    }
+}
+
 extension StoredNotification {
     init(row: Row) throws {
         try self.init(

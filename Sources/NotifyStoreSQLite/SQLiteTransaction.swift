@@ -143,6 +143,14 @@ final class SQLiteTransaction: StoreTransaction {
         try Row.fetchOne(db, sql: "SELECT * FROM notifications WHERE notify_id = ?", arguments: [notifyId]).map(StoredNotification.init(row:))
     }
 
+    func rejectedNotifications(limit: Int) throws -> [RejectedNotification] {
+        try Row.fetchAll(db, sql: "SELECT * FROM rejected_notifications ORDER BY id DESC LIMIT ?", arguments: [limit]).map(RejectedNotification.init(row:))
+    }
+
+    func rejectedNotification(id: Int64) throws -> RejectedNotification? {
+        try Row.fetchOne(db, sql: "SELECT * FROM rejected_notifications WHERE id = ?", arguments: [id]).map(RejectedNotification.init(row:))
+    }
+
     // MARK: Jobs
 
     func job(_ id: Int64) throws -> Job? {

@@ -2,14 +2,37 @@ import AlipayKit
 import ArgumentParser
 import Foundation
 import NotifyCore
+import NotifyStore
 
-/// `notifyctl verify [--body STRING]`: checks one notification body the way the receiver would, and says why not.
+/// One refused body as `verify --list-rejected --json` prints it (the body is left out of the list).
+struct RejectedRow: Encodable {
+    var id: Int64
+    var receivedAt: String
+    var reason: String
+    var detail: String
+
+    init(_ row: RejectedNotification) {
+        id = row.id ?? 0
+        receivedAt = OrderView.timestamp(row.receivedAt)
+        reason = row.reason
+        detail = row.detail
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, reason, detail
+        case receivedAt = "received_at"
+    }
+}
+
+/// `notifyctl verify [--body STRING | --rejected ID | --list-rejected]`: checks one notification body the way the
+/// receiver would, and says why not.
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Verify one notification body with the configured Alipay public key.",
         discussion: """
-            Reads the body from --body or standard input (exactly as POSTed: application/x-www-form-urlencoded).
+            Reads the body from --body, from a body the receiver refused (--rejected ID; --list-rejected lists the
+            newest the receiver kept), or standard input (exactly as POSTed: application/x-www-form-urlencoded).
             Prints the string it verified and the verdict; exit 0 when valid, 1 when invalid, 2 on configuration errors.
             When invalid it looks for the usual causes: the app's own public key configured instead of Alipay's,
             a body decoded twice or '+' turned into a space, a sign_type downgrade, a foreign app_id.
@@ -20,6 +43,12 @@ struct Verify: AsyncParsableCommand {
 
     @Option(name: .long, help: "The notification body; read from standard input when absent.")
     var body: String?
+
+    @Option(name: .long, help: "Verify a body the receiver refused and kept (an id from --list-rejected).")
+    var rejected: Int64?
+
+    @Flag(name: .long, help: "List the refused bodies the receiver kept (newest first) instead of verifying.")
+    var listRejected = false
 
     @Flag(name: .long, help: "Print the result as JSON.")
     var json = false
@@ -56,9 +85,26 @@ struct Verify: AsyncParsableCommand {
             // The app's own public key lets the diagnosis recognise the most common mistake; it is optional here.
             let appPublicKey = try? configuration.loadAppPrivateKey().publicKey
 
+            if listRejected {
+                let rows = try await withStore(configuration) { store in try await store.read { db in try db.rejectedNotifications(limit: 100) } }
+                if json {
+                    try printJSON(rows.map { RejectedRow($0) })
+                } else {
+                    print(
+                        renderTable(
+                            ["id", "received_at", "reason", "detail"],
+                            rows.map { ["\($0.id ?? 0)", OrderView.timestamp($0.receivedAt), $0.reason, String($0.detail.prefix(80))] }))
+                }
+                return
+            }
             var bytes: [UInt8]
             if let body {
                 bytes = Array(body.utf8)
+            } else if let rejected {
+                let row = try await withStore(configuration) { store in try await store.read { db in try db.rejectedNotification(id: rejected) } }
+                guard let row else { throw CLIFailure.no("no refused body with id \(rejected) (notifyctl verify --list-rejected)") }
+                if !json { print("refused body \(rejected), received \(OrderView.timestamp(row.receivedAt)): \(row.reason) (\(row.detail))\n") }
+                bytes = Array(row.body.utf8)
             } else {
                 bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
             }

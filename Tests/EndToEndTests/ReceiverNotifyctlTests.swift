@@ -47,6 +47,36 @@ struct ReceiverNotifyctlTests {
         workspace.remove()
     }
 
+    @Test("a refused body is kept (not logged): verify --list-rejected lists it, verify --rejected ID names the failed check")
+    func refusedBodiesAreDiagnosable() async throws {
+        let workspace = try TestWorkspace(name: "notifyctl-rejected")
+        let receiver = try await ReceiverDaemon.start(in: workspace)
+        let body = try SignedNotifications.body(notifyId: "rej-1", outTradeNo: "REJ1", key: workspace.alipayKey)
+        let forged = body.replacingOccurrences(of: "total_amount=88.88", with: "total_amount=0.01")
+        let reply = try await HTTP.notify(receiver.publicURL, body: forged)
+        #expect(reply.status == 400 && reply.body == "failure")
+        #expect(!receiver.process.log.contains("total_amount=0.01"), "the body must not be logged")
+
+        var listed: [[String: Any]] = []
+        for _ in 0..<100 {  // the receiver keeps it beside its answer: wait for the write
+            let list = try await Self.notifyctl(["verify", "--list-rejected", "--json"], in: workspace)
+            #expect(list.status == 0, "\(list.err)")
+            listed = (try JSONSerialization.jsonObject(with: Data(list.out.utf8)) as? [[String: Any]]) ?? []
+            if !listed.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let first = try #require(listed.first, "the refused body was not kept")
+        #expect(first["reason"] as? String == "bad_signature")
+        let id = try #require(first["id"] as? Int)
+        let verdict = try await Self.notifyctl(["verify", "--rejected", "\(id)"], in: workspace)
+        #expect(verdict.status == 1, "\(verdict.out)\(verdict.err)")
+        #expect(verdict.out.contains("total_amount=0.01"), "the verified string shows the tampered field: \(verdict.out)")
+        #expect(try await Self.notifyctl(["verify", "--rejected", "999999"], in: workspace).status == 1)
+        receiver.process.signal(SIGTERM)
+        _ = try await receiver.process.waitForExit()
+        workspace.remove()
+    }
+
     @Test("config show prints the store and keys as resolved, with the password and the API token redacted")
     func configShowRedacts() async throws {
         let workspace = try TestWorkspace(name: "notifyctl-config", storeURL: "postgres://alipay:Hidden-Pass-1@db.example:5432/shop?sslmode=require")

@@ -336,6 +336,24 @@ struct StoreConformanceTests {
         }
     }
 
+    // MARK: Refused bodies
+
+    @Test("refused bodies are kept newest first, only the newest `keep`", arguments: Engine.allCases)
+    func rejectedBodies(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            for index in 0..<7 {
+                try await store.recordRejected(
+                    RejectedNotification(receivedAt: Date(), reason: "bad_signature", detail: "signature \(index) does not verify", body: "a=\(index)&sign=x"),
+                    keep: 5)
+            }
+            let (rows, first) = try await store.read { db in (try db.rejectedNotifications(limit: 100), try db.rejectedNotification(id: 1)) }
+            #expect(rows.map(\.body) == (2..<7).reversed().map { "a=\($0)&sign=x" })
+            #expect(first == nil, "the oldest were dropped")
+            let newest = try #require(rows.first)
+            #expect(try await store.read { db in try db.rejectedNotification(id: newest.id!) } == newest)
+        }
+    }
+
     // MARK: Wake-ups
 
     @Test("an engine with wake-ups signals a commit that enqueued jobs (PostgreSQL: LISTEN/NOTIFY; SQLite: none, polling)", arguments: Engine.allCases)
