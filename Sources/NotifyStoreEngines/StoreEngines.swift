@@ -13,11 +13,14 @@ public enum StoreEngines {
         public var migrate: Bool
         /// SQLite: the writer's page cache (`store.cacheMegabytes`).
         public var sqliteCacheMegabytes: Int
+        /// A daemon opens it: SQLite holds the daemon lock meanwhile, so `notifyctl db restore` refuses to run.
+        public var daemon: Bool
 
-        /// Options; by default migrate, 256 MiB of SQLite page cache.
-        public init(migrate: Bool = true, sqliteCacheMegabytes: Int = SQLiteStore.defaultCacheMegabytes) {
+        /// Options; by default migrate, 256 MiB of SQLite page cache, not a daemon.
+        public init(migrate: Bool = true, sqliteCacheMegabytes: Int = SQLiteStore.defaultCacheMegabytes, daemon: Bool = false) {
             self.migrate = migrate
             self.sqliteCacheMegabytes = sqliteCacheMegabytes
+            self.daemon = daemon
         }
     }
 
@@ -26,7 +29,7 @@ public enum StoreEngines {
     public static func open(_ url: StoreURL, options: Options = Options(), logger: Logger) async throws -> any Store {
         switch url {
         case .sqlite(let path):
-            return try SQLiteStore(path: path, migrate: options.migrate, cacheMegabytes: options.sqliteCacheMegabytes)
+            return try SQLiteStore(path: path, migrate: options.migrate, cacheMegabytes: options.sqliteCacheMegabytes, daemon: options.daemon)
         case .postgres(let location):
             return try await PostgresStore.open(location, migrate: options.migrate, logger: logger)
         }

@@ -31,8 +31,16 @@ public final class SQLiteStore: Sendable {
     /// about 70% of an empty queue's rate once the notify_id index outgrows it (BENCHMARKS.md, 1,000,000 rows).
     public static let defaultCacheMegabytes = 256
 
-    /// `cacheMegabytes` is the writer connection's page cache; it only fills as pages are used.
-    public init(path: String, migrate: Bool = true, busyTimeout: Duration = .seconds(5), cacheMegabytes: Int = defaultCacheMegabytes) throws {
+    /// Held by the daemons for as long as the store is open, so that `notifyctl db restore` can refuse to replace the
+    /// file under them (nil for `notifyctl` and tests).
+    let daemonLock: SQLiteDaemonLock?
+
+    /// `cacheMegabytes` is the writer connection's page cache; it only fills as pages are used. `daemon` takes the
+    /// shared daemon lock (see ``SQLiteDaemonLock``).
+    public init(
+        path: String, migrate: Bool = true, busyTimeout: Duration = .seconds(5), cacheMegabytes: Int = defaultCacheMegabytes,
+        daemon: Bool = false
+    ) throws {
         self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         do {
@@ -40,6 +48,7 @@ public final class SQLiteStore: Sendable {
         } catch {
             throw StoreError.cannotOpen(location: "sqlite:\(path)", reason: "cannot create the folder \(folder.path): \(error.localizedDescription)")
         }
+        daemonLock = daemon ? try SQLiteDaemonLock(databasePath: path, exclusive: false) : nil
 
         var configuration = Configuration()
         configuration.label = "alipay-notify"

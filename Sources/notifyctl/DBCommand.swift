@@ -4,11 +4,12 @@ import NotifyCore
 import Logging
 import NotifyStore
 import NotifyStoreEngines
+import NotifyStoreSQLite
 
 /// `notifyctl db …`: schema migrations and pruning of old audit data.
 struct DB: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "db", abstract: "Migrate, prune and copy the database.", subcommands: [Migrate.self, Prune.self, Copy.self])
+        commandName: "db", abstract: "Migrate, prune and copy the database.", subcommands: [Migrate.self, Prune.self, Copy.self, Backup.self, Restore.self])
 
     /// `notifyctl db migrate`.
     struct Migrate: AsyncParsableCommand {
@@ -63,6 +64,99 @@ struct DB: AsyncParsableCommand {
 }
 
 extension DB {
+    /// The SQLite file of the configuration, or a usage error for PostgreSQL (whose backups are the server's).
+    static func sqlitePath(_ configuration: NotifyConfiguration, command: String) throws -> String {
+        guard case .sqlite(let path) = configuration.storeURL else {
+            throw CLIFailure.configuration(
+                "db \(command) is for the SQLite store; with PostgreSQL use the server's tools (pgBackRest, a streaming standby): "
+                    + "deploy/postgresql/README.md")
+        }
+        return path
+    }
+
+    /// `notifyctl db backup --to FILE`: an online, consistent copy of the SQLite database.
+    struct Backup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy the SQLite database while the daemons run (consistent, checked, written atomically).")
+        @OptionGroup var options: ConfigOptions
+
+        @Option(name: .long, help: "The backup file to write (replaced atomically when it exists).")
+        var to: String
+
+        @Flag(name: .long, help: "Print {\"path\",\"bytes\",\"counts\",\"migrations\",\"lastEventAt\"}.")
+        var json = false
+
+        func run() async throws {
+            try await reporting {
+                let configuration = try await options.load()
+                let path = try DB.sqlitePath(configuration, command: "backup")
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw CLIFailure.configuration("store.url (STORE_URL) \(configuration.storeURL): no database at \(path)")
+                }
+                let report: SQLiteBackup.Report
+                do {
+                    let store = try SQLiteStore(path: path, migrate: false)
+                    defer { try? store.pool.close() }
+                    report = try SQLiteBackup.backup(store, to: to)
+                } catch {
+                    throw CLIFailure.failed("backup of \(path) to \(to) failed (nothing was replaced): \(error)")
+                }
+                if json {
+                    try printJSON(report)
+                } else {
+                    let rows = report.counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                    print("backup \(report.path): \(report.bytes) bytes, integrity ok, \(rows)")
+                }
+            }
+        }
+    }
+
+    /// `notifyctl db restore --from FILE`: put a backup in place of the SQLite database.
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace the SQLite database with a backup (refused while a daemon runs; the replaced file is kept).",
+            discussion: """
+                Afterwards every unpaid order of the backup is queued for alipay.trade.query at once, and notifications \
+                Alipay re-sends are applied as usual. Orders created after the backup cannot be recovered from it: \
+                the report lists those the replaced file still shows.
+                """)
+        @OptionGroup var options: ConfigOptions
+
+        @Option(name: .long, help: "The backup file (from notifyctl db backup).")
+        var from: String
+
+        @Flag(name: .long, help: "Print the report as JSON.")
+        var json = false
+
+        func run() async throws {
+            try await reporting {
+                let configuration = try await options.load()
+                let path = try DB.sqlitePath(configuration, command: "restore")
+                let report: SQLiteBackup.RestoreReport
+                do {
+                    report = try SQLiteBackup.restore(from: from, to: path)
+                } catch StoreError.busy(let reason) {
+                    throw CLIFailure.failed("not restored: \(reason)")
+                } catch {
+                    throw CLIFailure.failed("not restored: \(error)")
+                }
+                if json {
+                    try printJSON(report)
+                    return
+                }
+                print("restored \(path) from \(from)")
+                if let kept = report.replacedKeptAt { print("the replaced database is kept at \(kept)") }
+                print("unpaid orders queued for alipay.trade.query now: \(report.reconcileQueued)")
+                if let last = report.backup.lastEventAt {
+                    print("the backup's newest order event: \(OrderView.timestamp(last)); what happened after it comes back only from Alipay")
+                }
+                if !report.missingOrders.isEmpty {
+                    print("NOT recovered (in the replaced database, not in the backup): \(report.missingOrders.joined(separator: ", "))")
+                }
+            }
+        }
+    }
+
     /// `notifyctl db copy --from sqlite:PATH --to postgres://…`: move to another store with the whole history.
     struct Copy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -126,7 +126,12 @@ struct SystemdUnitTests {
         .enabled(if: SystemdAnalyze.isAvailable, "needs systemd-analyze (/usr/bin/systemd-analyze); skipped where systemd is not installed"))
     func verifyPasses() async throws {
         let folder = try Operations.scratchFolder("units")
-        let units = try SystemdAnalyze.copyUnits(into: folder)
+        var units = try SystemdAnalyze.copyUnits(into: folder)
+        // The backup service and its timer run notifyctl through /bin/sh: they are checked as they are.
+        for unit in ["alipay-notify-backup.service", "alipay-notify-backup.timer"] {
+            try FileManager.default.copyItem(at: Operations.unitFile(unit), to: folder.appendingPathComponent(unit))
+            units.append(unit)
+        }
         let verdict = try await SystemdAnalyze.verify(units, in: folder)
         for line in verdict.missingAccount { print("systemd-analyze (expected here, no alipay-notify account): \(line)") }
         for line in verdict.otherUnits { print("systemd-analyze (not about our units, ignored): \(line)") }
@@ -202,7 +207,7 @@ struct InstallScriptTests {
             let size = { (url: URL) in try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber }
             #expect(try size(installed) == size(binDir.appendingPathComponent(executable)), "\(executable) is the built one")
         }
-        for unit in Operations.units.values {
+        for unit in Array(Operations.units.values) + ["alipay-notify-backup.service", "alipay-notify-backup.timer"] {
             let installed = prefix.appendingPathComponent("etc/systemd/system/\(unit)")
             #expect(FileManager.default.contentsEqual(atPath: installed.path, andPath: Operations.unitFile(unit).path), "\(unit) installed as shipped")
             #expect(try Operations.mode(installed) == 0o644)

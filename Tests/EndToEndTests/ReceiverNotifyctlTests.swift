@@ -77,6 +77,44 @@ struct ReceiverNotifyctlTests {
         workspace.remove()
     }
 
+    @Test("db backup runs beside the receiver; db restore is refused while it runs, then restores, keeps the old file and queues reconciles")
+    func backupAndRestore() async throws {
+        let workspace = try TestWorkspace(name: "notifyctl-backup")
+        let backup = workspace.file("backups/one.sqlite").path
+        #expect(try await Self.notifyctl(["orders", "create", "--total-amount", "1.00", "--subject", "kept", "--out-trade-no", "BK1"], in: workspace).status == 0)
+        let receiver = try await ReceiverDaemon.start(in: workspace)
+        let body = try SignedNotifications.body(notifyId: "bk-1", outTradeNo: "BK1", totalAmount: "1.00", key: workspace.alipayKey)
+        #expect(try await HTTP.notify(receiver.publicURL, body: body).body == "success")
+
+        let made = try await Self.notifyctl(["db", "backup", "--to", backup, "--json"], in: workspace)
+        #expect(made.status == 0, "\(made.err)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(made.out.utf8)) as? [String: Any])
+        let counts = try #require(report["counts"] as? [String: Int])
+        #expect(counts["orders"] == 1 && counts["notifications"] == 1 && counts["jobs"] == 1, "\(counts)")
+
+        #expect(try await Self.notifyctl(["orders", "create", "--total-amount", "2.00", "--subject", "lost", "--out-trade-no", "BK2"], in: workspace).status == 0)
+        let refused = try await Self.notifyctl(["db", "restore", "--from", backup], in: workspace)
+        #expect(refused.status == 1 && refused.err.contains("stop them first"), "\(refused.err)")
+        #expect(try await Self.notifyctl(["orders", "show", "BK2"], in: workspace).status == 0, "a refused restore changes nothing")
+
+        receiver.process.signal(SIGTERM)
+        #expect(try await receiver.process.waitForExit() == 0)
+        let restored = try await Self.notifyctl(["db", "restore", "--from", backup, "--json"], in: workspace)
+        #expect(restored.status == 0, "\(restored.err)")
+        let outcome = try #require(try JSONSerialization.jsonObject(with: Data(restored.out.utf8)) as? [String: Any])
+        #expect(outcome["missingOrders"] as? [String] == ["BK2"])
+        #expect(outcome["reconcileQueued"] as? Int == 1)
+        let kept = try #require(outcome["replacedKeptAt"] as? String)
+        #expect(FileManager.default.fileExists(atPath: kept))
+        #expect(try await Self.notifyctl(["orders", "show", "BK1"], in: workspace).status == 0)
+        #expect(try await Self.notifyctl(["orders", "show", "BK2"], in: workspace).status == 1)
+        let damaged = workspace.file("backups/damaged.sqlite").path
+        try Data("not a database".utf8).write(to: URL(fileURLWithPath: damaged))
+        #expect(try await Self.notifyctl(["db", "restore", "--from", damaged], in: workspace).status == 1)
+        #expect(try await Self.notifyctl(["orders", "show", "BK1"], in: workspace).status == 0, "a damaged backup replaces nothing")
+        workspace.remove()
+    }
+
     @Test("config show prints the store and keys as resolved, with the password and the API token redacted")
     func configShowRedacts() async throws {
         let workspace = try TestWorkspace(name: "notifyctl-config", storeURL: "postgres://alipay:Hidden-Pass-1@db.example:5432/shop?sslmode=require")
