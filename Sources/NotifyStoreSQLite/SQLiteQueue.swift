@@ -19,11 +19,17 @@ extension SQLiteStore: Store {
     }
 
     public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T {
+        let (result, wakes): (T, Bool)
         do {
-            return try await pool.write { db in try body(SQLiteTransaction(db)) }
+            (result, wakes) = try await pool.write { db in
+                let tx = SQLiteTransaction(db)
+                return (try body(tx), tx.wakesWorkers)
+            }
         } catch {
             throw Self.translate(error)
         }
+        if wakes { wakeUps.notify() }
+        return result
     }
 
     /// GRDB's errors in the contract's terms; errors of the caller's own (a domain failure thrown out of a unit of
@@ -49,10 +55,12 @@ extension SQLiteStore: Store {
 
     public func append(_ notifications: [IncomingNotification]) async throws -> [AppendResult] {
         try await write { tx in
-            let db = (tx as! SQLiteTransaction).db
+            let transaction = tx as! SQLiteTransaction
             // One timestamp for the whole batch, converted once: the batch commits at one instant anyway.
             let now = Date().databaseValue
-            return try notifications.map { try SQLiteQueue.append($0, now: now, in: db) }
+            let results = try notifications.map { try SQLiteQueue.append($0, now: now, in: transaction.db) }
+            transaction.wakesWorkers = results.contains { if case .stored = $0 { true } else { false } }
+            return results
         }
     }
 
@@ -246,7 +254,7 @@ extension SQLiteStore: Store {
         try migrateNow()
     }
 
-    public func jobWakeUps() -> AsyncStream<Void>? { nil }
+    public func jobWakeUps() -> AsyncStream<Void>? { wakeUps.stream() }
 
     public func close() async {
         try? pool.close()

@@ -34,6 +34,8 @@ public final class SQLiteStore: Sendable {
     /// Held by the daemons for as long as the store is open, so that `notifyctl db restore` can refuse to replace the
     /// file under them (nil for `notifyctl` and tests).
     let daemonLock: SQLiteDaemonLock?
+    /// Datagrams to the workers of this file when a commit enqueued jobs.
+    let wakeUps: SQLiteWakeUps
 
     /// `cacheMegabytes` is the writer connection's page cache; it only fills as pages are used. `daemon` takes the
     /// shared daemon lock (see ``SQLiteDaemonLock``).
@@ -42,6 +44,7 @@ public final class SQLiteStore: Sendable {
         daemon: Bool = false
     ) throws {
         self.path = path
+        wakeUps = SQLiteWakeUps(databasePath: path)
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -9,6 +9,8 @@ import NotifyStore
 /// on the status and refunded amount read, like on PostgreSQL, so the rule lives in the SQL and not in the engine.
 final class SQLiteTransaction: StoreTransaction {
     let db: Database
+    /// A job became due in this transaction: wake the workers once it committed.
+    var wakesWorkers = false
 
     init(_ db: Database) {
         self.db = db
@@ -200,6 +202,7 @@ final class SQLiteTransaction: StoreTransaction {
         let id = try SQLiteQueue.insertPending(
             kind: job.kind, uniqueKey: job.uniqueKey, outTradeNo: job.outTradeNo, notificationId: job.notificationId,
             notifyId: job.notifyId, payload: job.payload, runAt: job.runAt.databaseValue, now: now, in: db)
+        wakesWorkers = true
         return (try self.job(id)!, true)
     }
 

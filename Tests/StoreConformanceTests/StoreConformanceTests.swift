@@ -356,13 +356,10 @@ struct StoreConformanceTests {
 
     // MARK: Wake-ups
 
-    @Test("an engine with wake-ups signals a commit that enqueued jobs (PostgreSQL: LISTEN/NOTIFY; SQLite: none, polling)", arguments: Engine.allCases)
+    @Test("a commit that enqueued jobs wakes the workers (PostgreSQL: LISTEN/NOTIFY; SQLite: a datagram per listener)", arguments: Engine.allCases)
     func wakeUps(engine: Engine) async throws {
         try await engine.withFreshStore { store, _ in
-            guard let stream = store.jobWakeUps() else {
-                #expect(engine == .sqlite, "PostgreSQL must offer wake-ups")
-                return
-            }
+            let stream = try #require(store.jobWakeUps(), "\(engine) offers no wake-ups")
             // The listener connects in the background: keep appending until a wake-up arrives (bounded).
             let woke = try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
