@@ -34,22 +34,8 @@ struct OrdersCreate: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let settings = try await options.load()
-            let alipay: AlipayConfiguration
-            do {
-                alipay = try settings.alipayConfiguration()
-            } catch {
-                throw CLIFailure.configuration("\(error)")
-            }
             let request = CreateOrderRequest(outTradeNo: outTradeNo, totalAmount: totalAmount, subject: subject)
-            let created = try await withStore(settings, creating: true) { store in
-                let service = OrderService(
-                    store: store, signer: RequestSigner(configuration: alipay), timeoutMinutes: settings.ordersTimeoutMinutes)
-                do {
-                    return try await service.create(request)
-                } catch {
-                    throw OrdersFailure.from(error)
-                }
-            }
+            let created = try await withOrderService(settings, creating: true) { service in try await service.create(request) }
             if json {
                 try printJSON(created)
             } else {
@@ -183,27 +169,34 @@ struct OrdersPayURL: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let settings = try await options.load()
-            let alipay: AlipayConfiguration
-            do {
-                alipay = try settings.alipayConfiguration()
-            } catch {
-                throw CLIFailure.configuration("\(error)")
-            }
             let outTradeNo = outTradeNo
-            let signed = try await withStore(settings) { store in
-                let service = OrderService(
-                    store: store, signer: RequestSigner(configuration: alipay), timeoutMinutes: settings.ordersTimeoutMinutes)
-                do {
-                    return try await service.payURL(for: outTradeNo)
-                } catch {
-                    throw OrdersFailure.from(error)
-                }
-            }
+            let signed = try await withOrderService(settings) { service in try await service.payURL(for: outTradeNo) }
             if json {
                 try printJSON(signed)
             } else {
                 print(signed.payURL)
             }
+        }
+    }
+}
+
+/// Runs `body` with the order service `POST /api/orders` uses (its signer needs the app key), its errors mapped onto
+/// the CLI's exit codes.
+func withOrderService<T>(
+    _ settings: NotifyConfiguration, creating: Bool = false, _ body: (OrderService) async throws -> T
+) async throws -> T {
+    let alipay: AlipayConfiguration
+    do {
+        alipay = try settings.alipayConfiguration()
+    } catch {
+        throw CLIFailure.configuration("\(error)")
+    }
+    return try await withStore(settings, creating: creating) { store in
+        let service = OrderService(store: store, signer: RequestSigner(configuration: alipay), timeoutMinutes: settings.ordersTimeoutMinutes)
+        do {
+            return try await body(service)
+        } catch {
+            throw OrdersFailure.from(error)
         }
     }
 }
