@@ -43,6 +43,8 @@ public final class PostgresStore: Store, Service {
     /// The longest one statement may take (see `PostgresTransaction.answerTimeout`).
     let answerTimeout: TimeAmount
     private let clientTask: Task<Void, Never>
+    /// Finishes once the pool's task runs (a lease before `run()` would log a warning and wait).
+    private let clientStarted: AsyncStream<Void>
     private let closing = Mutex<Task<Void, Never>?>(nil)
 
     /// The migrations this build knows, in order (`notifyctl db migrate` prints them).
@@ -57,12 +59,21 @@ public final class PostgresStore: Store, Service {
         // statement_timeout (or 60 s when it is off) plus the time to reach the server.
         let statementSeconds = settings.location.statementTimeoutMilliseconds > 0 ? (settings.location.statementTimeoutMilliseconds + 999) / 1000 : 60
         answerTimeout = .seconds(Int64(statementSeconds + settings.location.connectTimeoutSeconds))
-        client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: logger)
+        // The pool logs every failed connection attempt at info level while the server is down; the store's own
+        // errors already say so, so below debug level only its warnings get through.
+        var background = logger
+        if background.logLevel > .debug { background.logLevel = max(background.logLevel, .notice) }
+        client = PostgresClient(configuration: settings.clientConfiguration, backgroundLogger: background)
         threadPool = NIOThreadPool(numberOfThreads: settings.location.poolSize)
         threadPool.start()
         wakeUps = PostgresWakeUps(configuration: settings.connectionConfiguration, logger: logger)
         // Detached: the pool must not inherit a caller's task-locals (such as a service group's graceful shutdown).
-        clientTask = Task.detached { [client] in await client.run() }
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        clientStarted = started
+        clientTask = Task.detached { [client] in
+            signal.finish()
+            await client.run()
+        }
     }
 
     /// Connects, checks durability, migrates (`migrate: true`) or refuses a schema that is behind, and starts the pool.
@@ -89,7 +100,9 @@ public final class PostgresStore: Store, Service {
             throw PostgresErrors.translate(error)
         }
         try? await probe.close()
-        return PostgresStore(settings: settings, migrationsAppliedOnOpen: applied, logger: logger)
+        let store = PostgresStore(settings: settings, migrationsAppliedOnOpen: applied, logger: logger)
+        for await _ in store.clientStarted {}
+        return store
     }
 
     /// One connection and a first query within `connect_timeout`, or `StoreError.cannotOpen` with the reason.
