@@ -47,23 +47,29 @@ final class PostgresTransaction: StoreTransaction {
     func execute(_ query: PostgresQuery) throws -> PostgresQueryResult {
         if let failure { throw failure }
         do {
-            let answer = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
-            connection.query(query, logger: logger).cascade(to: answer)
-            let connection = connection
-            let timeout = answerTimeout
-            let timer = connection.eventLoop.scheduleTask(in: timeout) {
-                // Reported as unavailable: the caller retries, and every write is idempotent or fenced, so a commit
-                // that did happen after all is found, not repeated.
-                answer.fail(StoreError.unavailable("PostgreSQL: no answer within \(timeout.nanoseconds / 1_000_000_000) s; connection dropped"))
-                connection.close().whenComplete { _ in }
-            }
-            defer { timer.cancel() }
-            return try answer.futureResult.wait()
+            return try bounded(query)
         } catch {
             let translated = PostgresErrors.storeError(error)
             failure = translated
             throw translated
         }
+    }
+
+    /// Sends `query` and waits for its answer at most `answerTimeout`: the driver never answers a query sent on a
+    /// connection that died (a server crash), and a pool thread must never wait forever. On timeout the connection is
+    /// closed, so the pool replaces it. Reported as unavailable: the caller retries, and every write is idempotent or
+    /// fenced, so a commit that did happen after all is found, not repeated.
+    private func bounded(_ query: PostgresQuery) throws -> PostgresQueryResult {
+        let answer = connection.eventLoop.makePromise(of: PostgresQueryResult.self)
+        connection.query(query, logger: logger).cascade(to: answer)
+        let connection = connection
+        let timeout = answerTimeout
+        let timer = connection.eventLoop.scheduleTask(in: timeout) {
+            answer.fail(StoreError.unavailable("PostgreSQL: no answer within \(timeout.nanoseconds / 1_000_000_000) s; connection dropped"))
+            connection.close().whenComplete { _ in }
+        }
+        defer { timer.cancel() }
+        return try answer.futureResult.wait()
     }
 
     /// The number of rows a statement changed, from its command tag.
@@ -94,8 +100,13 @@ final class PostgresTransaction: StoreTransaction {
     /// Rolls back; a connection that cannot even roll back is closed so that the pool never lends it out inside a
     /// transaction.
     private func rollback() {
+        if case .unavailable = failure {
+            // The connection is gone (or timed out): the server has rolled back already; only the socket is left.
+            let _: EventLoopFuture<Void> = connection.close()
+            return
+        }
         do {
-            _ = try connection.query("ROLLBACK", logger: logger).wait()
+            _ = try bounded("ROLLBACK")
         } catch {
             logger.warning("ROLLBACK failed; closing the connection", metadata: ["error": "\(PostgresErrors.storeError(error))"])
             let _: EventLoopFuture<Void> = connection.close()

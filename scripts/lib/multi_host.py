@@ -26,13 +26,18 @@ scripts/chaos starts the throwaway PostgreSQL (scripts/lib/postgres.sh), copies 
  6. When every notification is acknowledged and the queue is drained (bounded waits): every acknowledged notify_id
     (the sandbox's log and our own POSTs) is stored, every paid order is TRADE_SUCCESS with the sandbox's trade_no
     and exactly one TRADE_SUCCESS event, no transition is duplicated, no job is dead, the survivors are still the
-    same processes, and no daemon log contains the database password.
+    same processes, each receiver still answers /healthz on its public port, each surviving worker finished jobs
+    after the restart, every daemon stops within 20 s of SIGTERM, and no daemon log contains the database password. When a check about the queue fails, the CPU use of
+    every thread and (with gdb) the stacks of the suspect workers are written to the work folder.
 
 Prints progress lines "chaos: multi-host: ..." and one summary line "multi-host: ..."; exit 1 when a check fails.
 Settings (environment): MULTI_HOST_ORDERS (2000), MULTI_HOST_SAMPLE_PERCENT (20), MULTI_HOST_PROBES (5),
 MULTI_HOST_BATCH (100 payments per batch), MULTI_HOST_PARALLEL (16 requests at once), MULTI_HOST_TIME_SCALE (120:
 the sandbox's 4m, 10m, 10m, 1h ... retries become 2 s, 5 s, 5 s, 30 s ...), MULTI_HOST_RECEIVER_DOWN_SECONDS (5),
-MULTI_HOST_OUTAGE_SECONDS (10), MULTI_HOST_DRAIN_SECONDS (900), WORKER_CONCURRENCY (the workers' default when unset).
+MULTI_HOST_OUTAGE_SECONDS (10), MULTI_HOST_DRAIN_SECONDS (900), MULTI_HOST_STALL_SECONDS (180: give up waiting when
+jobs are pending or running and none finished for that long; also the re-deliveries' limit without progress), MULTI_HOST_LOG_LEVEL (info: the receivers',
+workers' and notifyctl's log.level; trace shows whether the password leaks at any level), WORKER_CONCURRENCY (the
+workers' default when unset).
 """
 
 import argparse
@@ -41,6 +46,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,17 +136,21 @@ class Daemon:
         self.proc.wait(timeout=30)
 
     def stop(self):
+        """SIGTERM, then SIGKILL after 20 s; False when it took the SIGKILL."""
+        clean = True
         if self.alive():
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 warn("%s did not stop within 20 s of SIGTERM; SIGKILL" % self.name)
+                clean = False
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         if self.handle:
             self.handle.close()
             self.handle = None
+        return clean
 
     def tail(self, lines=5):
         try:
@@ -261,7 +271,7 @@ class Run:
             "ALIPAY_APP_PRIVATE_KEY_FILE": os.path.join(keys, "app.pem"),
             "ALIPAY_PUBLIC_KEY_FILE": os.path.join(keys, "alipay_public.pem"),
             "ALIPAY_GATEWAY_URL": self.sandbox + "/gateway.do",
-            "STORE_URL": self.pg.url, "LOG_LEVEL": "info",
+            "STORE_URL": self.pg.url, "LOG_LEVEL": os.environ.get("MULTI_HOST_LOG_LEVEL") or "info",
             # Long enough that no order of the run times out; payments must be learnt from notifications only.
             "ORDERS_TIMEOUT_MINUTES": "240",
         }
@@ -417,9 +427,16 @@ class Run:
         return status, text
 
     def redeliverer(self):
+        """Until every sampled notification was re-delivered, or MULTI_HOST_DRAIN_SECONDS, or MULTI_HOST_STALL_SECONDS
+        without one succeeding once all orders are paid."""
         pending = {o["no"]: o for o in self.sample}
         deadline = time.monotonic() + self.drain_seconds
+        stall_seconds = env_int("MULTI_HOST_STALL_SECONDS", 180)
+        last_progress = time.monotonic()
         while pending and time.monotonic() < deadline and not self.stop_redelivering.is_set():
+            if self.segment_paid[-1].is_set() and time.monotonic() - last_progress > stall_seconds:
+                warn("re-deliveries: none succeeded for %d s; %d left" % (stall_seconds, len(pending)))
+                return
             try:
                 rows = self.pg.rows("SELECT out_trade_no, notify_id, body FROM notifications WHERE out_trade_no IN (%s)"
                                     % ",".join("'%s'" % no for no in pending))
@@ -437,6 +454,7 @@ class Run:
             for o, _, _ in work:
                 if o.get("redelivered"):
                     pending.pop(o["no"], None)
+                    last_progress = time.monotonic()
             time.sleep(0.5)
 
     # -- chaos ----------------------------------------------------------------------------------------------------
@@ -489,19 +507,30 @@ class Run:
         def probe(item):
             k, (o, notify_id, body) = item
             name = "ab"[k % 2]
-            return name, self.post_notification(name, notify_id, body)
+            began = time.monotonic()
+            answer = self.post_notification(name, notify_id, body)
+            return name, answer, time.monotonic() - began
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(probes) or 1) as pool:
-            results = list(pool.map(probe, enumerate(probes)))
-        self.probe_503 = sum(1 for _, (status, text) in results if status == 503 and text == "failure")
-        for name, (status, text) in results:
+        def readyz(name):
+            began = time.monotonic()
+            status = request("GET", self.receivers[name].api + "/readyz", timeout=30)[0]
+            return name, status, time.monotonic() - began
+
+        # The probes and the readiness checks at once: each may wait for the store's connection attempts.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(probes) + 2) as pool:
+            probe_futures = [pool.submit(probe, item) for item in enumerate(probes)]
+            readyz_futures = [pool.submit(readyz, name) for name in sorted(self.receivers)]
+            results = [future.result() for future in probe_futures]
+            readiness = [future.result() for future in readyz_futures]
+        self.probe_503 = sum(1 for _, (status, text), _ in results if status == 503 and text == "failure")
+        for name, (status, text), seconds in results:
             if not (status == 503 and text == "failure"):
-                warn("probe during the outage at receiver %s answered HTTP %s %r (expected 503 'failure')" % (name, status, text))
-        self.readyz_outage = {}
-        for name, receiver in self.receivers.items():
-            self.readyz_outage[name] = request("GET", receiver.api + "/readyz", timeout=30)[0]
-        say("outage: probes answered 503 failure %d/%d; /readyz A=%s B=%s" % (
-            self.probe_503, len(probes), self.readyz_outage["a"], self.readyz_outage["b"]))
+                warn("probe during the outage at receiver %s answered HTTP %s %r after %.1f s (expected 503 'failure')" % (
+                    name, status, text, seconds))
+        self.readyz_outage = {name: status for name, status, _ in readiness}
+        say("outage: probes answered 503 failure %d/%d (answer times %s s); /readyz %s" % (
+            self.probe_503, len(probes), ", ".join("%.1f" % seconds for _, _, seconds in results),
+            ", ".join("%s=%s in %.1f s" % (name.upper(), status, seconds) for name, status, seconds in readiness)))
         remaining = stopped + self.outage_seconds - time.time()
         if remaining > 0:
             time.sleep(remaining)
@@ -520,16 +549,19 @@ class Run:
                     self.readyz_back[name] = time.time() - self.restarted_at
                     break
                 time.sleep(0.5)
-        # Alipay re-sends a notification answered "failure": so do we, to the same receiver, until "success".
-        self.probes_after = 0
-        for k, (o, notify_id, body) in enumerate(probes):
-            name = "ab"[k % 2]
+        # Alipay re-sends a notification answered "failure": so do we, to the same receiver, until "success" (each
+        # probe on its own, so that a receiver that does not answer delays only its own).
+        def resend(item):
+            k, (o, notify_id, body) = item
             while time.monotonic() < deadline:
-                status, text = self.post_notification(name, notify_id, body)
+                status, text = self.post_notification("ab"[k % 2], notify_id, body)
                 if status == 200 and text == "success":
-                    self.probes_after += 1
-                    break
+                    return 1
                 time.sleep(1)
+            return 0
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(probes) or 1) as pool:
+            self.probes_after = sum(pool.map(resend, enumerate(probes)))
         say("after the restart: /readyz 200 after %s; probes re-sent and answered success %d/%d" % (
             ", ".join("%s %.1f s" % (k.upper(), v) for k, v in sorted(self.readyz_back.items())) or "never",
             self.probes_after, len(probes)))
@@ -546,24 +578,81 @@ class Run:
         return int(self.pg.value("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running')"))
 
     def drain(self):
+        """Waits until the sandbox has every notification acknowledged and no job is pending or running; gives up after
+        MULTI_HOST_DRAIN_SECONDS, or after MULTI_HOST_STALL_SECONDS with jobs pending or running and none finishing
+        (e.g. a job held by a live worker that never ends it: its lease is extended, nobody takes it over)."""
         notified = {o["no"] for o in self.orders if o["role"] != "probe"}
         started = time.monotonic()
         last_report = started
+        stall_seconds = env_int("MULTI_HOST_STALL_SECONDS", 180)
+        last_change, last_state = started, None
         while True:
             acked = {d["out_trade_no"] for d in self.deliveries() if d["acknowledged"] and d["kind"] == "genuine"}
             unacked = notified - acked
             live = self.live_jobs()
             if not unacked and live == 0:
-                break
-            if time.monotonic() - started > self.drain_seconds:
-                self.failures.append("after %d s: %d notifications not acknowledged, %d jobs pending or running" % (
-                    self.drain_seconds, len(unacked), live))
-                break
+                say("drained in %.0f s" % (time.monotonic() - started))
+                return
+            # Progress is a job that ends. With pending or running jobs (retries wait at most 30 s) and none ending
+            # for stall_seconds, the workers have stopped: waiting longer shows nothing more.
+            state = self.pg.value("SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")
+            if state != last_state:
+                last_change, last_state = time.monotonic(), state
+            stalled = live > 0 and time.monotonic() - last_change > stall_seconds
+            if time.monotonic() - started > self.drain_seconds or stalled:
+                self.failures.append("%s after %.0f s: %d notifications not acknowledged, %d jobs pending or running%s" % (
+                    "no job finished for %d s" % stall_seconds if stalled else "not drained", time.monotonic() - started,
+                    len(unacked), live, self.stuck_jobs()))
+                self.diagnose([d for d in self.workers if d.alive()])
+                return
             if time.monotonic() - last_report > 30:
                 last_report = time.monotonic()
                 say("draining: %d notifications not acknowledged yet, %d jobs pending or running" % (len(unacked), live))
             time.sleep(2)
-        say("drained in %.0f s" % (time.monotonic() - started))
+
+    def stuck_jobs(self):
+        """The jobs still pending or running, with the daemon that holds them."""
+        names = {str(d.pid): d.name for d in list(self.daemons.values()) + self.workers}
+        rows = self.pg.rows(
+            "SELECT id, kind, state, out_trade_no, attempts, coalesce(split_part(lease_owner, ':', 2), ''), created_at, "
+            "lease_expires_at, updated_at FROM jobs WHERE state IN ('pending', 'running') ORDER BY id LIMIT 10")
+        return "".join("; job %s %s %s %s attempts=%s owner=%s created=%s lease_expires=%s updated=%s" % (
+            r[0], r[1], r[2], r[3], r[4], names.get(r[5], r[5] or "-"), r[6], r[7], r[8]) for r in rows)
+
+    def diagnose(self, suspects):
+        """Threads of each live daemon that use CPU (a spinning event loop stops its scheduled timers), and every
+        thread's stack of the suspects (gdb, when installed) in the work folder."""
+        def ticks():
+            out = {}
+            for d in self.daemons.values():
+                if not d.alive():
+                    continue
+                try:
+                    for tid in os.listdir("/proc/%d/task" % d.pid):
+                        with open("/proc/%d/task/%s/stat" % (d.pid, tid)) as stat:
+                            text = stat.read()
+                        name = text[text.index("(") + 1: text.rindex(")")]
+                        fields = text[text.rindex(")") + 2:].split()
+                        out[(d.name, tid, name)] = int(fields[11]) + int(fields[12])
+                except OSError:
+                    pass
+            return out
+        before = ticks()
+        time.sleep(3)
+        after = ticks()
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = ["%s thread %s %r %.0f%%" % (key[0], key[1], key[2], 100.0 * (after[key] - before[key]) / hz / 3)
+                for key in after if key in before and after[key] - before[key] > 0.2 * hz * 3]
+        warn("threads using more than 20%% of a CPU: %s" % (", ".join(busy) or "none"))
+        gdb = shutil.which("gdb")
+        for d in suspects:
+            path = os.path.join(self.work, "backtrace-%s.txt" % d.name)
+            if not gdb or not d.alive() or os.path.exists(path):
+                continue
+            with open(path, "w") as out:
+                subprocess.run([gdb, "-p", str(d.pid), "-batch", "-ex", "set pagination off", "-ex", "thread apply all bt 40"],
+                               stdout=out, stderr=subprocess.DEVNULL, timeout=300)
+            warn("%s (pid %d): every thread's stack in %s" % (d.name, d.pid, path))
 
     def check(self):
         a = {}
@@ -576,7 +665,8 @@ class Run:
             % self.prefix)}
         a["paid"] = len(paid)
         a["missing"] = sorted(no for no in paid if local.get(no, [None, None])[1] != "TRADE_SUCCESS")
-        a["trade_no_wrong"] = sorted(no for no in paid if no in local and local[no][2] != sandbox[no]["trade_no"])
+        a["trade_no_wrong"] = sorted(no for no in paid if no in local and local[no][1] == "TRADE_SUCCESS"
+                                     and local[no][2] != sandbox[no]["trade_no"])
         a["review"] = sum(1 for row in local.values() if row[3] == "t")
         events = {row[0]: int(row[1]) for row in self.pg.rows(
             "SELECT out_trade_no, count(*) FROM order_events WHERE to_status = 'TRADE_SUCCESS' GROUP BY out_trade_no")}
@@ -678,12 +768,26 @@ class Run:
         self.drain()
         a = self.check()
 
-        # The survivors must be the processes started before the chaos (nothing restarted after the PostgreSQL crash).
+        # The survivors must be the processes started before the chaos (nothing restarted after the PostgreSQL crash),
+        # each receiver must still answer on its public port, each surviving worker must have gone on working after
+        # the restart, and each daemon must stop on SIGTERM.
         died = [d.name for d in self.daemons.values() if not d.alive()]
         for name in died:
             self.failures.append("%s died: %s" % (name, self.daemons[name].tail()))
-        for d in self.daemons.values():
-            d.stop()
+        deaf = [r for r in self.receivers.values() if r.alive() and request("GET", r.public + "/healthz", timeout=5)[0] != 200]
+        if deaf:
+            self.failures.append("%s: the public listener does not answer /healthz within 5 s" % ", ".join(r.name for r in deaf))
+            self.diagnose(deaf)
+        survivors = self.workers[1:]
+        done_after = sum(a["after_restart"].values())
+        idle = [w for w in survivors if a["after_restart"].get(str(w.pid), 0) == 0]
+        if idle and (done_after >= 50 or a["live"] > 0):
+            self.failures.append("%s finished no job after the PostgreSQL restart (the others finished %d; %d jobs left)" % (
+                ", ".join("%s (pid %d)" % (w.name, w.pid) for w in idle), done_after, a["live"]))
+            self.diagnose(idle)
+        unclean = [d.name for d in self.daemons.values() if not d.stop()]
+        if unclean:
+            self.failures.append("%s did not stop within 20 s of SIGTERM (killed)" % ", ".join(unclean))
         a["password"] = self.password_lines()
 
         n_sample, n_probe = len(self.sample), len(self.probes)
@@ -718,18 +822,17 @@ class Run:
             " sandbox attempts refused 503 during the outage %d; sandbox answers %s" % (
                 a["sources"], a["lease_expired"], a["after_restart"], a["outage_refused_sandbox"],
                 ", ".join("%s=%d" % item for item in sorted(a["answers"].items()))))
-        survivors = [w.pid for w in self.workers[1:]]
-        idle = [pid for pid in survivors if a["after_restart"].get(str(pid), 0) == 0]
-        if idle:
-            warn("worker pid(s) %s completed no job after the PostgreSQL restart (the other survivor may have taken all)" % idle)
         for failure in self.failures:
             warn("FAIL: " + failure)
         print("multi-host: orders=%d paid=%d applied_once=%d duplicated_transitions=%d redelivered=%d/%d stored_once=%d "
               "killed=%s receiver_restarted=yes pg_restart_503=%d/%d readyz_503=%s success_during_outage=%d "
-              "acknowledged=%d lost=%d dead_jobs=%d password_in_logs=%d seconds=%d%s" % (
+              "workers_working_after_restart=%d/%d receivers_answering=%d/%d acknowledged=%d lost=%d dead_jobs=%d "
+              "password_in_logs=%d seconds=%d%s" % (
                   self.n, a["paid"], a["applied_once"], a["duplicated"], a["redelivered"], n_sample, a["stored_once"],
                   ",".join(self.killed) or "none", self.probe_503, n_probe, readyz_503,
-                  a["outage_success_ours"] + a["outage_success_sandbox"], a["acknowledged"], len(a["lost"]), a["dead"],
+                  a["outage_success_ours"] + a["outage_success_sandbox"], len(survivors) - len(idle), len(survivors),
+                  len(self.receivers) - len(deaf), len(self.receivers),
+                  a["acknowledged"], len(a["lost"]), a["dead"],
                   a["password"], time.time() - self.started, "" if not self.failures else " FAILED"), flush=True)
         return 0 if not self.failures else 1
 

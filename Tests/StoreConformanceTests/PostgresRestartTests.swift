@@ -1,0 +1,82 @@
+import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
+import Logging
+import NotifyStore
+import NotifyStoreEngines
+import StoreTestSupport
+import Testing
+
+/// PostgreSQL crashes (`pg_ctl stop -m immediate`) and comes back: the store reports `unavailable` meanwhile and
+/// recovers by itself, with no new store opened.
+@Suite("PostgreSQL restart", .serialized)
+struct PostgresRestartTests {
+    @Test("units of work fail as unavailable during a crash restart and succeed again afterwards, on the same store")
+    func recoversAfterImmediateRestart() async throws {
+        guard let base = TestEngine.postgresURL, let folder = ProcessInfo.processInfo.environment["ALIPAY_NOTIFY_TEST_POSTGRES_DIR"] else {
+            TestEngine.unavailable(.postgres, "ALIPAY_NOTIFY_TEST_POSTGRES_URL and ALIPAY_NOTIFY_TEST_POSTGRES_DIR are needed (scripts/test sets both)")
+            return
+        }
+        let name = "restart_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12))"
+        try PostgresAdmin.run(base, "CREATE DATABASE \(name)")
+        defer { try? PostgresAdmin.run(base, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        var logger = Logger(label: "restart")
+        logger.logLevel = .warning
+        let store = try await StoreEngines.open(try StoreURL(parsing: try PostgresAdmin.url(base, database: name)), logger: logger)
+        defer { Task { await store.close() } }
+        _ = try await store.append((0..<50).map { IncomingNotification(notifyId: "r\($0)", outTradeNo: "R", tradeStatus: "TRADE_SUCCESS", body: "b") })
+        #expect(try await store.claim(owner: "w", limit: 10, lease: .seconds(60), now: Date()).count == 10)
+
+        // Crash the server and bring it back on the same port.
+        // posix_spawn and waitpid rather than Foundation's Process, whose wait can miss the exit of a script whose
+        // grandchild (the restarted server) keeps running.
+        #expect(Executables.run(["/bin/bash", Executables.scriptsPath("postgres"), "restart", folder, "immediate"]) == 0)
+
+        // The pool reconnects by itself: within 60 s claims work again, and nothing claimed is lost.
+        var recovered = false
+        var failures = 0
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            do {
+                let jobs = try await store.claim(owner: "w", limit: 10, lease: .seconds(60), now: Date())
+                if jobs.count == 10 {
+                    recovered = true
+                    break
+                }
+            } catch let error as StoreError {
+                #expect(error.isTransient, "\(error)")
+                failures += 1
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(recovered, "claims did not recover within 60 s after the restart (\(failures) transient failures)")
+        #expect(await store.isWritable())
+        let stats = try await store.queueStats()
+        #expect(stats.running + stats.pending == 50)
+    }
+}
+
+/// Where the repository's scripts are, for tests that drive them.
+enum Executables {
+    /// Runs a command to its end with its output discarded; its exit status (-1 when it could not start).
+    static func run(_ arguments: [String]) -> Int32 {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+    }
+
+    static func scriptsPath(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/\(name)").path
+    }
+}
