@@ -282,11 +282,14 @@ def run(args):
             with open(path, "w") as log:
                 workers.append(subprocess.Popen([os.path.join(args.bin_dir, "notify-worker")], env=worker_env, stdout=log, stderr=log))
         deadline = time.monotonic() + args.timeout
-        waits = {}  # --statements: what the active backends were doing at each poll (wait event or running on CPU)
+        waits = {}  # --statements: what the workers' busy backends were doing at each poll
         while True:
             if args.statements:
-                for row in store.rows("SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU (no wait event)'), count(*) "
-                                      "FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend' "
+                # Active: on the CPU (no wait event) or waiting on the named event; idle in transaction: waiting for
+                # the worker's next statement of a unit of work (a round trip).
+                for row in store.rows("SELECT CASE WHEN state = 'active' THEN coalesce(wait_event_type || ':' || wait_event, 'active, CPU') "
+                                      "ELSE state END, count(*) "
+                                      "FROM pg_stat_activity WHERE state IN ('active', 'idle in transaction') AND backend_type = 'client backend' "
                                       "AND pid <> pg_backend_pid() AND datname = current_database() GROUP BY 1"):
                     waits[row[0]] = waits.get(row[0], 0) + int(row[1])
             # Cheap, so that the poller takes next to nothing from the cores it shares: one look into the partial
