@@ -66,6 +66,9 @@ public protocol Store: AnyObject, Sendable {
     /// The migrations this build knows, in order.
     var knownMigrations: [String] { get }
 
+    /// The migrations this handle applied when it opened (empty when the schema was already current).
+    var migrationsAppliedOnOpen: [String] { get }
+
     /// The known migrations the database has not applied. Throws ``StoreError/schemaTooNew(found:known:)`` when the
     /// database was migrated by a newer build.
     func pendingMigrations() async throws -> [String]

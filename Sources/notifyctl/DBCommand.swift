@@ -22,7 +22,8 @@ struct DB: AsyncParsableCommand {
                 // Migrations run under the engine's lock (SQLite's writer, PostgreSQL's advisory lock), so this is safe
                 // while daemons start; a schema newer than this build is refused.
                 let (applied, known) = try await withStore(configuration, creating: true) { store in
-                    (try await store.migrate(), store.knownMigrations)
+                    // Opening to write already migrates; what it applied then counts as applied by this command.
+                    (store.migrationsAppliedOnOpen + (try await store.migrate()), store.knownMigrations)
                 }
                 let location = configuration.storeURL.redacted
                 if applied.isEmpty {

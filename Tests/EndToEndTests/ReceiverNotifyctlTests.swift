@@ -41,6 +41,9 @@ struct ReceiverNotifyctlTests {
         }
         let migrated = try await Self.notifyctl(["db", "migrate"], in: workspace)
         #expect(migrated.status == 0, "\(migrated.err)")
+        #expect(migrated.out.contains("applied v1-initial-schema"), "a fresh database reports what was applied: \(migrated.out)")
+        let again = try await Self.notifyctl(["db", "migrate"], in: workspace)
+        #expect(again.out.contains("schema up to date"), "\(again.out)")
         #expect(FileManager.default.fileExists(atPath: workspace.databasePath))
         let stats = try await Self.notifyctl(["queue", "stats", "--json"], in: workspace)
         #expect(stats.status == 0, "\(stats.err)")
