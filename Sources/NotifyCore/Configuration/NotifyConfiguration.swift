@@ -108,17 +108,15 @@ extension NotifyConfiguration {
         configFile: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws(ConfigurationError) -> NotifyConfiguration {
-        let reader = try await makeReader(configFile: configFile, environment: environment)
+        let (reader, file) = try await makeReaderAndFile(configFile: configFile, environment: environment)
         var configuration = try NotifyConfiguration(reader: ConfigValues(reader: reader))
-        if let path = configFile ?? environment[configFileVariable], !path.isEmpty {
-            configuration.warnings = try unknownKeyWarnings(inFile: path)
-        }
+        if let file { configuration.warnings = unknownKeyWarnings(in: file.object, path: file.path) }
         return configuration
     }
 
-    /// One warning per key of the JSON file at `path` that this version does not read, naming the nearest known key.
-    static func unknownKeyWarnings(inFile path: String) throws(ConfigurationError) -> [String] {
-        let object = try jsonObject(inFile: path)
+    /// One warning per key of the JSON file at `path` (parsed as `object`) that this version does not read, naming the
+    /// nearest known key.
+    static func unknownKeyWarnings(in object: [String: Any], path: String) -> [String] {
         var keys: [String] = []
         func flatten(_ value: Any, _ prefix: String) {
             if let dictionary = value as? [String: Any] {
@@ -177,20 +175,28 @@ extension NotifyConfiguration {
         configFile: String?,
         environment: [String: String]
     ) async throws(ConfigurationError) -> ConfigReader {
+        try await makeReaderAndFile(configFile: configFile, environment: environment).reader
+    }
+
+    /// The provider chain and, when there is a configuration file, the file as parsed once by us (its errors say where
+    /// the JSON breaks; its keys are checked against ``knownKeys``).
+    static func makeReaderAndFile(
+        configFile: String?, environment: [String: String]
+    ) async throws(ConfigurationError) -> (reader: ConfigReader, file: (path: String, object: [String: Any])?) {
         var providers: [any ConfigProvider] = [EnvironmentVariablesProvider(environmentVariables: environment)]
+        var file: (path: String, object: [String: Any])?
         if let path = configFile ?? environment[configFileVariable], !path.isEmpty {
             guard FileManager.default.isReadableFile(atPath: path) else {
                 throw ConfigurationError("configuration file \(path): cannot be read (does it exist, and may this user read it?)")
             }
-            // Our own parse first: its error says where the JSON breaks, in one line.
-            _ = try jsonObject(inFile: path)
+            file = (path, try jsonObject(inFile: path))
             do {
                 providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
             } catch {
                 throw ConfigurationError("configuration file \(path): not a valid JSON object of settings (\(error))")
             }
         }
-        return ConfigReader(providers: providers)
+        return (ConfigReader(providers: providers), file)
     }
 
     init(reader values: ConfigValues) throws(ConfigurationError) {
