@@ -77,24 +77,23 @@ public final class ReceiverMetrics: Sendable {
     /// Reads queue depth, the oldest pending job's age and orders by status from the database; called on each scrape.
     ///
     /// A failed read leaves the previous values: a scrape must not fail because SQLite was briefly busy.
+    /// One read transaction per scrape (a snapshot of queue and orders); when the store cannot answer, the gauges keep
+    /// their last values.
     public func refresh(store: any Store, now: Date = Date()) async {
-        if let stats = try? await store.queueStats() {
-            queueJobs[.pending]?.set(Double(stats.pending))
-            queueJobs[.running]?.set(Double(stats.running))
-            queueJobs[.done]?.set(Double(stats.done))
-            queueJobs[.dead]?.set(Double(stats.dead))
+        guard
+            let (stats, oldestAge, counts, needingReview) = try? await store.read({ db in
+                (try db.queueStats(), try db.oldestPendingAge(now: now), try db.orderCounts(), try db.ordersNeedingReview())
+            })
+        else { return }
+        queueJobs[.pending]?.set(Double(stats.pending))
+        queueJobs[.running]?.set(Double(stats.running))
+        queueJobs[.done]?.set(Double(stats.done))
+        queueJobs[.dead]?.set(Double(stats.dead))
+        oldestPendingSeconds.set(oldestAge ?? 0)
+        for status in OrderStatus.allCases {
+            setOrders(status: status.rawValue, count: counts[status] ?? 0)
         }
-        do {
-            oldestPendingSeconds.set(try await store.oldestPendingAge(now: now) ?? 0)
-        } catch {}
-        if let counts = try? await store.read({ db in try db.orderCounts() }) {
-            for status in OrderStatus.allCases {
-                setOrders(status: status.rawValue, count: counts[status] ?? 0)
-            }
-        }
-        if let count = try? await store.read({ db in try db.ordersNeedingReview() }) {
-            ordersNeedingReview.set(Double(count))
-        }
+        ordersNeedingReview.set(Double(needingReview))
     }
 
     /// A metric name with its `# HELP` text (no unit suffix beyond what the name already says).

@@ -171,6 +171,13 @@ public protocol StoreTransaction: StoreReading {
     func importRows(_ rows: StoreRows) throws -> Int
 }
 
+extension StoreReading {
+    /// Seconds since the oldest due pending job became due; nil when none is waiting.
+    public func oldestPendingAge(now: Date) throws -> TimeInterval? {
+        try oldestDueJob(now: now).map { max(0, now.timeIntervalSince($0)) }
+    }
+}
+
 extension StoreTransaction {
     /// The order with this number, or nil (not locked).
     public func order(_ outTradeNo: String) throws -> Order? {
@@ -208,7 +215,7 @@ extension Store {
 
     /// Seconds since the oldest due pending job became due; nil when none is waiting.
     public func oldestPendingAge(now: Date) async throws -> TimeInterval? {
-        try await read { db in try db.oldestDueJob(now: now) }.map { max(0, now.timeIntervalSince($0)) }
+        try await read { db in try db.oldestPendingAge(now: now) }
     }
 }
 

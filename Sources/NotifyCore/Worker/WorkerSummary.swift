@@ -39,13 +39,12 @@ public struct WorkerSummary: Service {
         for outcome in [JobReport.Outcome.applied, .unchanged, .review, .retry, .dead, .leaseLost] {
             metadata[outcome.rawValue] = "\(counts[outcome] ?? 0)"
         }
-        if let queueStats = try? await store.queueStats() {
+        let now = Date()
+        if let (queueStats, oldestAge) = try? await store.read({ db in (try db.queueStats(), try db.oldestPendingAge(now: now)) }) {
             metadata["pending"] = "\(queueStats.pending)"
             metadata["running"] = "\(queueStats.running)"
             metadata["dead_total"] = "\(queueStats.dead)"
-        }
-        if let age = try? await store.oldestPendingAge(now: Date()) {
-            metadata["oldest_pending_seconds"] = "\(Int(age))"
+            if let oldestAge { metadata["oldest_pending_seconds"] = "\(Int(oldestAge))" }
         }
         logger.info("worker summary", metadata: metadata)
     }
