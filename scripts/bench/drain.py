@@ -131,25 +131,15 @@ async def _post_orders(port, count, prefix, connections, counts):
                 index = cursor[0]
                 cursor[0] += 1
                 body = json.dumps({"out_trade_no": f"{prefix}{index}", "total_amount": AMOUNT, "subject": "Bench order"}).encode()
-                writer.write((f"POST /api/orders HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                              f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
-                await writer.drain()
-                status = await reader.readline()
-                length = 0
-                while True:
-                    line = await reader.readline()
-                    if line in (b"\r\n", b""):
-                        break
-                    name, _, value = line.decode("latin-1").partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value.strip())
-                answer = await reader.readexactly(length) if length else b""
-                if status.split(b" ")[1:2] == [b"201"]:
+                request = (f"POST /api/orders HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+                status, answer = await receiver_load.exchange(reader, writer, request)
+                if status == b"201":
                     counts["ok"] += 1
                 else:
                     counts["failed"] += 1
                     if len(counts["errors"]) < 5:
-                        counts["errors"].append(status.decode("latin-1").strip() + " " + answer[:200].decode("utf-8", "replace"))
+                        counts["errors"].append(status.decode("latin-1") + " " + answer[:200].decode("utf-8", "replace"))
         finally:
             writer.close()
 

@@ -55,6 +55,23 @@ def sign_bodies(args):
             out.write(urllib.parse.urlencode(params, quote_via=urllib.parse.quote) + "\n")
 
 
+async def exchange(reader, writer, request):
+    """Sends one HTTP/1.1 request on a kept-alive connection; returns (status code bytes, body bytes)."""
+    writer.write(request)
+    await writer.drain()
+    status_line = await reader.readline()
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    answer = await reader.readexactly(length) if length else b""
+    return (status_line.split(b" ")[1:2] or [b""])[0], answer
+
+
 async def worker(host, port, path, bodies, cursor, latencies, counts):
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -68,20 +85,9 @@ async def worker(host, port, path, bodies, cursor, latencies, counts):
                        "Content-Type: application/x-www-form-urlencoded\r\n"
                        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
             started = time.perf_counter()
-            writer.write(request)
-            await writer.drain()
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            answer = await reader.readexactly(length) if length else b""
+            status, answer = await exchange(reader, writer, request)
             latencies.append(time.perf_counter() - started)
-            if status_line.split(b" ")[1:2] == [b"200"] and answer == b"success":
+            if status == b"200" and answer == b"success":
                 counts["ok"] += 1
             else:
                 counts["failed"] += 1
