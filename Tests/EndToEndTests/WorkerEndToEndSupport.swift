@@ -4,7 +4,6 @@ import Logging
 import NotifyStore
 import NotifyStoreEngines
 import StoreTestSupport
-import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -22,22 +21,14 @@ struct WorkerStack {
     let metricsURL: String
     /// The same store the daemons use, opened by the test (never migrating: the daemons did).
     let database: any Store
-    /// Drops the test's PostgreSQL database (nothing for SQLite: the workspace folder holds the file).
-    let removeStore: @Sendable () -> Void
 
     /// Starts the sandbox, the receiver (pointed at the sandbox) and the worker with fast timings, on a fresh store
     /// of `engine`. Nil when that engine cannot run here: the reason is printed (a failure under CI).
     static func start(
         name: String, engine: TestEngine = .sqlite, sandboxFaults: String? = nil, worker extra: [String: String] = [:]
     ) async throws -> WorkerStack? {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("alipay-notify-\(name)-\(UUID().uuidString.prefix(8))")
-        guard case .available(let storeURL, let removeStore) = try engine.freshLocation(folder: folder) else {
-            if case .unavailable(let reason) = try engine.freshLocation(folder: folder) {
-                if TestEngine.isCI { Issue.record("CI: the \(engine) engine must run, but \(reason)") } else { print("skipped on \(engine): \(reason)") }
-            }
-            return nil
-        }
-        let workspace = try TestWorkspace(name: name, storeURL: storeURL)
+        guard let workspace = try TestWorkspace.make(name: name, engine: engine) else { return nil }
+        let storeURL = workspace.storeURL
         let sandboxPort = try Ports.free()
         let sandboxURL = "http://127.0.0.1:\(sandboxPort)"
         var sandboxEnvironment = [
@@ -100,7 +91,7 @@ struct WorkerStack {
         let database = try await StoreEngines.open(try StoreURL(parsing: storeURL), options: .init(migrate: false), logger: logger)
         return WorkerStack(
             workspace: workspace, sandbox: sandbox, sandboxURL: sandboxURL, receiver: receiver, worker: worker, metricsURL: metricsURL,
-            database: database, removeStore: removeStore)
+            database: database)
     }
 
     /// Creates the order through the receiver's API and opens the same trade at the sandbox (the buyer reached the cashier).
@@ -164,7 +155,6 @@ struct WorkerStack {
         _ = try? await receiver.process.waitForExit()
         await sandbox.stop()
         await database.close()
-        removeStore()
         return status
     }
 

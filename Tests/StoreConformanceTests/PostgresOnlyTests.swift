@@ -32,7 +32,7 @@ struct PostgresOnlyTests {
     @Test("a wrong password, an unknown database and a closed port stop start-up with a clear error that never holds the password")
     func connectionFailuresKeepThePasswordOut() async throws {
         guard let base = TestEngine.postgresURL else {
-            TestEngine.unavailable(.postgres, "ALIPAY_NOTIFY_TEST_POSTGRES_URL is not set")
+            TestEngine.reportUnavailable(.postgres, "ALIPAY_NOTIFY_TEST_POSTGRES_URL is not set")
             return
         }
         let secret = "Sup3r-Secret-Passw0rd"

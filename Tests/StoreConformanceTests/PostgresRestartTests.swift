@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Logging
 import NotifyStore
 import NotifyStoreEngines
@@ -16,13 +13,13 @@ struct PostgresRestartTests {
     func recoversAfterImmediateRestart() async throws {
         // A server of its own: restarting the shared test server would fail every other PostgreSQL test running now.
         guard TestEngine.postgresURL != nil else {
-            TestEngine.unavailable(.postgres, "ALIPAY_NOTIFY_TEST_POSTGRES_URL is not set (scripts/test starts a server and sets it)")
+            TestEngine.reportUnavailable(.postgres, "ALIPAY_NOTIFY_TEST_POSTGRES_URL is not set (scripts/test starts a server and sets it)")
             return
         }
         let folder = "/tmp/alipay-notify-restart-\(UUID().uuidString.prefix(8))"
-        let script = Executables.scriptsPath("postgres")
-        try #require(Executables.run(["/bin/bash", script, "start", folder]) == 0, "scripts/postgres start \(folder) failed")
-        defer { _ = Executables.run(["/bin/bash", script, "remove", folder]) }
+        let script = Command.script("postgres")
+        try #require(Command.run(["/bin/bash", script, "start", folder]) == 0, "scripts/postgres start \(folder) failed")
+        defer { _ = Command.run(["/bin/bash", script, "remove", folder]) }
         let url = try String(contentsOfFile: folder + "/url", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         var logger = Logger(label: "restart")
         logger.logLevel = .critical
@@ -32,7 +29,7 @@ struct PostgresRestartTests {
         #expect(try await store.claim(owner: "w", limit: 10, lease: .seconds(60), now: Date()).count == 10)
 
         // Crash the server (immediate stop) and bring it back on the same port.
-        #expect(Executables.run(["/bin/bash", script, "restart", folder, "immediate"]) == 0)
+        #expect(Command.run(["/bin/bash", script, "restart", folder, "immediate"]) == 0)
 
         // The pool reconnects by itself: within 60 s claims work again, and nothing claimed is lost.
         var recovered = false
@@ -55,29 +52,5 @@ struct PostgresRestartTests {
         #expect(await store.isWritable())
         let stats = try await store.queueStats()
         #expect(stats.running + stats.pending == 50)
-    }
-}
-
-/// Where the repository's scripts are, for tests that drive them.
-enum Executables {
-    /// Runs a command to its end with its output discarded; its exit status (-1 when it could not start).
-    static func run(_ arguments: [String]) -> Int32 {
-        var pid: pid_t = 0
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else { return -1 }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
-    }
-
-    static func scriptsPath(_ name: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/\(name)").path
     }
 }

@@ -1,5 +1,10 @@
 import Foundation
 import NotifyStore
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The store engines tests run on, as River runs one driver suite over every driver.
 ///
@@ -29,6 +34,27 @@ public enum TestEngine: String, CaseIterable, Sendable, CustomStringConvertible 
         case available(url: String, remove: @Sendable () -> Void)
         /// The engine cannot run here; the reason names what is missing.
         case unavailable(reason: String)
+    }
+
+    /// Says that an engine cannot run here: a failure under CI (so CI never passes without PostgreSQL), the reason
+    /// printed elsewhere.
+    public static func reportUnavailable(_ engine: TestEngine, _ reason: String) {
+        if isCI {
+            Issue.record("CI: the \(engine) engine must run, but \(reason)")
+        } else {
+            print("skipped on \(engine): \(reason)")
+        }
+    }
+
+    /// A fresh location (`STORE_URL` text and how to remove it), or nil after reporting why the engine cannot run here.
+    public func freshLocationOrReport(folder: URL) throws -> (url: String, remove: @Sendable () -> Void)? {
+        switch try freshLocation(folder: folder) {
+        case .available(let url, let remove):
+            return (url, remove)
+        case .unavailable(let reason):
+            Self.reportUnavailable(self, reason)
+            return nil
+        }
     }
 
     /// A fresh location: an SQLite file in `folder`, or a new database on the test PostgreSQL server.
@@ -68,20 +94,39 @@ public enum PostgresAdmin {
 
     /// Runs one SQL command against the server's `postgres` database.
     public static func run(_ base: String, _ sql: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", try url(base, database: "postgres"), "-c", sql]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw AdminError("psql \(sql): \(message)") }
+        let status = Command.run(["/usr/bin/env", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", try url(base, database: "postgres"), "-c", sql])
+        guard status == 0 else { throw AdminError("psql \(sql) exited \(status) (is ALIPAY_NOTIFY_TEST_POSTGRES_URL's server up?)") }
     }
 
     struct AdminError: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }
+    }
+}
+
+/// Commands the store tests drive: `psql`, `scripts/postgres`.
+public enum Command {
+    /// The repository's `scripts/NAME`.
+    public static func script(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/\(name)").path
+    }
+
+    /// Runs a command to its end, output discarded; its exit status (-1 when it could not start). posix_spawn and
+    /// waitpid rather than Foundation's Process, whose wait can miss the exit of a script whose grandchild (a
+    /// restarted server) keeps running.
+    public static func run(_ arguments: [String]) -> Int32 {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
     }
 }

@@ -1,7 +1,6 @@
 import AlipayKit
 import Foundation
 import StoreTestSupport
-import Testing
 
 /// A scratch folder for one test: fresh key files, a database path, and the environment the executables read.
 ///
@@ -39,15 +38,10 @@ struct TestWorkspace {
     /// engine cannot run here.
     static func make(name: String, engine: TestEngine) throws -> TestWorkspace? {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("alipay-notify-store-\(UUID().uuidString.prefix(8))")
-        switch try engine.freshLocation(folder: folder) {
-        case .available(let url, let remove):
-            var workspace = try TestWorkspace(name: name, storeURL: engine == .sqlite ? nil : url)
-            workspace.removeStore = remove
-            return workspace
-        case .unavailable(let reason):
-            if TestEngine.isCI { Issue.record("CI: the \(engine) engine must run, but \(reason)") } else { print("skipped on \(engine): \(reason)") }
-            return nil
-        }
+        guard let (url, remove) = try engine.freshLocationOrReport(folder: folder) else { return nil }
+        var workspace = try TestWorkspace(name: name, storeURL: engine == .sqlite ? nil : url)
+        workspace.removeStore = remove
+        return workspace
     }
 
     /// Creates the folder and writes the key files; `storeURL` nil means the workspace's own SQLite file.
