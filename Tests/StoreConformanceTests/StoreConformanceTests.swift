@@ -383,9 +383,11 @@ struct StoreConformanceTests {
 
     // MARK: Copy
 
-    @Test("a copy from SQLite keeps every row and id, is idempotent, and new rows continue after the copied ids", arguments: Engine.allCases)
-    func copyFromSQLite(engine: Engine) async throws {
-        try await Engine.sqlite.withFreshStore { source, _ in
+    @Test(
+        "a copy keeps every row and id, is idempotent, and new rows continue after the copied ids (each engine to each)",
+        arguments: [(Engine.sqlite, Engine.sqlite), (.sqlite, .postgres), (.postgres, .sqlite), (.postgres, .postgres)])
+    func copy(from sourceEngine: Engine, to engine: Engine) async throws {
+        try await sourceEngine.withFreshStore { source, _ in
             try await source.insertOrder(order("C1"))
             try await source.insertOrder(order("C2", status: .tradeSuccess))
             _ = try await source.append((0..<5).map { notification("copy\($0)", order: "C1") })

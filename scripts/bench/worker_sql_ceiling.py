@@ -16,7 +16,7 @@ notifyctl = sys.argv[1]
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 40000
 B = int(sys.argv[3]) if len(sys.argv) > 3 else 256
 optimistic = len(sys.argv) > 4 and sys.argv[4] == '1'
-cache = 65536  # KiB, as NotifyDatabase sets on the writer
+cache = 65536  # KiB, as SQLiteStore sets on the writer
 work = tempfile.mkdtemp(prefix='sql-ceiling.')
 db = os.path.join(work, 'ceiling.sqlite')
 subprocess.run([notifyctl, 'db', 'migrate'], env={**os.environ, 'STORE_PATH': db, 'ALIPAY_APP_ID': '2021000000000001'},

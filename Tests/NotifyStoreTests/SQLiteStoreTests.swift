@@ -7,7 +7,7 @@ import Testing
 import StoreTestSupport
 
 @Suite("Opening the database")
-struct NotifyDatabaseTests {
+struct SQLiteStoreTests {
     @Test("the writer connection runs WAL with synchronous=FULL, foreign keys and a busy timeout")
     func writerIsDurable() async throws {
         try await withDatabase { database in

@@ -7,7 +7,7 @@ import Testing
 import StoreTestSupport
 
 @Suite("The SQLite job queue")
-struct SQLiteJobQueueTests {
+struct SQLiteQueueTests {
     @Test("enqueue is idempotent on the unique key among live jobs")
     func enqueueIsIdempotent() async throws {
         try await withDatabase { database in
