@@ -1,5 +1,3 @@
-import NotifyStore
-
 /// Why a job went to review instead of changing its order: the order is never marked paid for any of these.
 ///
 /// The raw value is the `reason` label of `alipay_notify_reviews_total` and the start of the job's dead-letter reason.

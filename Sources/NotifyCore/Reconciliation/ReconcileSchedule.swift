@@ -1,5 +1,3 @@
-import NotifyStore
-
 /// When an unpaid order is asked about again: a decaying schedule measured from the order's creation.
 ///
 /// The first query comes `worker.reconcileAfterSeconds` after creation, the next ones at 2.5×, 5×, 10×, 20×… that

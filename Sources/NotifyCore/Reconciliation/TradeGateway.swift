@@ -1,5 +1,4 @@
 import AlipayKit
-import NotifyStore
 
 /// The two Alipay calls the worker makes, so tests can put a fake gateway in place of ``AlipayClient``.
 ///

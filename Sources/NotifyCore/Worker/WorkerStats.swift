@@ -1,5 +1,3 @@
-import NotifyStore
-
 /// Counts of job outcomes since the last summary: the worker logs them periodically instead of serving `/metrics`.
 public actor WorkerStats {
     private var counts: [JobReport.Outcome: Int] = [:]
