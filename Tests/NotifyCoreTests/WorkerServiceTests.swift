@@ -71,7 +71,7 @@ struct WorkerServiceTests {
         let fixture = try WorkerFixture()
         let maxRefund = try await enqueueRefundStorm(fixture, "CC1")
         // A second process's view: its own database pool on the same file, its own runtime.
-        let otherDatabase = try SQLiteStore(path: fixture.configuration.storePath!)
+        let otherDatabase = try SQLiteStore(path: fixture.databasePath)
         let other = try WorkerRuntime(
             configuration: fixture.configuration, store: otherDatabase, gateway: fixture.gateway, logger: Self.quiet)
 
@@ -101,7 +101,7 @@ struct WorkerServiceTests {
             $0.worker.maxAttempts = 50
         })
         let maxRefund = try await enqueueRefundStorm(fixture, "CW1")
-        let runtimes = try [fixture.database, SQLiteStore(path: fixture.configuration.storePath!)].map { database in
+        let runtimes = try [fixture.database, SQLiteStore(path: fixture.databasePath)].map { database in
             try WorkerRuntime(configuration: fixture.configuration, store: database, gateway: fixture.gateway, logger: Self.quiet)
         }
         let ready = Mutex(0)

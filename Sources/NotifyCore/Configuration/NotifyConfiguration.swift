@@ -57,14 +57,6 @@ public struct NotifyConfiguration: Sendable {
     /// `store.cacheMegabytes`: the SQLite page cache of each process's writer connection, in MiB.
     public var storeCacheMegabytes = 256
 
-    /// The SQLite file, when the store is SQLite.
-    public var storePath: String? {
-        get {
-            if case .sqlite(let path) = storeURL { return path }
-            return nil
-        }
-        set { storeURL = .sqlite(path: newValue ?? "var/alipay-notify.sqlite") }
-    }
     public var receiver = Listener(host: "127.0.0.1", port: 8080)
     public var receiverLimits = ReceiverLimits()
     public var api = Listener(host: "127.0.0.1", port: 8081)

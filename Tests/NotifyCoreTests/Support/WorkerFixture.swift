@@ -150,7 +150,7 @@ final class WorkerFixture: Sendable {
         configuration.alipay.publicKeyFile = publicKeyFile
         configuration.alipay.appPrivateKeyFile = appKeyFile
         configuration.alipay.gatewayURL = "http://127.0.0.1:9/gateway.do"
-        configuration.storePath = directory.appendingPathComponent("alipay-notify.sqlite").path
+        configuration.storeURL = .sqlite(path: directory.appendingPathComponent("alipay-notify.sqlite").path)
         configuration.worker.confirmWithQuery = confirmWithQuery
         configuration.worker.maxAttempts = maxAttempts
         configuration.worker.retryBaseSeconds = 5
@@ -160,7 +160,7 @@ final class WorkerFixture: Sendable {
         configure(&configuration)
         self.configuration = configuration
 
-        database = try SQLiteStore(path: configuration.storePath!)
+        database = try SQLiteStore(path: directory.appendingPathComponent("alipay-notify.sqlite").path)
         queue = StoreQueue(database)
         orders = StoreOrders(database)
         writer = NotificationWriter(store: database, mode: .perRequest)
@@ -175,6 +175,9 @@ final class WorkerFixture: Sendable {
             metrics: WorkerMetrics(factory: metrics), logger: logger,
             now: { clock.now })
     }
+
+    /// The SQLite file of this fixture's store.
+    var databasePath: String { directory.appendingPathComponent("alipay-notify.sqlite").path }
 
     deinit {
         try? FileManager.default.removeItem(at: directory)
