@@ -166,7 +166,8 @@ public protocol StoreTransaction: StoreReading {
     /// Runs `body` so that, when it throws, only its own writes are undone and the transaction goes on.
     func savepoint<T>(_ body: () throws -> T) throws -> T
 
-    /// Inserts rows exactly as another store exported them, keys included; rows whose key exists are skipped.
+    /// Inserts rows exactly as another store exported them, keys included; a row that clashes with one already there
+    /// (its key, or a unique value such as a `notify_id`) is skipped.
     /// Returns how many were inserted. New rows written afterwards get keys after the highest one imported.
     func importRows(_ rows: StoreRows) throws -> Int
 }

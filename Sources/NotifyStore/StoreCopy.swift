@@ -69,7 +69,7 @@ public enum StoreCopier {
     public static func copy(
         from source: any Store, to target: any Store, pageSize: Int = 1000, progress: @Sendable (StoreTable, Int) -> Void = { _, _ in }
     ) async throws -> [TableReport] {
-        var reports: [TableReport] = []
+        var copiedByTable: [StoreTable: Int] = [:]
         for table in StoreTable.allCases {
             var after: StoreCopyKey?
             var copied = 0
@@ -82,10 +82,13 @@ public enum StoreCopier {
                 progress(table, copied)
                 if page.count < pageSize { break }
             }
-            let sourceCount = try await source.read { db in try db.rowCounts()[table] ?? 0 }
-            let targetCount = try await target.read { db in try db.rowCounts()[table] ?? 0 }
-            reports.append(TableReport(table: table, source: sourceCount, copied: copied, target: targetCount))
+            copiedByTable[table] = copied
         }
-        return reports
+        // Counted once, after everything was copied: what the verification compares.
+        let sourceCounts = try await source.read { db in try db.rowCounts() }
+        let targetCounts = try await target.read { db in try db.rowCounts() }
+        return StoreTable.allCases.map { table in
+            TableReport(table: table, source: sourceCounts[table] ?? 0, copied: copiedByTable[table] ?? 0, target: targetCounts[table] ?? 0)
+        }
     }
 }

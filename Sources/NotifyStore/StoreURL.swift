@@ -9,8 +9,8 @@ public enum StoreURL: Sendable, Equatable, CustomStringConvertible {
     /// A PostgreSQL server.
     case postgres(PostgresLocation)
 
-    /// The default, `sqlite:var/alipay-notify.sqlite`.
-    public static let defaultURL = "sqlite:var/alipay-notify.sqlite"
+    /// The default store, `sqlite:var/alipay-notify.sqlite`.
+    public static let defaultStore = StoreURL.sqlite(path: "var/alipay-notify.sqlite")
 
     /// Parses `store.url`. Throws ``StoreError/invalidURL(_:)`` with a message naming what is wrong (never the password).
     public init(parsing text: String) throws(StoreError) {
@@ -40,8 +40,9 @@ public enum StoreURL: Sendable, Equatable, CustomStringConvertible {
     public var description: String { redacted }
 }
 
-/// A PostgreSQL connection target from a `postgres://` URL.
-public struct PostgresLocation: Sendable, Equatable {
+/// A PostgreSQL connection target from a `postgres://` URL. Printing it, debugging it or dumping it shows the
+/// redacted form: the password is only ever read by the engine when it connects.
+public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// How the connection uses TLS (`sslmode`).
     public enum TLSMode: String, Sendable, Equatable, CaseIterable {
         /// Plain TCP.
@@ -125,4 +126,8 @@ public struct PostgresLocation: Sendable, Equatable {
     public var redacted: String {
         "postgres://\(username)@\(host):\(port)/\(database)?sslmode=\(tls.rawValue)"
     }
+
+    public var description: String { redacted }
+    public var debugDescription: String { redacted }
+    public var customMirror: Mirror { Mirror(self, children: ["location": redacted]) }
 }

@@ -29,6 +29,11 @@ enum PostgresErrors {
 
     /// A driver error as a `StoreError`: what ``translate(_:)-swift.type.method`` gives, and `unavailable` for
     /// anything else the driver may throw (an event loop shut down, a closed channel).
+    /// True for an error the server sent (SQLSTATE): the connection is still healthy after it.
+    static func isServerError(_ error: any Error) -> Bool {
+        (error as? PSQLError)?.code == .server
+    }
+
     static func storeError(_ error: any Error) -> StoreError {
         if let translated = translate(error) as? StoreError { return translated }
         return .unavailable("PostgreSQL: \(String(describing: error).prefix(200))")

@@ -105,7 +105,7 @@ extension PostgresStore {
         binds.append(now)  // $1
         binds.append(limit)  // $2
         binds.append(owner)  // $3
-        binds.append(now.addingTimeInterval(Self.seconds(lease)))  // $4: the new lease end
+        binds.append(now.addingTimeInterval(lease.seconds))  // $4: the new lease end
         var kindFilter = ""
         if let kinds {
             binds.append(kinds.map(\.rawValue).sorted())  // $5
@@ -319,10 +319,5 @@ extension PostgresStore {
         } catch {
             return false
         }
-    }
-
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 }

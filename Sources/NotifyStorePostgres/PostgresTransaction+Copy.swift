@@ -50,7 +50,7 @@ extension PostgresTransaction {
                     VALUES (\(order.outTradeNo), \(order.subject), \(order.totalAmountFen), \(order.status.rawValue), \(order.tradeNo)::text,
                             \(order.refundedFen), \(order.needsReview), \(order.reviewReason)::text, \(order.createdAt), \(order.updatedAt),
                             \(order.paidAt)::timestamptz, \(order.closedAt)::timestamptz)
-                    ON CONFLICT (out_trade_no) DO NOTHING
+                    ON CONFLICT DO NOTHING
                     """)
             }
             return inserted
@@ -62,7 +62,7 @@ extension PostgresTransaction {
                     OVERRIDING SYSTEM VALUE
                     VALUES (\(event.id), \(event.outTradeNo), \(event.fromStatus?.rawValue)::text, \(event.toStatus.rawValue), \(event.source),
                             \(event.jobId)::bigint, \(event.notifyId)::text, \(event.detail)::text, \(event.createdAt))
-                    ON CONFLICT (id) DO NOTHING
+                    ON CONFLICT DO NOTHING
                     """)
             }
         case .notifications(let notifications):
@@ -73,7 +73,7 @@ extension PostgresTransaction {
                     OVERRIDING SYSTEM VALUE
                     VALUES (\(notification.id), \(notification.notifyId), \(notification.outTradeNo), \(notification.tradeStatus),
                             \(notification.body), \(notification.firstReceivedAt), \(notification.lastReceivedAt), \(notification.deliveryCount))
-                    ON CONFLICT (id) DO NOTHING
+                    ON CONFLICT DO NOTHING
                     """)
             }
         case .jobs(let jobs):
@@ -86,7 +86,7 @@ extension PostgresTransaction {
                     VALUES (\(job.id), \(job.kind.rawValue), \(job.state.rawValue), \(job.uniqueKey)::text, \(job.outTradeNo)::text,
                             \(job.notificationId)::bigint, \(job.notifyId)::text, \(job.payload)::text, \(job.attempts), \(job.runAt),
                             \(job.leaseOwner)::text, \(job.leaseExpiresAt)::timestamptz, \(job.lastError)::text, \(job.createdAt), \(job.updatedAt))
-                    ON CONFLICT (id) DO NOTHING
+                    ON CONFLICT DO NOTHING
                     """)
             }
         case .jobAttempts(let attempts):
@@ -97,18 +97,19 @@ extension PostgresTransaction {
                     OVERRIDING SYSTEM VALUE
                     VALUES (\(attempt.id), \(attempt.jobId), \(attempt.attempt), \(attempt.owner)::text, \(attempt.outcome.rawValue),
                             \(attempt.error)::text, \(attempt.at))
-                    ON CONFLICT (id) DO NOTHING
+                    ON CONFLICT DO NOTHING
                     """)
             }
         }
-        // Identity columns do not follow explicit ids: move each past the highest id now in its table.
+        // Identity columns do not follow explicit ids: move each past the highest id now in its table (orders have
+        // none and returned above).
         let table =
             switch rows {
-            case .orders: ""
-            case .orderEvents: "order_events"
-            case .notifications: "notifications"
-            case .jobs: "jobs"
-            case .jobAttempts: "job_attempts"
+            case .orders: StoreTable.orders.rawValue
+            case .orderEvents: StoreTable.orderEvents.rawValue
+            case .notifications: StoreTable.notifications.rawValue
+            case .jobs: StoreTable.jobs.rawValue
+            case .jobAttempts: StoreTable.jobAttempts.rawValue
             }
         try execute(
             PostgresQuery(

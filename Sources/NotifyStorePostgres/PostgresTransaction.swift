@@ -27,13 +27,16 @@ final class PostgresTransaction: StoreTransaction {
     private var savepointCount = 0
     /// The error of a statement that failed and aborted the transaction (not undone by a savepoint).
     private var failure: StoreError?
+    /// The connection itself failed (no answer in time, or a socket-level error): it cannot even roll back and is
+    /// closed. A server error (bad input, constraint) leaves a healthy connection that a ROLLBACK returns to service.
+    private var connectionLost = false
     /// A job became due in this transaction: `NOTIFY` the listeners just before COMMIT (delivered at commit).
     var wakesWorkers = false
 
     /// The channel `NOTIFY` uses and ``PostgresWakeUps`` listens on.
     static let wakeUpChannel = "alipay_notify_jobs"
 
-    init(connection: PostgresConnection, logger: Logger, readOnly: Bool, answerTimeout: TimeAmount = .seconds(60)) {
+    init(connection: PostgresConnection, logger: Logger, readOnly: Bool, answerTimeout: TimeAmount) {
         self.connection = connection
         self.logger = logger
         self.readOnly = readOnly
@@ -49,6 +52,7 @@ final class PostgresTransaction: StoreTransaction {
         do {
             return try bounded(query)
         } catch {
+            if !PostgresErrors.isServerError(error) { connectionLost = true }
             let translated = PostgresErrors.storeError(error)
             failure = translated
             throw translated
@@ -85,7 +89,7 @@ final class PostgresTransaction: StoreTransaction {
             result = try body(self)
             // A statement failed and the body went on: PostgreSQL would turn the COMMIT into a ROLLBACK.
             if let failure { throw failure }
-            if wakesWorkers { try execute("NOTIFY alipay_notify_jobs") }
+            if wakesWorkers { try execute(PostgresQuery(unsafeSQL: "NOTIFY \(Self.wakeUpChannel)")) }
         } catch {
             rollback()
             throw error
@@ -100,17 +104,22 @@ final class PostgresTransaction: StoreTransaction {
     /// Rolls back; a connection that cannot even roll back is closed so that the pool never lends it out inside a
     /// transaction.
     private func rollback() {
-        if case .unavailable = failure {
+        if connectionLost {
             // The connection is gone (or timed out): the server has rolled back already; only the socket is left.
-            let _: EventLoopFuture<Void> = connection.close()
+            closeConnection()
             return
         }
         do {
             _ = try bounded("ROLLBACK")
         } catch {
             logger.warning("ROLLBACK failed; closing the connection", metadata: ["error": "\(PostgresErrors.storeError(error))"])
-            let _: EventLoopFuture<Void> = connection.close()
+            closeConnection()
         }
+    }
+
+    /// Closes the connection and waits for it, so that the pool never lends out a connection still closing.
+    private func closeConnection() {
+        _ = try? connection.close().wait()
     }
 
     func savepoint<T>(_ body: () throws -> T) throws -> T {
@@ -132,10 +141,6 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     // MARK: Orders
-
-    func order(_ outTradeNo: String) throws -> Order? {
-        try order(outTradeNo, forUpdate: false)
-    }
 
     func order(_ outTradeNo: String, forUpdate: Bool) throws -> Order? {
         let query: PostgresQuery =

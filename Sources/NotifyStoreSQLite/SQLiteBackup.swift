@@ -40,6 +40,13 @@ public enum SQLiteBackup {
     /// Copies the live database to `destination` with SQLite's online backup (a consistent snapshot, the daemons keep
     /// running), checks it with `PRAGMA integrity_check`, and only then moves it into place (temp file, fsync, rename,
     /// fsync of the folder): `destination` is either the old file or a complete new one.
+    public static func backup(databaseAt path: String, to destination: String) throws -> Report {
+        let store = try SQLiteStore(path: path, migrate: false)
+        defer { try? store.pool.close() }
+        return try backup(store, to: destination)
+    }
+
+    /// `backup(databaseAt:to:)` from an open store.
     public static func backup(_ store: SQLiteStore, to destination: String) throws -> Report {
         let target = URL(fileURLWithPath: destination).standardizedFileURL
         let folder = target.deletingLastPathComponent()
@@ -99,7 +106,7 @@ public enum SQLiteBackup {
 
         let store = try SQLiteStore(path: path, migrate: true)
         defer { try? store.pool.close() }
-        let queued = try store.pool.write { db -> Int in
+        let (queued, restoredOrders) = try store.pool.write { db -> (Int, Set<String>) in
             let tx = SQLiteTransaction(db)
             var count = 0
             for order in try tx.ordersWithoutJobs(
@@ -108,9 +115,8 @@ public enum SQLiteBackup {
                 let job = NewJob(kind: .reconcile, uniqueKey: "reconcile:\(order.outTradeNo)", outTradeNo: order.outTradeNo, runAt: now)
                 if try tx.enqueue(job).inserted { count += 1 }
             }
-            return count
+            return (count, Set(try String.fetchAll(db, sql: "SELECT out_trade_no FROM orders")))
         }
-        let restoredOrders = try orderNumbers(in: path)
         return RestoreReport(
             backup: report, replacedKeptAt: keptAt, reconcileQueued: queued, missingOrders: replacedOrders.subtracting(restoredOrders).sorted())
     }
@@ -129,10 +135,7 @@ public enum SQLiteBackup {
             guard try db.tableExists("grdb_migrations"), try db.tableExists("orders") else {
                 throw StoreError.constraint("\(path) is not an alipay-notify database")
             }
-            var counts: [String: Int] = [:]
-            for table in StoreTable.allCases {
-                counts[table.rawValue] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table.rawValue)") ?? 0
-            }
+            let counts = Dictionary(uniqueKeysWithValues: try SQLiteTransaction(db).rowCounts().map { ($0.key.rawValue, $0.value) })
             let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             return Report(
                 path: path, bytes: bytes, counts: counts,

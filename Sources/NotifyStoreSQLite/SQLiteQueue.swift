@@ -141,7 +141,9 @@ extension SQLiteStore: Store {
     public func releaseLeases(owner: String) async throws {
         let now = Date()
         try await write { tx in
-            try (tx as! SQLiteTransaction).db.execute(
+            let transaction = tx as! SQLiteTransaction
+            defer { transaction.wakesWorkers = transaction.db.changesCount > 0 }
+            try transaction.db.execute(
                 sql: """
                     INSERT INTO job_attempts (job_id, attempt, owner, outcome, error, at)
                     SELECT id, attempts, lease_owner, 'released', NULL, ? FROM jobs WHERE state = 'running' AND lease_owner = ?;
@@ -177,6 +179,7 @@ extension SQLiteStore: Store {
                     arguments: [now, now, job.id])
                 replayed.append(try Job(row: row!))
             }
+            (tx as! SQLiteTransaction).wakesWorkers = !replayed.isEmpty
             return replayed
         }
     }

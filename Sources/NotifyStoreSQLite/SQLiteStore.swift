@@ -147,11 +147,3 @@ public final class SQLiteStore: Sendable {
         }
     }
 }
-
-extension Duration {
-    /// The duration in (fractional) seconds, for APIs that take a `TimeInterval`.
-    var seconds: TimeInterval {
-        let (seconds, attoseconds) = components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
-    }
-}

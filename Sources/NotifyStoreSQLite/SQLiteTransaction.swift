@@ -18,10 +18,6 @@ final class SQLiteTransaction: StoreTransaction {
 
     // MARK: Orders
 
-    func order(_ outTradeNo: String) throws -> Order? {
-        try order(outTradeNo, forUpdate: false)
-    }
-
     func order(_ outTradeNo: String, forUpdate: Bool) throws -> Order? {
         try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM orders WHERE out_trade_no = ?"), arguments: [outTradeNo]).map(Order.init(row:))
     }
@@ -202,7 +198,7 @@ final class SQLiteTransaction: StoreTransaction {
         let id = try SQLiteQueue.insertPending(
             kind: job.kind, uniqueKey: job.uniqueKey, outTradeNo: job.outTradeNo, notificationId: job.notificationId,
             notifyId: job.notifyId, payload: job.payload, runAt: job.runAt.databaseValue, now: now, in: db)
-        wakesWorkers = true
+        if job.runAt <= Date() { wakesWorkers = true }  // a job due later wakes nobody now
         return (try self.job(id)!, true)
     }
 

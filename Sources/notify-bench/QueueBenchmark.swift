@@ -97,11 +97,3 @@ struct QueueBenchmark {
         return String(decoding: text, as: UTF8.self)
     }
 }
-
-extension Duration {
-    /// The duration in (fractional) seconds.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}

@@ -21,9 +21,9 @@ struct DB: AsyncParsableCommand {
                 let configuration = try await options.load()
                 // Migrations run under the engine's lock (SQLite's writer, PostgreSQL's advisory lock), so this is safe
                 // while daemons start; a schema newer than this build is refused.
+                // Opening to write migrates (under the engine's lock); what it applied is this command's answer.
                 let (applied, known) = try await withStore(configuration, creating: true) { store in
-                    // Opening to write already migrates; what it applied then counts as applied by this command.
-                    (store.migrationsAppliedOnOpen + (try await store.migrate()), store.knownMigrations)
+                    (store.migrationsAppliedOnOpen, store.knownMigrations)
                 }
                 let location = configuration.storeURL.redacted
                 if applied.isEmpty {
@@ -96,9 +96,7 @@ extension DB {
                 }
                 let report: SQLiteBackup.Report
                 do {
-                    let store = try SQLiteStore(path: path, migrate: false)
-                    defer { try? store.pool.close() }
-                    report = try SQLiteBackup.backup(store, to: to)
+                    report = try SQLiteBackup.backup(databaseAt: path, to: to)
                 } catch {
                     throw CLIFailure.failed("backup of \(path) to \(to) failed (nothing was replaced): \(error)")
                 }

@@ -53,6 +53,11 @@ struct Verify: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON.")
     var json = false
 
+    func validate() throws {
+        let sources = [body != nil, rejected != nil, listRejected].filter { $0 }.count
+        guard sources <= 1 else { throw ValidationError("give at most one of --body, --rejected and --list-rejected") }
+    }
+
     /// The JSON shape of `notifyctl verify --json`.
     struct Report: Encodable {
         var verdict: String

@@ -3,6 +3,7 @@ import Configuration
 import Foundation
 import NotifyStore
 import SystemPackage
+import Synchronization
 
 /// Everything the executables read from the configuration contract of docs/architecture.md.
 ///
@@ -53,7 +54,7 @@ public struct NotifyConfiguration: Sendable {
     public var alipay = Alipay()
     /// `store.url`: `sqlite:PATH` (the default, `sqlite:var/alipay-notify.sqlite`) or `postgres://…`; `store.path`
     /// (`STORE_PATH`) is still read as an SQLite path.
-    public var storeURL = StoreURL.sqlite(path: "var/alipay-notify.sqlite")
+    public var storeURL = StoreURL.defaultStore
     /// `store.cacheMegabytes`: the SQLite page cache of each process's writer connection, in MiB.
     public var storeCacheMegabytes = 256
 
@@ -70,16 +71,6 @@ public struct NotifyConfiguration: Sendable {
     /// Keys of the configuration file this version does not know, each with the nearest known key: printed as
     /// warnings by every executable, so a typo is seen instead of silently ignored.
     public var warnings: [String] = []
-
-    /// Every key this version reads (the `sandbox.*` keys are alipay-sandbox's own and pass too).
-    public static let knownKeys: [String] = [
-        "alipay.appId", "alipay.gatewayUrl", "alipay.signType", "alipay.appPrivateKeyFile", "alipay.publicKeyFile", "alipay.sellerId",
-        "alipay.notifyUrl", "alipay.returnUrl", "store.url", "store.path", "store.cacheMegabytes", "receiver.host", "receiver.port",
-        "receiver.rateLimitPerSecond", "receiver.trustForwardedFor", "api.host", "api.port", "api.token", "worker.concurrency",
-        "worker.maxAttempts", "worker.retryBaseSeconds", "worker.retryMaxSeconds", "worker.leaseSeconds", "worker.pollMilliseconds",
-        "worker.sweepIntervalSeconds", "worker.reconcileAfterSeconds", "worker.confirmWithQuery", "worker.metricsHost",
-        "worker.metricsPort", "orders.timeoutMinutes", "log.level", "log.format",
-    ]
     public var logFormat = "text"
 
     public init() {}
@@ -100,15 +91,16 @@ extension NotifyConfiguration {
         configFile: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws(ConfigurationError) -> NotifyConfiguration {
-        let (reader, file) = try await makeReaderAndFile(configFile: configFile, environment: environment)
-        var configuration = try NotifyConfiguration(reader: ConfigValues(reader: reader))
-        if let file { configuration.warnings = unknownKeyWarnings(in: file.object, path: file.path) }
+        let (reader, file) = try await makeReader(configFile: configFile, environment: environment)
+        let values = ConfigValues(reader: reader)
+        var configuration = try NotifyConfiguration(reader: values)
+        if let file { configuration.warnings = unknownKeyWarnings(in: file.object, path: file.path, known: values.askedKeys) }
         return configuration
     }
 
-    /// One warning per key of the JSON file at `path` (parsed as `object`) that this version does not read, naming the
-    /// nearest known key.
-    static func unknownKeyWarnings(in object: [String: Any], path: String) -> [String] {
+    /// One warning per key of the JSON file at `path` (parsed as `object`) that is not among the `known` keys the
+    /// configuration just read (`sandbox.*` keys are alipay-sandbox's own and pass), naming the nearest known key.
+    static func unknownKeyWarnings(in object: [String: Any], path: String, known: Set<String>) -> [String] {
         var keys: [String] = []
         func flatten(_ value: Any, _ prefix: String) {
             if let dictionary = value as? [String: Any] {
@@ -118,9 +110,8 @@ extension NotifyConfiguration {
             }
         }
         flatten(object, "")
-        let known = Set(knownKeys)
         return keys.sorted().filter { !known.contains($0) && !$0.hasPrefix("sandbox.") }.map { key in
-            let nearest = knownKeys.min { editDistance(key, $0) < editDistance(key, $1) } ?? ""
+            let nearest = known.sorted().min { editDistance(key, $0) < editDistance(key, $1) } ?? ""
             return "configuration file \(path): unknown key \"\(key)\" is ignored (did you mean \"\(nearest)\"?)"
         }
     }
@@ -162,25 +153,14 @@ extension NotifyConfiguration {
         return previous[b.count]
     }
 
-    /// Builds the provider chain every executable uses; exposed so the sandbox reads its own keys the same way.
-    public static func makeReader(
-        configFile: String?,
-        environment: [String: String]
-    ) async throws(ConfigurationError) -> ConfigReader {
-        try await makeReaderAndFile(configFile: configFile, environment: environment).reader
-    }
-
-    /// The provider chain and, when there is a configuration file, the file as parsed once by us (its errors say where
-    /// the JSON breaks; its keys are checked against ``knownKeys``).
-    static func makeReaderAndFile(
+    /// The provider chain (environment, then the file) and, when there is a configuration file, the file as parsed by
+    /// us (its errors say where the JSON breaks; its keys are checked against the keys the configuration reads).
+    static func makeReader(
         configFile: String?, environment: [String: String]
     ) async throws(ConfigurationError) -> (reader: ConfigReader, file: (path: String, object: [String: Any])?) {
         var providers: [any ConfigProvider] = [EnvironmentVariablesProvider(environmentVariables: environment)]
         var file: (path: String, object: [String: Any])?
         if let path = configFile ?? environment[configFileVariable], !path.isEmpty {
-            guard FileManager.default.isReadableFile(atPath: path) else {
-                throw ConfigurationError("configuration file \(path): cannot be read (does it exist, and may this user read it?)")
-            }
             file = (path, try jsonObject(inFile: path))
             do {
                 providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
@@ -210,19 +190,19 @@ extension NotifyConfiguration {
             throw ConfigurationError("alipay.notifyUrl (ALIPAY_NOTIFY_URL): must carry no query string of its own (Alipay drops it)")
         }
 
-        switch (values.string("store.url"), values.string("store.path")) {
-        case (let url?, let path?) where url != "sqlite:\(path)":
-            throw ConfigurationError("store.url (STORE_URL) and store.path (STORE_PATH) are both set and disagree; set only store.url")
-        case (let url?, _):
+        let path = values.string("store.path")
+        if let url = values.string("store.url") {
             do throws(StoreError) {
                 storeURL = try StoreURL(parsing: url)
             } catch {
-                throw ConfigurationError("store.url (STORE_URL): \(error.description.replacingOccurrences(of: "store.url: ", with: ""))")
+                guard case .invalidURL(let reason) = error else { throw ConfigurationError("store.url (STORE_URL): \(error)") }
+                throw ConfigurationError("store.url (STORE_URL): \(reason)")
             }
-        case (nil, let path?):
+            if let path, storeURL != .sqlite(path: path) {
+                throw ConfigurationError("store.url (STORE_URL) and store.path (STORE_PATH) are both set and disagree; set only store.url")
+            }
+        } else if let path {
             storeURL = .sqlite(path: path)
-        case (nil, nil):
-            break
         }
         storeCacheMegabytes = try values.int("store.cacheMegabytes", in: 2...65536) ?? storeCacheMegabytes
         receiver.host = values.string("receiver.host") ?? receiver.host
@@ -316,8 +296,12 @@ extension ConfigurationError {
 /// Reads raw strings through a `ConfigReader` and parses them with errors that name the key.
 public struct ConfigValues: Sendable {
     public let reader: ConfigReader
+    private let asked = AskedKeys()
 
     public init(reader: ConfigReader) { self.reader = reader }
+
+    /// Every key read so far: what a configuration file may hold (anything else in it is a typo or a newer key).
+    public var askedKeys: Set<String> { asked.keys.withLock { $0 } }
 
     /// The environment variable for a key: `alipay.appPrivateKeyFile` → `ALIPAY_APP_PRIVATE_KEY_FILE`.
     public static func environmentName(of key: String) -> String {
@@ -337,6 +321,7 @@ public struct ConfigValues: Sendable {
 
     /// A string value; an empty string counts as unset. JSON numbers and booleans are read as their text.
     public func string(_ key: String) -> String? {
+        asked.keys.withLock { _ = $0.insert(key) }
         let configKey = ConfigKey(key)
         if let value = reader.string(forKey: configKey) { return value.isEmpty ? nil : value }
         if let value = reader.int(forKey: configKey) { return String(value) }
@@ -374,4 +359,9 @@ public struct ConfigValues: Sendable {
             throw ConfigurationError("\(key) (\(Self.environmentName(of: key))): \"\(raw)\" is not true or false")
         }
     }
+}
+
+/// The keys a ``ConfigValues`` was asked for.
+final class AskedKeys: Sendable {
+    let keys = Mutex<Set<String>>([])
 }
