@@ -139,7 +139,7 @@ public struct InternalListener: Sendable {
         case DecodingError.keyNotFound(let key, _): "missing key \"\(key.stringValue)\""
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
             "wrong type at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" (amounts are strings: \"88.88\")"
-        case DecodingError.dataCorrupted(let context) where context.debugDescription.hasPrefix("unknown field"): context.debugDescription
+        case let error as UnknownFieldError: error.description
         case DecodingError.dataCorrupted: "not valid JSON"
         default: "\(error)"
         }

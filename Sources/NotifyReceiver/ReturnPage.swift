@@ -9,14 +9,10 @@ import NotifyStore
 /// buyer came back, while the order becomes paid when the asynchronous notification was processed. Every
 /// interpolated value is HTML-escaped.
 public enum ReturnPage {
-    /// A buyer in China reads Beijing time: "2026-12-05 02:01:58 (Beijing, UTC+8)". The API keeps ISO 8601 UTC.
+    /// A buyer in China reads Beijing time: "2026-12-05 02:01:58 (Beijing, UTC+8 / 北京时间)" — Alipay's own
+    /// timestamp format. The API keeps ISO 8601 UTC.
     static func beijingTime(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
-        let p = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let text = String(
-            format: "%04d-%02d-%02d %02d:%02d:%02d", p.year ?? 0, p.month ?? 0, p.day ?? 0, p.hour ?? 0, p.minute ?? 0, p.second ?? 0)
-        return "\(text) (Beijing, UTC+8 / 北京时间)"
+        "\(RequestSigner.timestamp(date)) (Beijing, UTC+8 / 北京时间)"
     }
 
     /// The page for a verified return: the order's status in words, amount and number.

@@ -14,8 +14,16 @@ final class SQLiteWakeUps: Sendable {
     /// The listening sockets, re-read at most every second (a commit does not list the folder each time).
     private let targets = Mutex<(read: ContinuousClock.Instant?, paths: [String])>((nil, []))
 
+    /// One unbound, non-blocking datagram socket sends every wake-up (the receiver commits many times a second).
+    private let sender: Int32
+
     init(databasePath: String) {
         folder = databasePath + ".wake"
+        sender = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    }
+
+    deinit {
+        if sender >= 0 { close(sender) }
     }
 
     /// Sends one datagram to each listener; never blocks, never fails the caller.
@@ -27,10 +35,8 @@ final class SQLiteWakeUps: Sendable {
             targets = (now, names.filter { $0.hasSuffix(".sock") }.map { "\(folder)/\($0)" })
             return targets.paths
         }
-        guard !paths.isEmpty else { return }
-        let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { return }
-        defer { close(descriptor) }
+        guard !paths.isEmpty, sender >= 0 else { return }
+        let descriptor = sender
         var stale: [String] = []
         for path in paths {
             guard var address = Self.address(path) else { continue }

@@ -44,6 +44,8 @@ struct ConfigurationFileTests {
         let legacy = try await NotifyConfiguration.load(environment: ["STORE_PATH": "/var/lib/x.sqlite"])
         #expect(legacy.storeURL == .sqlite(path: "/var/lib/x.sqlite"))
         #expect(try await NotifyConfiguration.load(environment: [:]).storeURL == .sqlite(path: "var/alipay-notify.sqlite"))
+        let same = try await NotifyConfiguration.load(environment: ["STORE_URL": "sqlite:///var/lib/x.sqlite", "STORE_PATH": "/var/lib/x.sqlite"])
+        #expect(same.storeURL == .sqlite(path: "/var/lib/x.sqlite"), "two spellings of one file are not a disagreement")
         await #expect(throws: ConfigurationError.self) {
             _ = try await NotifyConfiguration.load(environment: ["STORE_URL": "sqlite:/a.sqlite", "STORE_PATH": "/b.sqlite"])
         }

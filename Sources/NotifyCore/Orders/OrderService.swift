@@ -21,9 +21,7 @@ public struct CreateOrderRequest: Codable, Sendable, Equatable {
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         let all = try decoder.container(keyedBy: AnyKey.self)
         if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
-            throw DecodingError.dataCorrupted(
-                DecodingError.Context(
-                    codingPath: [AnyKey(stringValue: unknown)], debugDescription: "unknown field \"\(unknown)\" (known: out_trade_no, total_amount, subject)"))
+            throw UnknownFieldError(field: unknown, known: CodingKeys.allCases.map(\.rawValue))
         }
         let container = try decoder.container(keyedBy: CodingKeys.self)
         outTradeNo = try container.decodeIfPresent(String.self, forKey: .outTradeNo)
@@ -45,6 +43,16 @@ public struct CreateOrderRequest: Codable, Sendable, Equatable {
         self.totalAmount = totalAmount
         self.subject = subject
     }
+}
+
+/// A request body named a field this version does not know.
+public struct UnknownFieldError: Error, CustomStringConvertible, Sendable {
+    /// The unknown field.
+    public var field: String
+    /// The fields the request takes.
+    public var known: [String]
+
+    public var description: String { "unknown field \"\(field)\" (known: \(known.joined(separator: ", ")))" }
 }
 
 /// A created order and where to send the buyer: the answer of `POST /api/orders`.

@@ -140,7 +140,7 @@ public enum OrderDecision: Sendable, Equatable {
 /// One allowed change of an order: a status move, or a refund recorded on a paid order.
 public struct Transition: Sendable, Equatable {
     /// What kind of change it is.
-    public enum Kind: String, Sendable, Equatable, CaseIterable {
+    public enum Kind: String, Sendable, Equatable {
         /// Unpaid → WAIT_BUYER_PAY.
         case waiting
         /// Unpaid → TRADE_SUCCESS or TRADE_FINISHED.
