@@ -64,8 +64,16 @@ enum PostgresMigrations {
     /// Lock, migrations and unlock happen on the one connection given (advisory locks belong to a session). The
     /// session's `statement_timeout` is lifted meanwhile: waiting for another host's migration is not a stuck query.
     static func migrate(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        // Every host starts with this: when nothing is pending (the usual start), no lock is taken, so hosts starting
+        // together do not queue behind each other. A schema newer than this build is refused here too.
+        guard try await !pending(on: connection, logger: logger).isEmpty else { return [] }
         try await connection.query("SET statement_timeout = 0", logger: logger)
-        try await connection.query("SELECT pg_advisory_lock(\(advisoryLockKey))", logger: logger)
+        do {
+            try await connection.query("SELECT pg_advisory_lock(\(advisoryLockKey))", logger: logger)
+        } catch {
+            _ = try? await connection.query("RESET statement_timeout", logger: logger)
+            throw error
+        }
         do {
             let applied = try await migrateLocked(on: connection, logger: logger)
             try await unlock(connection, logger: logger)

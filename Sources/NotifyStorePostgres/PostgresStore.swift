@@ -232,11 +232,20 @@ public final class PostgresStore: Store, Service {
         }
     }
 
+    /// On a connection of its own, closed afterwards, as at open: the advisory lock and the lifted `statement_timeout`
+    /// end with that session and can never come back into the pool with a pooled connection.
     @discardableResult
     public func migrate() async throws -> [String] {
-        let logger = logger
         do {
-            return try await withConnection { connection in try await PostgresMigrations.migrate(on: connection, logger: logger) }
+            let connection = try await Self.connect(settings, logger: logger)
+            do {
+                let applied = try await PostgresMigrations.migrate(on: connection, logger: logger)
+                try? await connection.close()
+                return applied
+            } catch {
+                try? await connection.close()
+                throw error
+            }
         } catch {
             throw PostgresErrors.translate(error)
         }

@@ -2,6 +2,10 @@ import Foundation
 import GRDB
 import NotifyStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The SQLite engine of the store contract: a WAL `DatabasePool` whose writer commits with `synchronous=FULL`.
 ///
 /// Opening checks, in order: the folder and file can be created, SQLite kept `synchronous=FULL` on the writer
@@ -59,7 +63,7 @@ public final class SQLiteStore: Sendable {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(busyTimeout.seconds)
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
+            pool = try Self.openPool(path: path, configuration: configuration, busyTimeout: busyTimeout)
             // DatabasePool switched the writer to WAL with synchronous=NORMAL; an acknowledged notification
             // must survive a power cut, so the writer commits with FULL (fsync of the WAL on every commit).
             try pool.writeWithoutTransaction { db in
@@ -76,13 +80,46 @@ public final class SQLiteStore: Sendable {
             throw StoreError.notDurable("SQLite kept synchronous=\(synchronous) on the writer connection instead of FULL")
         }
 
-        let pending = try Self.pendingMigrations(in: pool)
         if migrate {
-            try SQLiteMigrations.migrator.migrate(pool)
-            migrationsAppliedOnOpen = pending
+            migrationsAppliedOnOpen = try Self.migrate(pool, path: path)
         } else {
+            let pending = try Self.pendingMigrations(in: pool)
             guard pending.isEmpty else { throw StoreError.schemaBehind(pending: pending) }
             migrationsAppliedOnOpen = []
+        }
+    }
+
+    /// Applies what is pending, under an exclusive file lock (`PATH.migrate.lock`), and returns what this call applied.
+    ///
+    /// GRDB's migrator decides what is pending before each migration's own transaction, so two processes opening a new
+    /// file together (the receiver and the worker at boot) could both run `v1` and one would fail; the lock makes the
+    /// second wait and then find nothing to do — as PostgreSQL's advisory lock does.
+    private static func migrate(_ pool: DatabasePool, path: String) throws -> [String] {
+        let lockPath = path + ".migrate.lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw StoreError.cannotOpen(location: "sqlite:\(path)", reason: "cannot open \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        defer { Glibc.close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 && errno == EINTR {}
+        let pending = try pendingMigrations(in: pool)
+        guard !pending.isEmpty else { return [] }
+        try SQLiteMigrations.migrator.migrate(pool)
+        return pending
+    }
+
+    /// Opens the pool, waiting out another process's opening of the same new file. Switching a new file to WAL needs
+    /// an exclusive lock that SQLite's busy handler does not wait for, so the receiver, the worker and `notifyctl`
+    /// starting together on a fresh database would otherwise fail with "database is locked": retried here until the
+    /// busy timeout.
+    private static func openPool(path: String, configuration: Configuration, busyTimeout: Duration) throws -> DatabasePool {
+        let deadline = ContinuousClock.now + busyTimeout
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
         }
     }
 
@@ -90,17 +127,14 @@ public final class SQLiteStore: Sendable {
     ///
     /// Throws `StoreError.schemaTooNew` before touching anything when a newer build migrated the database.
     @discardableResult
-    public func migrateNow() throws -> [String] {
-        let pending = try pendingMigrationsNow()
-        guard !pending.isEmpty else { return [] }
-        try SQLiteMigrations.migrator.migrate(pool)
-        return pending
+    func migrateNow() throws -> [String] {
+        try Self.migrate(pool, path: path)
     }
 
     /// The migrations this build knows and the database has not applied yet.
     ///
     /// Throws `StoreError.schemaTooNew` when the database has applied migrations this build does not know.
-    public func pendingMigrationsNow() throws -> [String] {
+    func pendingMigrationsNow() throws -> [String] {
         try Self.pendingMigrations(in: pool)
     }
 

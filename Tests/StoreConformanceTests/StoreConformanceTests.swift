@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import NotifyStoreEngines
+import StoreTestSupport
 import NotifyStore
 import Testing
 
@@ -438,6 +441,29 @@ struct StoreConformanceTests {
             let counts = try await store.read { db in try db.orders(status: nil, limit: 10).map(\.outTradeNo) }
             #expect(Set(counts) == ["KEEP", "ALSO"])
         }
+    }
+
+    @Test("several hosts starting at once on an empty database: every one opens, the migrations run once", arguments: Engine.allCases)
+    func concurrentStartMigratesOnce(engine: Engine) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("conformance-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        guard let (text, remove) = try engine.freshLocationOrReport(folder: folder) else { return }
+        defer { remove() }
+        let url = try StoreURL(parsing: text)
+        var quiet = Logger(label: "conformance")
+        quiet.logLevel = .warning
+        let logger = quiet
+        let applied = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await StoreEngines.withStore(url, logger: logger) { store in store.migrationsAppliedOnOpen }
+                }
+            }
+            return try await group.reduce(into: [[String]]()) { $0.append($1) }
+        }
+        #expect(applied.filter { !$0.isEmpty }.count == 1, "exactly one opener migrated: \(applied)")
+        let known = try await StoreEngines.withStore(url, logger: logger) { $0.knownMigrations }
+        #expect(applied.flatMap { $0 } == known)
     }
 
     @Test("migrations are named, applied once, and readiness commits", arguments: Engine.allCases)
