@@ -1,6 +1,7 @@
 import Foundation
 import NotifyStore
 import PostgresNIO
+import Synchronization
 
 /// The queue operations that are transactions of their own, and the receiver's group-commit append, with the SQL in
 /// plain sight.
@@ -296,28 +297,41 @@ extension PostgresStore {
 
     // MARK: Health
 
-    /// Commits one heartbeat row within `connect_timeout`; false on any error or when it takes longer.
+    /// Commits one heartbeat row within `connect_timeout`; false on any error or when it takes longer. The answer does
+    /// not wait for a commit that is late (a probe and the systemd watchdog must hear back in time): the unit of work
+    /// goes on beside, bounded by its own statement timeout.
     public func isWritable() async -> Bool {
         let timeout = leaseTimeout
-        do {
-            return try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    _ = try await self.unitOfWork(readOnly: false) { tx in
-                        try tx.execute(
-                            "INSERT INTO store_heartbeat (id, at) VALUES (1, \(Date())) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at")
-                    }
-                    return true
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return false
-                }
-                let first = try await group.next() ?? false
-                group.cancelAll()
-                return first
+        return await withCheckedContinuation { continuation in
+            let answer = ResumeOnce(continuation)
+            Task {
+                let committed = (try? await self.unitOfWork(readOnly: false) { tx in
+                    try tx.execute(
+                        "INSERT INTO store_heartbeat (id, at) VALUES (1, \(Date())) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at")
+                }) != nil
+                answer.resume(committed)
             }
-        } catch {
-            return false
+            Task {
+                try? await Task.sleep(for: timeout)
+                answer.resume(false)
+            }
         }
+    }
+}
+
+/// Resumes a continuation with the first answer only.
+final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ value: Bool) {
+        let first = continuation.withLock { slot -> CheckedContinuation<Bool, Never>? in
+            defer { slot = nil }
+            return slot
+        }
+        first?.resume(returning: value)
     }
 }
