@@ -42,17 +42,7 @@ extension PostgresTransaction {
         var inserted = 0
         switch rows {
         case .orders(let orders):
-            for order in orders {
-                inserted += try changes(
-                    """
-                    INSERT INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
-                                        review_reason, created_at, updated_at, paid_at, closed_at)
-                    VALUES (\(order.outTradeNo), \(order.subject), \(order.totalAmountFen), \(order.status.rawValue), \(order.tradeNo)::text,
-                            \(order.refundedFen), \(order.needsReview), \(order.reviewReason)::text, \(order.createdAt), \(order.updatedAt),
-                            \(order.paidAt)::timestamptz, \(order.closedAt)::timestamptz)
-                    ON CONFLICT DO NOTHING
-                    """)
-            }
+            for order in orders where try insertOrderRow(order) { inserted += 1 }
             return inserted
         case .orderEvents(let events):
             for event in events {

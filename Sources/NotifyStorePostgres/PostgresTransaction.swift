@@ -201,18 +201,23 @@ final class PostgresTransaction: StoreTransaction {
     /// `ON CONFLICT DO NOTHING` rather than catching the unique violation: the transaction stays usable after a
     /// duplicate, as on SQLite.
     func insertOrder(_ order: Order) throws {
-        let inserted = try changes(
+        guard try insertOrderRow(order) else { throw StoreError.duplicate("order \(order.outTradeNo)") }
+        try insertEvent(
+            OrderEvent(outTradeNo: order.outTradeNo, fromStatus: nil, toStatus: order.status, source: "create", createdAt: order.createdAt))
+    }
+
+    /// Writes the order's row unless its number is taken; true when written. The one orders INSERT (`insertOrder` and
+    /// `importRows` share it).
+    func insertOrderRow(_ order: Order) throws -> Bool {
+        try changes(
             """
             INSERT INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
                                 review_reason, created_at, updated_at, paid_at, closed_at)
             VALUES (\(order.outTradeNo), \(order.subject), \(order.totalAmountFen), \(order.status.rawValue), \(order.tradeNo)::text,
                     \(order.refundedFen), \(order.needsReview), \(order.reviewReason)::text, \(order.createdAt), \(order.updatedAt),
                     \(order.paidAt)::timestamptz, \(order.closedAt)::timestamptz)
-            ON CONFLICT (out_trade_no) DO NOTHING
-            """)
-        guard inserted == 1 else { throw StoreError.duplicate("order \(order.outTradeNo)") }
-        try insertEvent(
-            OrderEvent(outTradeNo: order.outTradeNo, fromStatus: nil, toStatus: order.status, source: "create", createdAt: order.createdAt))
+            ON CONFLICT DO NOTHING
+            """) == 1
     }
 
     /// One statement: the conditional UPDATE, and the event row only when it changed the order.

@@ -70,22 +70,26 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func insertOrder(_ order: Order) throws {
-        do {
-            try db.execute(
-                sql: """
-                    INSERT INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
-                                        review_reason, created_at, updated_at, paid_at, closed_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    order.outTradeNo, order.subject, order.totalAmountFen, order.status, order.tradeNo, order.refundedFen, order.needsReview,
-                    order.reviewReason, order.createdAt, order.updatedAt, order.paidAt, order.closedAt,
-                ])
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            throw StoreError.duplicate("order \(order.outTradeNo)")
-        }
+        guard try insertOrderRow(order) else { throw StoreError.duplicate("order \(order.outTradeNo)") }
         try insertEvent(
             OrderEvent(outTradeNo: order.outTradeNo, fromStatus: nil, toStatus: order.status, source: "create", createdAt: order.createdAt))
+    }
+
+    /// Writes the order's row unless its number is taken; true when written. The one orders INSERT (`insertOrder`
+    /// and `importRows` share it).
+    private func insertOrderRow(_ order: Order) throws -> Bool {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
+                                              review_reason, created_at, updated_at, paid_at, closed_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """
+        ).execute(arguments: [
+            order.outTradeNo, order.subject, order.totalAmountFen, order.status, order.tradeNo, order.refundedFen, order.needsReview,
+            order.reviewReason, order.createdAt, order.updatedAt, order.paidAt, order.closedAt,
+        ])
+        return db.changesCount == 1
     }
 
     func transition(_ order: Order, to: OrderStatus, changes: OrderChanges, event: OrderEvent) throws -> Bool {
@@ -276,7 +280,8 @@ final class SQLiteTransaction: StoreTransaction {
         }
     }
 
-    /// `INSERT OR IGNORE` keeps what is there; AUTOINCREMENT continues after the highest id inserted.
+    /// `ON CONFLICT DO NOTHING` keeps a clashing row that is there (a broken CHECK still fails, unlike `OR IGNORE`);
+    /// AUTOINCREMENT continues after the highest id inserted.
     func importRows(_ rows: StoreRows) throws -> Int {
         var inserted = 0
         func insert(_ sql: String, _ arguments: StatementArguments) throws {
@@ -285,24 +290,14 @@ final class SQLiteTransaction: StoreTransaction {
         }
         switch rows {
         case .orders(let orders):
-            for order in orders {
-                try insert(
-                    """
-                    INSERT OR IGNORE INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
-                                                  review_reason, created_at, updated_at, paid_at, closed_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    [
-                        order.outTradeNo, order.subject, order.totalAmountFen, order.status, order.tradeNo, order.refundedFen,
-                        order.needsReview, order.reviewReason, order.createdAt, order.updatedAt, order.paidAt, order.closedAt,
-                    ])
-            }
+            for order in orders where try insertOrderRow(order) { inserted += 1 }
         case .orderEvents(let events):
             for event in events {
                 try insert(
                     """
-                    INSERT OR IGNORE INTO order_events (id, out_trade_no, from_status, to_status, source, job_id, notify_id, detail, created_at)
+                    INSERT INTO order_events (id, out_trade_no, from_status, to_status, source, job_id, notify_id, detail, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
                     """,
                     [
                         event.id, event.outTradeNo, event.fromStatus, event.toStatus, event.source, event.jobId, event.notifyId, event.detail,
@@ -313,8 +308,9 @@ final class SQLiteTransaction: StoreTransaction {
             for notification in notifications {
                 try insert(
                     """
-                    INSERT OR IGNORE INTO notifications (id, notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
+                    INSERT INTO notifications (id, notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
                     """,
                     [
                         notification.id, notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body,
@@ -325,9 +321,10 @@ final class SQLiteTransaction: StoreTransaction {
             for job in jobs {
                 try insert(
                     """
-                    INSERT OR IGNORE INTO jobs (id, kind, state, unique_key, out_trade_no, notification_id, notify_id, payload, attempts, run_at,
+                    INSERT INTO jobs (id, kind, state, unique_key, out_trade_no, notification_id, notify_id, payload, attempts, run_at,
                                                 lease_owner, lease_expires_at, last_error, created_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
                     """,
                     [
                         job.id, job.kind, job.state, job.uniqueKey, job.outTradeNo, job.notificationId, job.notifyId, job.payload, job.attempts,
@@ -337,7 +334,7 @@ final class SQLiteTransaction: StoreTransaction {
         case .jobAttempts(let attempts):
             for attempt in attempts {
                 try insert(
-                    "INSERT OR IGNORE INTO job_attempts (id, job_id, attempt, owner, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO job_attempts (id, job_id, attempt, owner, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [attempt.id, attempt.jobId, attempt.attempt, attempt.owner, attempt.outcome.rawValue, attempt.error, attempt.at])
             }
         }

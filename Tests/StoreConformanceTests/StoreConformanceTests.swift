@@ -249,6 +249,13 @@ struct StoreConformanceTests {
         try await engine.withFreshStore { store, _ in
             try await store.insertOrder(order("A1"))
             await #expect(throws: StoreError.duplicate("order A1")) { try await store.insertOrder(order("A1")) }
+            // A broken rule is not a duplicate, and writes nothing.
+            do {
+                try await store.insertOrder(order("ZERO", fen: 0))
+                Issue.record("an order of 0 fen was stored")
+            } catch let error as StoreError {
+                guard case .constraint = error else { Issue.record("expected .constraint, got \(error)"); return }
+            }
             let (found, events, counts) = try await store.read { db in (try db.order("A1"), try db.orderEvents("A1"), try db.orderCounts()) }
             #expect(found?.status == .waitBuyerPay)
             #expect(found?.totalAmountFen == 8888)
