@@ -64,6 +64,21 @@ struct InternalListenerTests {
         #expect(fixture.metric("alipay_notify_orders_created_total") == 1)
     }
 
+    @Test("the API gives times in ISO 8601 UTC (the return page shows Beijing time)")
+    func apiTimesAreUTC() async throws {
+        let fixture = try ReceiverFixture()
+        let paidAt = Date(timeIntervalSince1970: 1_796_407_318)  // 2026-12-05 02:01:58 in Beijing
+        try await fixture.orders.create(
+            Order(outTradeNo: "T0001", subject: "t", totalAmountFen: 100, status: .tradeSuccess, tradeNo: "2026X", paidAt: paidAt))
+        try await fixture.internalApp().test(.router) { client in
+            try await client.execute(uri: "/api/orders/T0001", method: .get) {
+                #expect($0.status == .ok)
+                let order = try Self.object($0.body)
+                #expect(order["paid_at"] as? String == "2026-12-04T18:01:58Z")
+            }
+        }
+    }
+
     @Test("an order number is generated when absent: 14 digits of China time plus 10 random digits")
     func generatedOrderNumber() async throws {
         let fixture = try ReceiverFixture()

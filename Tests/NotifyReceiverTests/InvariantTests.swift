@@ -198,8 +198,10 @@ struct InvariantTests {
     @Test("the return page of a paid order says so; an unknown order gets 404")
     func returnPageStates() async throws {
         let fixture = try ReceiverFixture()
+        // 2026-12-04T18:01:58Z: a buyer in China reads 2026-12-05 02:01:58 Beijing time.
+        let paidAt = Date(timeIntervalSince1970: 1_796_407_318)
         try await fixture.orders.create(
-            Order(outTradeNo: "R0002", subject: "<script>x</script>", totalAmountFen: 100, status: .tradeSuccess, tradeNo: "2025X"))
+            Order(outTradeNo: "R0002", subject: "<script>x</script>", totalAmountFen: 100, status: .tradeSuccess, tradeNo: "2025X", paidAt: paidAt))
         try await fixture.publicApp().test(.router) { client in
             let paid = try ReceiverFixture.signedReturnQuery(outTradeNo: "R0002", totalAmount: "1.00")
             try await client.execute(uri: "/alipay/return?\(paid)", method: .get) {
@@ -210,6 +212,8 @@ struct InvariantTests {
                 #expect(!page.contains("<script>x"), "order data is HTML-escaped")
                 #expect(page.contains("&lt;script&gt;"))
                 #expect(!page.contains("http-equiv=\"refresh\""), "a final status does not refresh")
+                #expect(page.contains("2026-12-05 02:01:58 (Beijing, UTC+8 / 北京时间)"), "the paid time in Beijing time, with the zone")
+                #expect(!page.contains("2026-12-04T18:01:58Z"), "not the API's UTC timestamp")
             }
             let unknown = try ReceiverFixture.signedReturnQuery(outTradeNo: "NOPE")
             try await client.execute(uri: "/alipay/return?\(unknown)", method: .get) {

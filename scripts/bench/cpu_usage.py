@@ -94,7 +94,9 @@ def _parse(arguments):
 
 
 def main():
-    if len(sys.argv) >= 2 and sys.argv[1] == "snap":
+    if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+    elif len(sys.argv) >= 2 and sys.argv[1] == "snap":
         print(json.dumps(snapshot(_parse(sys.argv[2:]))))
     elif len(sys.argv) == 4 and sys.argv[1] == "diff":
         print(json.dumps(difference(json.loads(sys.argv[2]), json.loads(sys.argv[3]))))

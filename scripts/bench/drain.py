@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Driver of scripts/bench/drain: one timed drain of N queued notifications by W notify-worker processes.
 
-Usage: drain.py sign --key ALIPAY_PRIVATE_KEY.pem --app-id ID --seller-id ID --count N --prefix P --out BODIES.txt
-       drain.py run --bin-dir DIR --store-url URL --keys DIR --bodies BODIES.txt --prefix P --workers W
-                    [--concurrency 8] [--psql PATH] [--postmaster-pid PID] [--logs DIR]
+Usage: drain.py sign --key ALIPAY_PRIVATE_KEY.pem [--app-id ID] [--seller-id ID] --count N --prefix P --out BODIES.txt
+       drain.py run --bin-dir DIR --store-url URL --keys DIR --bodies BODIES.txt --prefix P --workers W --logs DIR
+                    [--concurrency 8] [--psql PATH] [--postmaster-pid PID] [--timeout 600] [--statements]
 `sign` writes N signed TRADE_SUCCESS notifications (signed as receiver_load.py does; out_trade_no P + index, 88.88,
 the given app_id and seller_id), one body a line. `run`, on a fresh store: starts notify-receiver; creates the N orders
 through POST /api/orders (32 connections); POSTs the N notifications (64 connections, every answer must be `success`);

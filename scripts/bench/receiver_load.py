@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Load generator for notify-receiver: POSTs pre-signed, unique Alipay notifications over keep-alive connections.
 
-Usage: receiver_load.py sign --key ALIPAY_PRIVATE_KEY.pem --app-id ID --count N --out BODIES.txt
-       receiver_load.py run --url http://127.0.0.1:PORT/alipay/notify --bodies BODIES.txt --connections C
+Usage: receiver_load.py sign --key ALIPAY_PRIVATE_KEY.pem --app-id ID [--count 10000] --out BODIES.txt
+       receiver_load.py run --url http://127.0.0.1:PORT/alipay/notify --bodies BODIES.txt [--connections 64]
 Prints one JSON line: requests, ok, failed, seconds, per_second, p50_ms, p99_ms.
 Standard library only (signing uses the `cryptography` package when present, else the openssl command).
 """

@@ -259,7 +259,7 @@ def write(args):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command_name", required=True)
     machine_parser = commands.add_parser("machine")
     machine_parser.add_argument("--dir", required=True)

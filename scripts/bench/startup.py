@@ -93,7 +93,7 @@ def start_once(path, env, work, timeout=60.0):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin-dir", required=True)
     parser.add_argument("--keys", required=True)
     parser.add_argument("--work", required=True)

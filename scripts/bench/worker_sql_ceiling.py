@@ -6,12 +6,15 @@ notification job -- the claim of a batch (one UPDATE ... RETURNING), then per jo
 order read, the conditional order update, the event insert, the fenced job completion and its attempt row -- on the
 real schema (made by `notifyctl db migrate`), WAL + synchronous=FULL, with no signature verification and no Swift.
 
-Usage: scripts/bench/worker_sql_ceiling.py NOTIFYCTL [JOBS] [BATCH] [OPTIMISTIC]
+Usage: scripts/bench/worker_sql_ceiling.py NOTIFYCTL [JOBS] [BATCH] [OPTIMISTIC]   (defaults: 40000 jobs, batches of 256, 0)
   NOTIFYCTL   path to a notifyctl binary (e.g. .build-release/release/notifyctl)
   OPTIMISTIC  1: leave out the claim transaction and the 'running' state (claim and apply in one transaction)
 """
 import os, sqlite3, subprocess, sys, tempfile, time
 
+if len(sys.argv) < 2 or sys.argv[1] in ('-h', '--help'):
+    print(__doc__.strip(), file=sys.stdout if len(sys.argv) >= 2 else sys.stderr)
+    sys.exit(0 if len(sys.argv) >= 2 else 2)
 notifyctl = sys.argv[1]
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 40000
 B = int(sys.argv[3]) if len(sys.argv) > 3 else 256

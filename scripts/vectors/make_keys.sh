@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Generates the TEST-ONLY RSA keys committed in Tests/AlipayKitTests/Fixtures/keys.
 # These keys protect nothing: never configure them anywhere but tests.
+# Usage: scripts/vectors/make_keys.sh [OUT_DIR]     (default Tests/AlipayKitTests/Fixtures/keys; overwrites the keys there)
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; fi
 
 out="${1:-$(dirname "$0")/../../Tests/AlipayKitTests/Fixtures/keys}"
 mkdir -p "$out"

@@ -2,7 +2,9 @@
 # Signs a few messages with the test app key using openssl, the reference the Swift signer must match byte for byte.
 # Writes Tests/AlipayKitTests/Fixtures/signatures/<name>.txt (the exact message bytes, no trailing newline),
 # <name>.rsa2 (base64 of `openssl dgst -sha256 -sign`) and <name>.rsa (base64 of `openssl dgst -sha1 -sign`).
+# Usage: scripts/vectors/make_signature_vectors.sh     (no arguments; signs with Fixtures/keys/app_private_pkcs8.pem)
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; fi
 
 fixtures="$(cd "$(dirname "$0")/../../Tests/AlipayKitTests/Fixtures" && pwd)"
 key="$fixtures/keys/app_private_pkcs8.pem"
