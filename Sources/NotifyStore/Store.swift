@@ -127,6 +127,22 @@ public protocol StoreReading {
     /// The `runAt` of the oldest due pending job; nil when none is waiting.
     func oldestDueJob(now: Date) throws -> Date?
 
+    /// Webhook endpoints, oldest first.
+    func webhookEndpoints() throws -> [WebhookEndpoint]
+    /// One endpoint by its id (`ep_…`).
+    func webhookEndpoint(_ endpointId: String) throws -> WebhookEndpoint?
+    /// Order events for webhooks, newest first, optionally only one order's, one type's, or those written at or
+    /// after `since`.
+    func webhookEvents(outTradeNo: String?, type: String?, since: Date?, limit: Int) throws -> [WebhookEvent]
+    /// One event by its id (`evt_…`).
+    func webhookEvent(_ eventId: String) throws -> WebhookEvent?
+    /// The highest `sequence` of the order's events; 0 when it has none.
+    func lastWebhookSequence(outTradeNo: String) throws -> Int64
+    /// Delivery attempts, oldest first, of one event (all endpoints) or of one event to one endpoint.
+    func deliveryAttempts(eventId: String, endpointId: String?) throws -> [DeliveryAttempt]
+    /// For each endpoint with a live (pending or running) `deliver` job: when the oldest of them was enqueued.
+    func oldestUndeliveredByEndpoint() throws -> [String: Date]
+
     /// Rows per table (for `notifyctl db copy`'s check).
     func rowCounts() throws -> [StoreTable: Int]
     /// Up to `limit` rows of `table` in key order, after `key` (from the start when nil), keys included.
@@ -162,6 +178,25 @@ public protocol StoreTransaction: StoreReading {
     func retry(_ lease: JobLease, at: Date, error: String) throws
     /// Marks the leased job dead with `reason`. Fenced like ``complete(_:)``.
     func deadLetter(_ lease: JobLease, reason: String) throws
+
+    /// Puts the leased job back to pending until `at` without counting this attempt (it did not run: a delivery
+    /// waiting for its endpoint's concurrency limit). Fenced like ``complete(_:)``.
+    func postpone(_ lease: JobLease, at: Date) throws
+
+    /// Inserts an order event for webhooks and returns it with its row id. A taken `eventId`, or a taken
+    /// (`outTradeNo`, `sequence`), throws ``StoreError/duplicate(_:)``.
+    func insertWebhookEvent(_ event: WebhookEvent) throws -> WebhookEvent
+    /// Adds an endpoint. A taken `endpointId` throws ``StoreError/duplicate(_:)``.
+    func insertWebhookEndpoint(_ endpoint: WebhookEndpoint) throws
+    /// Replaces every column of the endpoint with this `endpointId`; false when there is none.
+    @discardableResult
+    func updateWebhookEndpoint(_ endpoint: WebhookEndpoint) throws -> Bool
+    /// Deletes the endpoint (its past attempts stay); false when there is none.
+    @discardableResult
+    func deleteWebhookEndpoint(_ endpointId: String) throws -> Bool
+    /// Records one delivery attempt and returns it with its row id.
+    @discardableResult
+    func insertDeliveryAttempt(_ attempt: DeliveryAttempt) throws -> DeliveryAttempt
 
     /// Runs `body` so that, when it throws, only its own writes are undone and the transaction goes on.
     func savepoint<T>(_ body: () throws -> T) throws -> T

@@ -8,9 +8,13 @@ public enum StoreTable: String, CaseIterable, Sendable, Codable {
     case notifications
     case jobs
     case jobAttempts = "job_attempts"
+    case webhookEndpoints = "webhook_endpoints"
+    case webhookEvents = "webhook_events"
+    case deliveryAttempts = "delivery_attempts"
 }
 
-/// One page of one table, rows in key order (`out_trade_no` for orders, the id for the others), keys included, so
+/// One page of one table, rows in key order (`out_trade_no` for orders, `endpoint_id` for webhook endpoints, the
+/// id for the others), keys included, so
 /// that a copy keeps every id and every reference between rows.
 public enum StoreRows: Sendable {
     case orders([Order])
@@ -18,6 +22,9 @@ public enum StoreRows: Sendable {
     case notifications([StoredNotification])
     case jobs([Job])
     case jobAttempts([JobAttempt])
+    case webhookEndpoints([WebhookEndpoint])
+    case webhookEvents([WebhookEvent])
+    case deliveryAttempts([DeliveryAttempt])
 
     /// Rows in the page.
     public var count: Int {
@@ -27,6 +34,9 @@ public enum StoreRows: Sendable {
         case .notifications(let rows): rows.count
         case .jobs(let rows): rows.count
         case .jobAttempts(let rows): rows.count
+        case .webhookEndpoints(let rows): rows.count
+        case .webhookEvents(let rows): rows.count
+        case .deliveryAttempts(let rows): rows.count
         }
     }
 
@@ -38,11 +48,14 @@ public enum StoreRows: Sendable {
         case .notifications(let rows): rows.last?.id.map { .id($0) }
         case .jobs(let rows): rows.last?.id.map { .id($0) }
         case .jobAttempts(let rows): rows.last?.id.map { .id($0) }
+        case .webhookEndpoints(let rows): rows.last.map { .text($0.endpointId) }
+        case .webhookEvents(let rows): rows.last?.id.map { .id($0) }
+        case .deliveryAttempts(let rows): rows.last?.id.map { .id($0) }
         }
     }
 }
 
-/// Where a page starts: after this `out_trade_no` (orders) or id (the other tables).
+/// Where a page starts: after this `out_trade_no` (orders) or `endpoint_id` (webhook endpoints), or id (the other tables).
 public enum StoreCopyKey: Sendable, Equatable {
     case text(String)
     case id(Int64)

@@ -38,6 +38,8 @@ enum PostgresMigrations {
                 )
                 """
             ]),
+        // The webhook outbox (docs/webhooks.md): endpoints, the order events written for them, every delivery attempt.
+        Migration(name: "v4-webhooks", statements: v4Webhooks),
     ]
 
     /// The names of the migrations this build knows, in order.
@@ -120,6 +122,61 @@ enum PostgresMigrations {
         guard unknown.isEmpty else { throw StoreError.schemaTooNew(found: unknown, known: known) }
         return known.filter { !applied.contains($0) }
     }
+
+    /// SQLite's v4 translated: endpoints keyed by their public id, events and attempts with identity ids.
+    static let v4Webhooks: [String] = [
+        // Where order events go. event_types is comma-separated; '' means every type.
+        """
+        CREATE TABLE webhook_endpoints (
+            endpoint_id                text PRIMARY KEY,
+            url                        text NOT NULL,
+            event_types                text NOT NULL DEFAULT '',
+            note                       text,
+            secret                     text NOT NULL,
+            previous_secret            text,
+            previous_secret_expires_at timestamptz,
+            enabled                    boolean NOT NULL DEFAULT true,
+            disabled_reason            text,
+            failing_since              timestamptz,
+            created_at                 timestamptz NOT NULL,
+            updated_at                 timestamptz NOT NULL
+        )
+        """,
+        // One row per order event, written in the transaction of the change it reports.
+        """
+        CREATE TABLE webhook_events (
+            id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id       text NOT NULL UNIQUE,
+            type           text NOT NULL,
+            out_trade_no   text NOT NULL,
+            sequence       bigint NOT NULL CHECK (sequence > 0),
+            order_event_id bigint REFERENCES order_events (id),
+            payload        text NOT NULL,
+            created_at     timestamptz NOT NULL,
+            UNIQUE (out_trade_no, sequence)
+        )
+        """,
+        // An order change is reported once.
+        "CREATE UNIQUE INDEX webhook_events_order_event_id ON webhook_events (order_event_id) WHERE order_event_id IS NOT NULL",
+        "CREATE INDEX webhook_events_created_at ON webhook_events (created_at)",
+        // The answer of every delivery attempt. endpoint_id is not a foreign key: removing an endpoint keeps its
+        // history; job_id neither: attempts outlive pruned jobs.
+        """
+        CREATE TABLE delivery_attempts (
+            id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id    text NOT NULL REFERENCES webhook_events (event_id),
+            endpoint_id text NOT NULL,
+            job_id      bigint,
+            attempt     integer NOT NULL,
+            status      integer,
+            response    text,
+            error       text,
+            duration_ms integer NOT NULL,
+            at          timestamptz NOT NULL
+        )
+        """,
+        "CREATE INDEX delivery_attempts_event_endpoint ON delivery_attempts (event_id, endpoint_id, id)",
+    ]
 
     /// SQLite's v1 translated: identity ids (never reused after pruning), timestamptz dates, boolean flags, the same
     /// CHECK constraints, unique keys and foreign keys. The queue table keeps free space in its pages and is vacuumed

@@ -89,3 +89,43 @@ extension StoredNotification {
             deliveryCount: row.value("delivery_count"))
     }
 }
+
+/// `event_types` as stored: the types comma-separated, '' for every type.
+enum WebhookEventTypes {
+    static func column(_ types: [String]) -> String { types.joined(separator: ",") }
+    static func types(_ column: String) -> [String] { column.split(separator: ",").map(String.init) }
+}
+
+extension WebhookEndpoint {
+    init(row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        try self.init(
+            endpointId: row.value("endpoint_id"), url: row.value("url"),
+            eventTypes: WebhookEventTypes.types(row.value("event_types")), note: row.value("note"),
+            secret: row.value("secret"), previousSecret: row.value("previous_secret"),
+            previousSecretExpiresAt: row.value("previous_secret_expires_at"), enabled: row.value("enabled"),
+            disabledReason: row.value("disabled_reason"), failingSince: row.value("failing_since"),
+            createdAt: row.value("created_at"), updatedAt: row.value("updated_at"))
+    }
+}
+
+extension WebhookEvent {
+    init(row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        try self.init(
+            id: row.value("id", as: Int64.self), eventId: row.value("event_id"), type: row.value("type"),
+            outTradeNo: row.value("out_trade_no"), sequence: row.value("sequence"), orderEventId: row.value("order_event_id"),
+            payload: row.value("payload"), createdAt: row.value("created_at"))
+    }
+}
+
+extension DeliveryAttempt {
+    init(row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        try self.init(
+            id: row.value("id", as: Int64.self), eventId: row.value("event_id"), endpointId: row.value("endpoint_id"),
+            jobId: row.value("job_id"), attempt: row.value("attempt"), status: row.value("status"),
+            response: row.value("response"), error: row.value("error"), durationMilliseconds: row.value("duration_ms"),
+            at: row.value("at"))
+    }
+}

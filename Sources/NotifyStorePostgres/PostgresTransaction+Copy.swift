@@ -23,6 +23,16 @@ extension PostgresTransaction {
                 try execute("SELECT * FROM orders WHERE out_trade_no COLLATE \"C\" > \(after) ORDER BY out_trade_no COLLATE \"C\" LIMIT \(limit)")
                     .map(Order.init(row:)))
         }
+        if table == .webhookEndpoints {
+            var after = ""
+            if case .text(let text) = key { after = text }
+            return .webhookEndpoints(
+                try execute(
+                    """
+                    SELECT * FROM webhook_endpoints WHERE endpoint_id COLLATE "C" > \(after) ORDER BY endpoint_id COLLATE "C" LIMIT \(limit)
+                    """
+                ).map(WebhookEndpoint.init(row:)))
+        }
         var after: Int64 = 0
         if case .id(let id) = key { after = id }
         var query = PostgresQuery(unsafeSQL: "SELECT * FROM \(table.rawValue) WHERE id > $1 ORDER BY id LIMIT $2")
@@ -35,6 +45,9 @@ extension PostgresTransaction {
         case .notifications: return .notifications(try rows.map(StoredNotification.init(row:)))
         case .jobs: return .jobs(try rows.map(Job.init(row:)))
         case .jobAttempts: return .jobAttempts(try rows.map(JobAttempt.init(row:)))
+        case .webhookEndpoints: return .webhookEndpoints([])
+        case .webhookEvents: return .webhookEvents(try rows.map(WebhookEvent.init(row:)))
+        case .deliveryAttempts: return .deliveryAttempts(try rows.map(DeliveryAttempt.init(row:)))
         }
     }
 
@@ -90,9 +103,35 @@ extension PostgresTransaction {
                     ON CONFLICT DO NOTHING
                     """)
             }
+        case .webhookEndpoints(let endpoints):
+            for endpoint in endpoints where try insertWebhookEndpointRow(endpoint) { inserted += 1 }
+            return inserted
+        case .webhookEvents(let events):
+            for event in events {
+                inserted += try changes(
+                    """
+                    INSERT INTO webhook_events (id, event_id, type, out_trade_no, sequence, order_event_id, payload, created_at)
+                    OVERRIDING SYSTEM VALUE
+                    VALUES (\(event.id), \(event.eventId), \(event.type), \(event.outTradeNo), \(event.sequence), \(event.orderEventId)::bigint,
+                            \(event.payload), \(event.createdAt))
+                    ON CONFLICT DO NOTHING
+                    """)
+            }
+        case .deliveryAttempts(let attempts):
+            for attempt in attempts {
+                inserted += try changes(
+                    """
+                    INSERT INTO delivery_attempts (id, event_id, endpoint_id, job_id, attempt, status, response, error, duration_ms, at)
+                    OVERRIDING SYSTEM VALUE
+                    VALUES (\(attempt.id), \(attempt.eventId), \(attempt.endpointId), \(attempt.jobId)::bigint, \(attempt.attempt),
+                            \(attempt.status)::integer, \(attempt.response)::text, \(attempt.error)::text, \(attempt.durationMilliseconds),
+                            \(attempt.at))
+                    ON CONFLICT DO NOTHING
+                    """)
+            }
         }
-        // Identity columns do not follow explicit ids: move each past the highest id now in its table (orders have
-        // none and returned above).
+        // Identity columns do not follow explicit ids: move each past the highest id now in its table (orders and
+        // webhook endpoints have none and returned above).
         let table =
             switch rows {
             case .orders: StoreTable.orders.rawValue
@@ -100,6 +139,9 @@ extension PostgresTransaction {
             case .notifications: StoreTable.notifications.rawValue
             case .jobs: StoreTable.jobs.rawValue
             case .jobAttempts: StoreTable.jobAttempts.rawValue
+            case .webhookEndpoints: StoreTable.webhookEndpoints.rawValue
+            case .webhookEvents: StoreTable.webhookEvents.rawValue
+            case .deliveryAttempts: StoreTable.deliveryAttempts.rawValue
             }
         try execute(
             PostgresQuery(

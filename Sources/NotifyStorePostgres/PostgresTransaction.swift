@@ -388,9 +388,26 @@ final class PostgresTransaction: StoreTransaction {
         query.binds.append(lease.attempt)
         query.binds.append(outcome.rawValue)
         query.binds.append(error)
-        guard try changes(query) == 1 else {
-            let exists = try execute("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = \(lease.jobId))").first?.decode(Bool.self) ?? false
-            throw exists ? StoreError.leaseLost(jobId: lease.jobId) : StoreError.notFound("job \(lease.jobId)")
-        }
+        guard try changes(query) == 1 else { throw try fenceFailure(lease) }
+    }
+
+    /// Puts the job back without counting the attempt, and without a history row: the attempt did not run (a delivery
+    /// waiting for its endpoint's concurrency limit), so there is nothing to tell about it. No NOTIFY, like retry.
+    /// Fenced like ``finish(_:outcome:error:set:)``.
+    func postpone(_ lease: JobLease, at: Date) throws {
+        let postponed = try changes(
+            """
+            UPDATE jobs
+            SET state = 'pending', run_at = \(at), attempts = GREATEST(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL,
+                updated_at = \(Date())
+            WHERE id = \(lease.jobId) AND state = 'running' AND lease_owner = \(lease.owner) AND attempts = \(lease.attempt)
+            """)
+        guard postponed == 1 else { throw try fenceFailure(lease) }
+    }
+
+    /// Why a fenced write matched no row: the job is there under another lease (or finished), or it is gone.
+    private func fenceFailure(_ lease: JobLease) throws -> StoreError {
+        let exists = try execute("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = \(lease.jobId))").first?.decode(Bool.self) ?? false
+        return exists ? StoreError.leaseLost(jobId: lease.jobId) : StoreError.notFound("job \(lease.jobId)")
     }
 }

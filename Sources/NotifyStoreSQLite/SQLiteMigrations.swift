@@ -31,11 +31,66 @@ enum SQLiteMigrations {
                     )
                     """)
         }
+        migrator.registerMigration("v4-webhooks") { db in
+            try db.execute(sql: v4Webhooks)
+        }
         return migrator
     }
 
     /// The identifiers of the migrations this build knows, in order.
     static var known: [String] { migrator.migrations }
+
+    /// The webhook outbox (docs/webhooks.md): the merchant's endpoints, the order events written for them, and the
+    /// answer of every delivery attempt. Deliveries themselves are `deliver` jobs on the queue.
+    static let v4Webhooks = """
+        -- Where order events go. event_types is comma-separated; '' means every type.
+        CREATE TABLE webhook_endpoints (
+            endpoint_id                 TEXT PRIMARY KEY NOT NULL,
+            url                         TEXT NOT NULL,
+            event_types                 TEXT NOT NULL DEFAULT '',
+            note                        TEXT,
+            secret                      TEXT NOT NULL,
+            previous_secret             TEXT,
+            previous_secret_expires_at  TEXT,
+            enabled                     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+            disabled_reason             TEXT,
+            failing_since               TEXT,
+            created_at                  TEXT NOT NULL,
+            updated_at                  TEXT NOT NULL
+        );
+
+        -- One row per order event, written in the transaction of the change it reports.
+        CREATE TABLE webhook_events (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id       TEXT NOT NULL UNIQUE,
+            type           TEXT NOT NULL,
+            out_trade_no   TEXT NOT NULL,
+            sequence       INTEGER NOT NULL CHECK (sequence > 0),
+            order_event_id INTEGER REFERENCES order_events(id),
+            payload        TEXT NOT NULL,
+            created_at     TEXT NOT NULL,
+            UNIQUE (out_trade_no, sequence)
+        );
+        -- An order change is reported once.
+        CREATE UNIQUE INDEX webhook_events_order_event_id ON webhook_events(order_event_id) WHERE order_event_id IS NOT NULL;
+        CREATE INDEX webhook_events_created_at ON webhook_events(created_at);
+
+        -- The answer of every delivery attempt. endpoint_id is not a foreign key: removing an endpoint keeps its
+        -- history; job_id neither: attempts outlive pruned jobs.
+        CREATE TABLE delivery_attempts (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id    TEXT NOT NULL REFERENCES webhook_events(event_id),
+            endpoint_id TEXT NOT NULL,
+            job_id      INTEGER,
+            attempt     INTEGER NOT NULL,
+            status      INTEGER,
+            response    TEXT,
+            error       TEXT,
+            duration_ms INTEGER NOT NULL,
+            at          TEXT NOT NULL
+        );
+        CREATE INDEX delivery_attempts_event_endpoint ON delivery_attempts(event_id, endpoint_id, id);
+        """
 
     static let v1InitialSchema = """
         -- Alipay notifications exactly as received, one row per notify_id.

@@ -70,3 +70,41 @@ extension StoredNotification {
             deliveryCount: row.decode(forColumn: "delivery_count"))
     }
 }
+
+/// `event_types` as stored: the types comma-separated, '' for every type.
+enum WebhookEventTypes {
+    static func column(_ types: [String]) -> String { types.joined(separator: ",") }
+    static func types(_ column: String) -> [String] { column.split(separator: ",").map(String.init) }
+}
+
+extension WebhookEndpoint {
+    init(row: Row) throws {
+        try self.init(
+            endpointId: row.decode(forColumn: "endpoint_id"), url: row.decode(forColumn: "url"),
+            eventTypes: WebhookEventTypes.types(row.decode(forColumn: "event_types")), note: row.decode(forColumn: "note"),
+            secret: row.decode(forColumn: "secret"), previousSecret: row.decode(forColumn: "previous_secret"),
+            previousSecretExpiresAt: row.decode(forColumn: "previous_secret_expires_at"), enabled: row.decode(forColumn: "enabled"),
+            disabledReason: row.decode(forColumn: "disabled_reason"), failingSince: row.decode(forColumn: "failing_since"),
+            createdAt: row.decode(forColumn: "created_at"), updatedAt: row.decode(forColumn: "updated_at"))
+    }
+}
+
+extension WebhookEvent {
+    init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), eventId: row.decode(forColumn: "event_id"), type: row.decode(forColumn: "type"),
+            outTradeNo: row.decode(forColumn: "out_trade_no"), sequence: row.decode(forColumn: "sequence"),
+            orderEventId: row.decode(forColumn: "order_event_id"), payload: row.decode(forColumn: "payload"),
+            createdAt: row.decode(forColumn: "created_at"))
+    }
+}
+
+extension DeliveryAttempt {
+    init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), eventId: row.decode(forColumn: "event_id"), endpointId: row.decode(forColumn: "endpoint_id"),
+            jobId: row.decode(forColumn: "job_id"), attempt: row.decode(forColumn: "attempt"), status: row.decode(forColumn: "status"),
+            response: row.decode(forColumn: "response"), error: row.decode(forColumn: "error"),
+            durationMilliseconds: row.decode(forColumn: "duration_ms"), at: row.decode(forColumn: "at"))
+    }
+}

@@ -236,16 +236,174 @@ final class SQLiteTransaction: StoreTransaction {
                 """, arguments: [reason])
     }
 
-    /// One fenced update that ends an attempt, then its history row. `arguments` come before the common ones
-    /// (`updated_at`, id, owner, attempt).
-    private func finish(_ lease: JobLease, outcome: JobAttempt.Outcome, error: String?, sql: String, arguments: StatementArguments) throws {
+    /// Puts the job back without counting the attempt, and without a history row: the attempt did not run (a delivery
+    /// waiting for its endpoint's concurrency limit), so there is nothing to tell about it. Wakes nobody, like retry.
+    func postpone(_ lease: JobLease, at: Date) throws {
+        try finish(
+            lease, outcome: nil, error: nil,
+            sql: """
+                UPDATE jobs
+                SET run_at = ?, state = 'pending', attempts = MAX(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?
+                """, arguments: [at])
+    }
+
+    /// One fenced update that ends an attempt, then its history row (none when `outcome` is nil). `arguments` come
+    /// before the common ones (`updated_at`, id, owner, attempt).
+    private func finish(_ lease: JobLease, outcome: JobAttempt.Outcome?, error: String?, sql: String, arguments: StatementArguments) throws {
         let now = Date().databaseValue  // converted once: Date → text goes through a DateFormatter
         try db.cachedStatement(sql: sql).execute(arguments: arguments + [now, lease.jobId, lease.owner, lease.attempt])
         guard db.changesCount == 1 else {
             let exists = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", arguments: [lease.jobId])!
             throw exists ? StoreError.leaseLost(jobId: lease.jobId) : StoreError.notFound("job \(lease.jobId)")
         }
+        guard let outcome else { return }
         try SQLiteQueue.recordAttempt(lease.jobId, attempt: lease.attempt, owner: lease.owner, outcome: outcome, error: error, at: now, in: db)
+    }
+
+    // MARK: Webhooks
+
+    func webhookEndpoints() throws -> [WebhookEndpoint] {
+        try Row.fetchAll(db, sql: "SELECT * FROM webhook_endpoints ORDER BY created_at, endpoint_id").map(WebhookEndpoint.init(row:))
+    }
+
+    func webhookEndpoint(_ endpointId: String) throws -> WebhookEndpoint? {
+        try Row.fetchOne(db, sql: "SELECT * FROM webhook_endpoints WHERE endpoint_id = ?", arguments: [endpointId]).map(WebhookEndpoint.init(row:))
+    }
+
+    func webhookEvents(outTradeNo: String?, type: String?, since: Date?, limit: Int) throws -> [WebhookEvent] {
+        var sql: SQL = "SELECT * FROM webhook_events WHERE 1"
+        if let outTradeNo { sql += " AND out_trade_no = \(outTradeNo)" }
+        if let type { sql += " AND type = \(type)" }
+        if let since { sql += " AND created_at >= \(since)" }
+        sql += " ORDER BY id DESC LIMIT \(limit)"
+        return try SQLRequest<Row>(literal: sql).fetchAll(db).map(WebhookEvent.init(row:))
+    }
+
+    func webhookEvent(_ eventId: String) throws -> WebhookEvent? {
+        try Row.fetchOne(db, sql: "SELECT * FROM webhook_events WHERE event_id = ?", arguments: [eventId]).map(WebhookEvent.init(row:))
+    }
+
+    func lastWebhookSequence(outTradeNo: String) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(sequence), 0) FROM webhook_events WHERE out_trade_no = ?", arguments: [outTradeNo]) ?? 0
+    }
+
+    func deliveryAttempts(eventId: String, endpointId: String?) throws -> [DeliveryAttempt] {
+        if let endpointId {
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM delivery_attempts WHERE event_id = ? AND endpoint_id = ? ORDER BY id", arguments: [eventId, endpointId]
+            ).map(DeliveryAttempt.init(row:))
+        }
+        return try Row.fetchAll(db, sql: "SELECT * FROM delivery_attempts WHERE event_id = ? ORDER BY id", arguments: [eventId])
+            .map(DeliveryAttempt.init(row:))
+    }
+
+    /// The endpoint is the middle part of the job's unique key, `deliver:<endpointId>:<eventId>` (endpoint ids hold
+    /// no ':').
+    func oldestUndeliveredByEndpoint() throws -> [String: Date] {
+        var oldest: [String: Date] = [:]
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT substr(unique_key, 9, instr(substr(unique_key, 9), ':') - 1) AS endpoint_id, MIN(created_at) AS oldest
+                FROM jobs
+                WHERE kind = ? AND state IN ('pending', 'running') AND unique_key LIKE 'deliver:%:%'
+                GROUP BY 1
+                """, arguments: [JobKind.deliver])
+        for row in rows {
+            oldest[try row.decode(String.self, forColumn: "endpoint_id")] = try row.decode(Date.self, forColumn: "oldest")
+        }
+        return oldest
+    }
+
+    func insertWebhookEvent(_ event: WebhookEvent) throws -> WebhookEvent {
+        var stored = event
+        stored.id = nil
+        guard try insertWebhookEventRow(stored) else {
+            throw StoreError.duplicate("webhook event \(event.eventId) (or sequence \(event.sequence) of order \(event.outTradeNo))")
+        }
+        stored.id = db.lastInsertedRowID
+        return stored
+    }
+
+    /// Writes the event's row unless its id, `event_id`, (order, sequence) or order event is taken; true when
+    /// written. A nil id is assigned. The one webhook_events INSERT (`insertWebhookEvent` and `importRows` share it).
+    private func insertWebhookEventRow(_ event: WebhookEvent) throws -> Bool {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO webhook_events (id, event_id, type, out_trade_no, sequence, order_event_id, payload, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """
+        ).execute(arguments: [
+            event.id, event.eventId, event.type, event.outTradeNo, event.sequence, event.orderEventId, event.payload, event.createdAt,
+        ])
+        return db.changesCount == 1
+    }
+
+    func insertWebhookEndpoint(_ endpoint: WebhookEndpoint) throws {
+        guard try insertWebhookEndpointRow(endpoint) else { throw StoreError.duplicate("webhook endpoint \(endpoint.endpointId)") }
+    }
+
+    /// Writes the endpoint's row unless its id is taken; true when written (`insertWebhookEndpoint` and `importRows`).
+    private func insertWebhookEndpointRow(_ endpoint: WebhookEndpoint) throws -> Bool {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO webhook_endpoints (endpoint_id, url, event_types, note, secret, previous_secret, previous_secret_expires_at,
+                                               enabled, disabled_reason, failing_since, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """
+        ).execute(arguments: [
+            endpoint.endpointId, endpoint.url, WebhookEventTypes.column(endpoint.eventTypes), endpoint.note, endpoint.secret,
+            endpoint.previousSecret, endpoint.previousSecretExpiresAt, endpoint.enabled, endpoint.disabledReason, endpoint.failingSince,
+            endpoint.createdAt, endpoint.updatedAt,
+        ])
+        return db.changesCount == 1
+    }
+
+    func updateWebhookEndpoint(_ endpoint: WebhookEndpoint) throws -> Bool {
+        try db.cachedStatement(
+            sql: """
+                UPDATE webhook_endpoints
+                SET url = ?, event_types = ?, note = ?, secret = ?, previous_secret = ?, previous_secret_expires_at = ?, enabled = ?,
+                    disabled_reason = ?, failing_since = ?, created_at = ?, updated_at = ?
+                WHERE endpoint_id = ?
+                """
+        ).execute(arguments: [
+            endpoint.url, WebhookEventTypes.column(endpoint.eventTypes), endpoint.note, endpoint.secret, endpoint.previousSecret,
+            endpoint.previousSecretExpiresAt, endpoint.enabled, endpoint.disabledReason, endpoint.failingSince, endpoint.createdAt,
+            endpoint.updatedAt, endpoint.endpointId,
+        ])
+        return db.changesCount == 1
+    }
+
+    func deleteWebhookEndpoint(_ endpointId: String) throws -> Bool {
+        try db.execute(sql: "DELETE FROM webhook_endpoints WHERE endpoint_id = ?", arguments: [endpointId])
+        return db.changesCount == 1
+    }
+
+    func insertDeliveryAttempt(_ attempt: DeliveryAttempt) throws -> DeliveryAttempt {
+        var stored = attempt
+        stored.id = nil
+        guard try insertDeliveryAttemptRow(stored) else { throw StoreError.duplicate("delivery attempt") }  // a fresh id: never
+        stored.id = db.lastInsertedRowID
+        return stored
+    }
+
+    /// Writes the attempt's row (a nil id is assigned; a taken one is skipped); true when written.
+    private func insertDeliveryAttemptRow(_ attempt: DeliveryAttempt) throws -> Bool {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO delivery_attempts (id, event_id, endpoint_id, job_id, attempt, status, response, error, duration_ms, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """
+        ).execute(arguments: [
+            attempt.id, attempt.eventId, attempt.endpointId, attempt.jobId, attempt.attempt, attempt.status, attempt.response, attempt.error,
+            attempt.durationMilliseconds, attempt.at,
+        ])
+        return db.changesCount == 1
     }
 
     // MARK: Copy (notifyctl db copy)
@@ -266,6 +424,13 @@ final class SQLiteTransaction: StoreTransaction {
             return .orders(
                 try Row.fetchAll(db, sql: "SELECT * FROM orders WHERE out_trade_no > ? ORDER BY out_trade_no LIMIT ?", arguments: [after, limit])
                     .map(Order.init(row:)))
+        case (.webhookEndpoints, let key):
+            let after: String
+            if case .text(let text) = key { after = text } else { after = "" }
+            return .webhookEndpoints(
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM webhook_endpoints WHERE endpoint_id > ? ORDER BY endpoint_id LIMIT ?", arguments: [after, limit]
+                ).map(WebhookEndpoint.init(row:)))
         case (_, let key):
             var after: Int64 = 0
             if case .id(let id) = key { after = id }
@@ -276,6 +441,9 @@ final class SQLiteTransaction: StoreTransaction {
             case .notifications: return .notifications(try rows.map(StoredNotification.init(row:)))
             case .jobs: return .jobs(try rows.map(Job.init(row:)))
             case .jobAttempts: return .jobAttempts(try rows.map(JobAttempt.init(row:)))
+            case .webhookEndpoints: return .webhookEndpoints([])
+            case .webhookEvents: return .webhookEvents(try rows.map(WebhookEvent.init(row:)))
+            case .deliveryAttempts: return .deliveryAttempts(try rows.map(DeliveryAttempt.init(row:)))
             }
         }
     }
@@ -337,6 +505,12 @@ final class SQLiteTransaction: StoreTransaction {
                     "INSERT INTO job_attempts (id, job_id, attempt, owner, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [attempt.id, attempt.jobId, attempt.attempt, attempt.owner, attempt.outcome.rawValue, attempt.error, attempt.at])
             }
+        case .webhookEndpoints(let endpoints):
+            for endpoint in endpoints where try insertWebhookEndpointRow(endpoint) { inserted += 1 }
+        case .webhookEvents(let events):
+            for event in events where try insertWebhookEventRow(event) { inserted += 1 }
+        case .deliveryAttempts(let attempts):
+            for attempt in attempts where try insertDeliveryAttemptRow(attempt) { inserted += 1 }
         }
         return inserted
     }

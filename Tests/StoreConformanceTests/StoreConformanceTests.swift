@@ -408,10 +408,42 @@ struct StoreConformanceTests {
                 let current = try #require(try tx.order("C1", forUpdate: true))
                 _ = try tx.transition(current, to: .tradeSuccess, changes: OrderChanges(tradeNo: "T1"), event: OrderEvent(outTradeNo: "C1", source: "test"))
             }
+            // The webhook outbox: three endpoints (more than a page), events and attempts, with every column used.
+            let now = Self.wholeSecond()
+            try await source.write { tx in
+                try tx.insertWebhookEndpoint(endpoint("ep_b", types: ["order.paid", "order.refunded"], at: now))
+                try tx.insertWebhookEndpoint(
+                    WebhookEndpoint(
+                        endpointId: "ep_a", url: "https://a.example/h", note: "note", secret: "whsec_a", previousSecret: "whsec_old",
+                        previousSecretExpiresAt: now.addingTimeInterval(60), enabled: false, disabledReason: "operator",
+                        failingSince: now.addingTimeInterval(-60), createdAt: now, updatedAt: now.addingTimeInterval(1)))
+                try tx.insertWebhookEndpoint(endpoint("ep_c", types: ["order.closed"], at: now))
+                let paid = try #require(try tx.orderEvents("C1").last?.id)
+                try tx.publish(webhookEvent("evt_1", order: "C1", sequence: 1, orderEventId: paid, at: now), now: now)
+                try tx.publish(webhookEvent("evt_2", order: "C1", sequence: 2, type: "order.refunded", at: now), now: now)
+                try tx.publish(webhookEvent("evt_3", order: "C2", sequence: 1, type: "order.closed", at: now), now: now)
+                for attempt in 1...3 {
+                    try tx.insertDeliveryAttempt(
+                        DeliveryAttempt(
+                            eventId: "evt_1", endpointId: "ep_b", jobId: nil, attempt: attempt, status: attempt == 3 ? 200 : nil, response: "r",
+                            error: attempt == 3 ? nil : "timed out", durationMilliseconds: 100 * attempt,
+                            at: now.addingTimeInterval(Double(attempt))))
+                }
+            }
+            let (sourceEndpoints, sourceEvents, sourceAttempts) = try await source.read { db in
+                (
+                    try db.webhookEndpoints(), try db.webhookEvents(outTradeNo: nil, type: nil, since: nil, limit: 10),
+                    try db.deliveryAttempts(eventId: "evt_1", endpointId: nil)
+                )
+            }
+            #expect(sourceEndpoints.count == 3 && sourceEvents.count == 3 && sourceAttempts.count == 3)
             try await engine.withFreshStore { target, _ in
                 let first = try await StoreCopier.copy(from: source, to: target, pageSize: 2)
                 #expect(first.allSatisfy { $0.source == $0.target && $0.copied == $0.source }, "\(first)")
                 #expect(first.first { $0.table == .jobAttempts }?.source == 2)
+                #expect(first.first { $0.table == .webhookEndpoints }?.copied == 3)
+                #expect(first.first { $0.table == .webhookEvents }?.copied == 3)
+                #expect(first.first { $0.table == .deliveryAttempts }?.copied == 3)
                 let again = try await StoreCopier.copy(from: source, to: target, pageSize: 2)
                 #expect(again.allSatisfy { $0.copied == 0 && $0.source == $0.target }, "\(again)")
 
@@ -421,13 +453,326 @@ struct StoreConformanceTests {
                 #expect(copiedOrder?.status == .tradeSuccess && copiedOrder?.tradeNo == "T1")
                 #expect(events.map(\.toStatus) == [.waitBuyerPay, .tradeSuccess])
                 #expect(job?.lastError == "later" && job?.attempts == 1)
+                // The outbox, ids and references kept.
+                let (copiedEndpoints, copiedEvents, copiedAttempts, undelivered) = try await target.read { db in
+                    (
+                        try db.webhookEndpoints(), try db.webhookEvents(outTradeNo: nil, type: nil, since: nil, limit: 10),
+                        try db.deliveryAttempts(eventId: "evt_1", endpointId: nil), try db.oldestUndeliveredByEndpoint()
+                    )
+                }
+                #expect(copiedEndpoints == sourceEndpoints)
+                #expect(copiedEvents == sourceEvents)
+                #expect(copiedAttempts == sourceAttempts)
+                #expect(Set(undelivered.keys) == ["ep_b", "ep_c"])
                 // New writes in the target get ids after the copied ones.
                 let fresh = try await target.append([notification("after-copy", order: "C2")])
                 guard case .stored(let id) = fresh[0] else { Issue.record("\(fresh)"); return }
                 let maxCopied = try await source.read { db in try db.notification(notifyId: "copy4")?.id } ?? 0
                 #expect(id > maxCopied)
-                #expect(try await target.queueStats().pending == 5)
+                // 4 notification jobs still pending, the new one, and 3 deliveries (ep_b: evt_1 and evt_2; ep_c: evt_3).
+                #expect(try await target.queueStats().pending == 8)
+                let (event, attempt) = try await target.write { tx in
+                    (
+                        try tx.insertWebhookEvent(webhookEvent("evt_4", order: "C1", sequence: 3, at: now)),
+                        try tx.insertDeliveryAttempt(
+                            DeliveryAttempt(
+                                eventId: "evt_4", endpointId: "ep_b", jobId: nil, attempt: 1, status: 200, response: nil, error: nil,
+                                durationMilliseconds: 1, at: now))
+                    )
+                }
+                #expect(try #require(event.id) > sourceEvents.compactMap(\.id).max()!)
+                #expect(try #require(attempt.id) > sourceAttempts.compactMap(\.id).max()!)
+                #expect(try await target.read { db in try db.lastWebhookSequence(outTradeNo: "C1") } == 3)
             }
+        }
+    }
+
+    // MARK: Webhooks
+
+    /// Whole seconds: every engine stores them exactly (SQLite keeps milliseconds, PostgreSQL microseconds), so
+    /// records read back compare equal to the ones written.
+    static func wholeSecond(_ offset: TimeInterval = 0) -> Date {
+        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + offset).rounded(.down))
+    }
+
+    func endpoint(_ id: String, types: [String] = [], enabled: Bool = true, at: Date) -> WebhookEndpoint {
+        WebhookEndpoint(
+            endpointId: id, url: "https://shop.example/hooks/\(id)", eventTypes: types, secret: "whsec_\(id)", enabled: enabled, createdAt: at,
+            updatedAt: at)
+    }
+
+    func webhookEvent(
+        _ eventId: String, order: String = "A1", sequence: Int64, type: String = "order.paid", orderEventId: Int64? = nil, at: Date
+    ) -> WebhookEvent {
+        WebhookEvent(
+            eventId: eventId, type: type, outTradeNo: order, sequence: sequence, orderEventId: orderEventId,
+            payload: #"{"id":"\#(eventId)","type":"\#(type)"}"#, createdAt: at)
+    }
+
+    /// Runs `body` and records an issue unless it throws ``StoreError/duplicate(_:)`` (the message is the engine's).
+    func expectDuplicate(_ what: String, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("\(what): no error")
+        } catch StoreError.duplicate {
+        } catch {
+            Issue.record("\(what): expected .duplicate, got \(error)")
+        }
+    }
+
+    @Test("webhook endpoints: a taken id is a duplicate, update replaces every column, delete, oldest first", arguments: Engine.allCases)
+    func webhookEndpoints(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let now = Self.wholeSecond()
+            let b = endpoint("ep_b", at: now)
+            try await store.write { tx in
+                try tx.insertWebhookEndpoint(b)
+                try tx.insertWebhookEndpoint(endpoint("ep_a", types: ["order.paid"], at: now))
+                try tx.insertWebhookEndpoint(endpoint("ep_c", at: now.addingTimeInterval(-10)))
+            }
+            await expectDuplicate("a taken endpoint id") {
+                try await store.write { tx in try tx.insertWebhookEndpoint(endpoint("ep_a", at: now)) }
+            }
+            // Oldest first, ties by id.
+            #expect(try await store.read { db in try db.webhookEndpoints() }.map(\.endpointId) == ["ep_c", "ep_a", "ep_b"])
+            #expect(try await store.read { db in try db.webhookEndpoint("ep_b") } == b)
+            #expect(try await store.read { db in try db.webhookEndpoint("ep_a") }?.eventTypes == ["order.paid"])
+
+            let changed = WebhookEndpoint(
+                endpointId: "ep_a", url: "https://other.example/h", eventTypes: ["order.paid", "order.refunded"], note: "shop",
+                secret: "whsec_new", previousSecret: "whsec_ep_a", previousSecretExpiresAt: now.addingTimeInterval(86_400), enabled: false,
+                disabledReason: "410 Gone", failingSince: now.addingTimeInterval(-3600), createdAt: now.addingTimeInterval(100),
+                updatedAt: now.addingTimeInterval(200))
+            #expect(try await store.write { tx in try tx.updateWebhookEndpoint(changed) })
+            #expect(try await store.read { db in try db.webhookEndpoint("ep_a") } == changed)
+            // Back to defaults: every column is replaced, nils too.
+            let cleared = endpoint("ep_a", at: now.addingTimeInterval(100))
+            #expect(try await store.write { tx in try tx.updateWebhookEndpoint(cleared) })
+            #expect(try await store.read { db in try db.webhookEndpoint("ep_a") } == cleared)
+            #expect(!(try await store.write { tx in try tx.updateWebhookEndpoint(endpoint("ep_none", at: now)) }))
+            #expect(try await store.read { db in try db.webhookEndpoint("ep_none") } == nil)
+
+            #expect(try await store.write { tx in try tx.deleteWebhookEndpoint("ep_b") })
+            #expect(!(try await store.write { tx in try tx.deleteWebhookEndpoint("ep_b") }))
+            #expect(try await store.read { db in try db.webhookEndpoints() }.map(\.endpointId) == ["ep_c", "ep_a"])
+        }
+    }
+
+    @Test("webhook events: ids, duplicates, filters newest first, the last sequence of an order", arguments: Engine.allCases)
+    func webhookEvents(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let now = Self.wholeSecond()
+            try await store.insertOrder(order("A1"))
+            let created = try #require(try await store.read { db in try db.orderEvents("A1") }.first?.id)
+            #expect(try await store.read { db in try db.lastWebhookSequence(outTradeNo: "A1") } == 0)
+
+            let (e1, e2, e3) = try await store.write { tx in
+                (
+                    try tx.insertWebhookEvent(webhookEvent("evt_1", sequence: 1, orderEventId: created, at: now.addingTimeInterval(-20))),
+                    try tx.insertWebhookEvent(webhookEvent("evt_2", sequence: 2, type: "order.refunded", at: now.addingTimeInterval(-10))),
+                    try tx.insertWebhookEvent(webhookEvent("evt_3", order: "B1", sequence: 1, at: now))
+                )
+            }
+            let ids = try [e1, e2, e3].map { try #require($0.id) }
+            #expect(ids == ids.sorted() && Set(ids).count == 3)
+            var expected = webhookEvent("evt_1", sequence: 1, orderEventId: created, at: now.addingTimeInterval(-20))
+            expected.id = ids[0]
+            #expect(e1 == expected)
+            #expect(try await store.read { db in try db.webhookEvent("evt_1") } == e1)
+            #expect(try await store.read { db in try db.webhookEvent("evt_none") } == nil)
+
+            await expectDuplicate("a taken event_id") {
+                _ = try await store.write { tx in try tx.insertWebhookEvent(webhookEvent("evt_1", sequence: 3, at: now)) }
+            }
+            await expectDuplicate("a taken (order, sequence)") {
+                _ = try await store.write { tx in try tx.insertWebhookEvent(webhookEvent("evt_4", sequence: 2, at: now)) }
+            }
+            await expectDuplicate("an order event reported twice") {
+                _ = try await store.write { tx in try tx.insertWebhookEvent(webhookEvent("evt_5", sequence: 5, orderEventId: created, at: now)) }
+            }
+            // A broken rule is not a duplicate.
+            do {
+                _ = try await store.write { tx in try tx.insertWebhookEvent(webhookEvent("evt_6", sequence: 0, at: now)) }
+                Issue.record("an event with sequence 0 was stored")
+            } catch let error as StoreError {
+                guard case .constraint = error else { Issue.record("expected .constraint, got \(error)"); return }
+            }
+
+            let (all, ofA1, paid, recent, one, paidOfA1) = try await store.read { db in
+                (
+                    try db.webhookEvents(outTradeNo: nil, type: nil, since: nil, limit: 10),
+                    try db.webhookEvents(outTradeNo: "A1", type: nil, since: nil, limit: 10),
+                    try db.webhookEvents(outTradeNo: nil, type: "order.paid", since: nil, limit: 10),
+                    try db.webhookEvents(outTradeNo: nil, type: nil, since: now.addingTimeInterval(-10), limit: 10),
+                    try db.webhookEvents(outTradeNo: nil, type: nil, since: nil, limit: 1),
+                    try db.webhookEvents(outTradeNo: "A1", type: "order.paid", since: nil, limit: 10)
+                )
+            }
+            #expect(all == [e3, e2, e1])
+            #expect(ofA1.map(\.eventId) == ["evt_2", "evt_1"])
+            #expect(paid.map(\.eventId) == ["evt_3", "evt_1"])
+            #expect(recent.map(\.eventId) == ["evt_3", "evt_2"])
+            #expect(one.map(\.eventId) == ["evt_3"])
+            #expect(paidOfA1.map(\.eventId) == ["evt_1"])
+            let (lastA1, lastB1) = try await store.read { db in
+                (try db.lastWebhookSequence(outTradeNo: "A1"), try db.lastWebhookSequence(outTradeNo: "B1"))
+            }
+            #expect(lastA1 == 2 && lastB1 == 1)
+        }
+    }
+
+    @Test("publish enqueues one delivery per enabled endpoint receiving the type, and a write that throws keeps neither", arguments: Engine.allCases)
+    func publishEvent(engine: Engine) async throws {
+        struct Boom: Error {}
+        try await engine.withFreshStore { store, _ in
+            let now = Self.wholeSecond()
+            try await store.write { tx in
+                try tx.insertWebhookEndpoint(endpoint("ep_all", at: now))
+                try tx.insertWebhookEndpoint(endpoint("ep_paid", types: ["order.paid", "order.closed"], at: now))
+                try tx.insertWebhookEndpoint(endpoint("ep_refunds", types: ["order.refunded"], at: now))
+                try tx.insertWebhookEndpoint(endpoint("ep_off", enabled: false, at: now))
+            }
+            let (published, deliveries) = try await store.write { tx in try tx.publish(webhookEvent("evt_1", sequence: 1, at: now), now: now) }
+            #expect(published.id != nil)
+            #expect(try await store.read { db in try db.webhookEvent("evt_1") } == published)
+            let expectedTargets: Set = [DeliveryTarget(event: "evt_1", endpoint: "ep_all"), DeliveryTarget(event: "evt_1", endpoint: "ep_paid")]
+            #expect(Set(deliveries.compactMap(DeliveryTarget.init(job:))) == expectedTargets)
+            let jobs = try await store.read { db in try db.jobs(state: nil, kind: .deliver, outTradeNo: nil, limit: 10) }
+            #expect(Set(jobs.compactMap(\.id)) == Set(deliveries.compactMap(\.id)))
+            #expect(jobs.count == 2)
+            #expect(jobs.allSatisfy { $0.state == .pending && $0.outTradeNo == "A1" && $0.runAt == now })
+            #expect(Set(jobs.compactMap(\.uniqueKey)) == ["deliver:ep_all:evt_1", "deliver:ep_paid:evt_1"])
+
+            await #expect(throws: Boom.self) {
+                try await store.write { tx in
+                    let (_, more) = try tx.publish(webhookEvent("evt_2", sequence: 2, at: now), now: now)
+                    #expect(more.count == 2)
+                    throw Boom()
+                }
+            }
+            let (gone, stillTwo, last) = try await store.read { db in
+                (
+                    try db.webhookEvent("evt_2"), try db.jobs(state: nil, kind: .deliver, outTradeNo: nil, limit: 10).count,
+                    try db.lastWebhookSequence(outTradeNo: "A1")
+                )
+            }
+            #expect(gone == nil)
+            #expect(stillTwo == 2)
+            #expect(last == 1)
+        }
+    }
+
+    @Test("delivery attempts come back as written, oldest first, for one event or one event and endpoint", arguments: Engine.allCases)
+    func deliveryAttempts(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let now = Self.wholeSecond()
+            let written = try await store.write { tx in
+                _ = try tx.insertWebhookEvent(webhookEvent("evt_1", sequence: 1, at: now))
+                _ = try tx.insertWebhookEvent(webhookEvent("evt_2", sequence: 2, at: now))
+                return [
+                    try tx.insertDeliveryAttempt(
+                        DeliveryAttempt(
+                            eventId: "evt_1", endpointId: "ep_a", jobId: 7, attempt: 1, status: nil, response: nil, error: "connection refused",
+                            durationMilliseconds: 12, at: now)),
+                    try tx.insertDeliveryAttempt(
+                        DeliveryAttempt(
+                            eventId: "evt_1", endpointId: "ep_b", jobId: nil, attempt: 1, status: 204, response: "", error: nil,
+                            durationMilliseconds: 80, at: now.addingTimeInterval(1))),
+                    try tx.insertDeliveryAttempt(
+                        DeliveryAttempt(
+                            eventId: "evt_1", endpointId: "ep_a", jobId: 7, attempt: 2, status: 500, response: "boom", error: "HTTP 500",
+                            durationMilliseconds: 30_000, at: now.addingTimeInterval(2))),
+                ]
+            }
+            let ids = try written.map { try #require($0.id) }
+            #expect(ids == ids.sorted() && Set(ids).count == 3)
+            #expect(written[0].error == "connection refused" && written[0].status == nil && written[0].jobId == 7)
+            #expect(written.map(\.succeeded) == [false, true, false])
+            let (all, toA, toB, none) = try await store.read { db in
+                (
+                    try db.deliveryAttempts(eventId: "evt_1", endpointId: nil), try db.deliveryAttempts(eventId: "evt_1", endpointId: "ep_a"),
+                    try db.deliveryAttempts(eventId: "evt_1", endpointId: "ep_b"), try db.deliveryAttempts(eventId: "evt_2", endpointId: nil)
+                )
+            }
+            #expect(all == written)
+            #expect(toA == [written[0], written[2]])
+            #expect(toB == [written[1]])
+            #expect(none.isEmpty)
+            // An endpoint removed keeps its history.
+            try await store.write { tx in
+                try tx.insertWebhookEndpoint(endpoint("ep_a", at: now))
+                #expect(try tx.deleteWebhookEndpoint("ep_a"))
+            }
+            #expect(try await store.read { db in try db.deliveryAttempts(eventId: "evt_1", endpointId: "ep_a") } == toA)
+        }
+    }
+
+    @Test("oldestUndeliveredByEndpoint: when each endpoint's oldest pending or running delivery was enqueued", arguments: Engine.allCases)
+    func oldestUndeliveredByEndpoint(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let now = Date()
+            #expect(try await store.read { db in try db.oldestUndeliveredByEndpoint() }.isEmpty)
+            // runAt orders the claim below: ep_a/evt_1, ep_c and ep_d are claimed; ep_a/evt_2 and ep_b stay pending.
+            let jobs = try await store.write { tx in
+                [
+                    try tx.enqueueDelivery(DeliveryTarget(event: "evt_1", endpoint: "ep_a"), outTradeNo: "A1", at: now.addingTimeInterval(-40)),
+                    try tx.enqueueDelivery(DeliveryTarget(event: "evt_1", endpoint: "ep_c"), outTradeNo: "A1", at: now.addingTimeInterval(-30)),
+                    try tx.enqueueDelivery(DeliveryTarget(event: "evt_1", endpoint: "ep_d"), outTradeNo: "A1", at: now.addingTimeInterval(-20)),
+                    try tx.enqueueDelivery(DeliveryTarget(event: "evt_2", endpoint: "ep_a"), outTradeNo: "A1", at: now.addingTimeInterval(600)),
+                    try tx.enqueueDelivery(DeliveryTarget(event: "evt_1", endpoint: "ep_b"), outTradeNo: "A1", at: now.addingTimeInterval(600)),
+                ]
+            }
+            _ = try await store.enqueue(NewJob(kind: .reconcile, uniqueKey: "reconcile:A1", outTradeNo: "A1", runAt: now.addingTimeInterval(-50)))
+            let claimed = try await store.claim(owner: Self.owner, limit: 3, lease: .seconds(60), now: now, kinds: [.deliver])
+            #expect(claimed.map(\.id) == jobs[0..<3].map(\.id))
+            try await store.write { tx in
+                try tx.complete(claimed[1].lease!)  // ep_c: done
+                try tx.deadLetter(claimed[2].lease!, reason: "gave up")  // ep_d: dead
+            }
+            // Each endpoint's live jobs as the store recorded them (created_at is the store's clock).
+            let stored = try await store.read { db in try jobs.map { try #require(try db.job($0.id!)) } }
+            let expected: [String: Date] = [
+                "ep_a": min(stored[0].createdAt, stored[3].createdAt),
+                "ep_b": stored[4].createdAt,
+            ]
+            #expect(try await store.read { db in try db.oldestUndeliveredByEndpoint() } == expected)
+        }
+    }
+
+    @Test("postpone gives the job back uncounted at the given time, with no history row, fenced like retry", arguments: Engine.allCases)
+    func postpone(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let enqueued = try await store.write { tx in
+                try tx.enqueueDelivery(DeliveryTarget(event: "evt_1", endpoint: "ep_a"), outTradeNo: "A1", at: Date())
+            }
+            let now = Date()
+            let later = Self.wholeSecond(60)
+            let first = try #require(try await store.claim(owner: "old", limit: 1, lease: .seconds(30), now: now).first)
+            #expect(first.attempts == 1)
+            try await store.write { tx in try tx.postpone(first.lease!, at: later) }
+            let postponed = try #require(try await store.read { db in try db.job(enqueued.id!) })
+            #expect(postponed.state == .pending)
+            #expect(postponed.attempts == 0)
+            #expect(postponed.runAt == later)
+            #expect(postponed.leaseOwner == nil && postponed.leaseExpiresAt == nil)
+            #expect(try await store.read { db in try db.jobHistory(enqueued.id!) }.isEmpty)
+            #expect(try await store.claim(owner: "new", limit: 1, lease: .seconds(30), now: now).isEmpty, "not due before `at`")
+
+            let taken = try #require(try await store.claim(owner: "new", limit: 1, lease: .seconds(30), now: later).first)
+            #expect(taken.id == enqueued.id)
+            #expect(taken.attempts == 1)
+            // The old owner's lease, and the new owner's with another attempt number, no longer hold the job.
+            let stale = first.lease!
+            await #expect(throws: StoreError.leaseLost(jobId: stale.jobId)) { try await store.write { tx in try tx.postpone(stale, at: later) } }
+            let otherAttempt = JobLease(jobId: taken.id!, owner: "new", attempt: 2)
+            await #expect(throws: StoreError.leaseLost(jobId: taken.id!)) { try await store.write { tx in try tx.postpone(otherAttempt, at: later) } }
+            try await store.write { tx in try tx.complete(taken.lease!) }
+            await #expect(throws: StoreError.leaseLost(jobId: taken.id!)) {
+                try await store.write { tx in try tx.postpone(taken.lease!, at: later) }
+            }
+            let (job, history) = try await store.read { db in (try db.job(enqueued.id!), try db.jobHistory(enqueued.id!)) }
+            #expect(job?.state == .done && job?.attempts == 1)
+            #expect(history.map(\.outcome) == [.done])
         }
     }
 
@@ -476,7 +821,7 @@ struct StoreConformanceTests {
     @Test("migrations are named, applied once, and readiness commits", arguments: Engine.allCases)
     func migrationsAndHealth(engine: Engine) async throws {
         try await engine.withFreshStore { store, _ in
-            #expect(store.knownMigrations.starts(with: ["v1-initial-schema", "v2-job-payload"]))
+            #expect(store.knownMigrations.starts(with: ["v1-initial-schema", "v2-job-payload", "v3-rejected-notifications", "v4-webhooks"]))
             let pending = try await store.pendingMigrations()
             let applied = try await store.migrate()
             #expect(pending.isEmpty)
