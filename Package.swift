@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "AlipayKit", targets: ["AlipayKit"]),
+        // For the merchant's application: verifies the order events alipay-notify delivers (Standard Webhooks v1).
+        .library(name: "AlipayNotifyWebhooks", targets: ["AlipayNotifyWebhooks"]),
         .executable(name: "notify-receiver", targets: ["notify-receiver"]),
         .executable(name: "notify-worker", targets: ["notify-worker"]),
         .executable(name: "notifyctl", targets: ["notifyctl"]),
@@ -38,6 +40,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Standard Webhooks v1 signing and verification; depends on nothing of ours, so a merchant's app can use it alone.
+        .target(name: "AlipayNotifyWebhooks", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The store contract: records, the unit of work, the queue's operations, the group-commit writer. No engine.
         .target(
             name: "NotifyStore",
@@ -81,7 +85,11 @@ let package = Package(
             name: "NotifyCore",
             dependencies: [
                 "AlipayKit",
+                "AlipayNotifyWebhooks",
                 "NotifyStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -148,8 +156,12 @@ let package = Package(
         .executableTarget(
             name: "notifyctl",
             dependencies: [
-                "AlipayKit", "NotifyStore", "NotifyCore", "NotifyStoreEngines", "NotifyStoreSQLite",
+                "AlipayKit", "NotifyStore", "NotifyCore", "NotifyStoreEngines", "NotifyStoreSQLite", "AlipayNotifyWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -171,6 +183,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AlipayKitTests", dependencies: ["AlipayKit"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AlipayNotifyWebhooksTests", dependencies: ["AlipayNotifyWebhooks"]),
         .testTarget(
             name: "NotifyStoreTests",
             dependencies: [
@@ -225,7 +238,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AlipayKit", "NotifyStore", "NotifyStoreSQLite", "NotifyStoreEngines", "StoreTestSupport",
+                "AlipayKit", "NotifyStore", "NotifyStoreSQLite", "NotifyStoreEngines", "StoreTestSupport", "AlipayNotifyWebhooks",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),

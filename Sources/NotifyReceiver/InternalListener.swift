@@ -17,16 +17,18 @@ public struct InternalListener: Sendable {
     let store: any Store
     let metrics: ReceiverMetrics
     let token: String?
+    let webhooks: WebhookService
 
-    /// The internal routes over `database`, creating orders with `orderService`.
+    /// The internal routes over `database`, creating orders with `orderService`; endpoint URLs follow `webhookPolicy`.
     public init(
         orderService: OrderService, store: any Store,
-        metrics: ReceiverMetrics, token: String?
+        metrics: ReceiverMetrics, token: String?, webhookPolicy: EndpointPolicy = EndpointPolicy()
     ) {
         self.orderService = orderService
         self.store = store
         self.metrics = metrics
         self.token = token
+        self.webhooks = WebhookService(store: store, policy: webhookPolicy)
     }
 
     /// The router with every internal route.
@@ -85,7 +87,87 @@ public struct InternalListener: Sendable {
                 return Self.errorResponse(error)
             }
         }
+        addWebhookRoutes(to: protected)
         return router
+    }
+
+    /// `/api/endpoints` and `/api/events`: what `notifyctl endpoints|events` does, over HTTP.
+    func addWebhookRoutes(to routes: RouterGroup<ReceiverRequestContext>) {
+        let webhooks = webhooks
+        routes.get("/api/endpoints") { _, _ in
+            await Self.answer { () async throws(WebhookServiceError) in try await webhooks.list() }
+        }
+        routes.post("/api/endpoints") { request, context in
+            let input: CreateEndpointRequest
+            do {
+                let body = try await request.body.collect(upTo: context.maxUploadSize)
+                input = try JSONDecoder().decode(CreateEndpointRequest.self, from: Data(body.readableBytesView))
+            } catch {
+                return JSONResponse.error(
+                    .badRequest, "body must be JSON {\"url\": \"https://…\", \"events\"?: [\"order.paid\", …], \"description\"?: \"…\"}: \(Self.describe(error))")
+            }
+            return await Self.answer(.created) { () async throws(WebhookServiceError) in
+                try await webhooks.add(url: input.url, events: input.events ?? [], note: input.description)
+            }
+        }
+        routes.get("/api/endpoints/{id}") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            return await Self.answer { () async throws(WebhookServiceError) in try await webhooks.show(id) }
+        }
+        routes.delete("/api/endpoints/{id}") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            do throws(WebhookServiceError) {
+                try await webhooks.remove(id)
+                return Response(status: .noContent)
+            } catch {
+                return Self.errorResponse(error)
+            }
+        }
+        routes.post("/api/endpoints/{id}/{action}") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            switch context.parameters.get("action") ?? "" {
+            case "disable": return await Self.answer { () async throws(WebhookServiceError) in try await webhooks.disable(id) }
+            case "enable": return await Self.answer { () async throws(WebhookServiceError) in try await webhooks.enable(id) }
+            case "rotate-secret": return await Self.answer { () async throws(WebhookServiceError) in try await webhooks.rotateSecret(id) }
+            default: return JSONResponse.error(.notFound, "no such action: disable, enable or rotate-secret")
+            }
+        }
+        routes.get("/api/events") { request, _ in
+            var limit = 100
+            if let raw = request.uri.queryParameters["limit"].map(String.init) {
+                guard let parsed = Int(raw), (1...1000).contains(parsed) else {
+                    return JSONResponse.error(.badRequest, "limit: must be a whole number from 1 to 1000")
+                }
+                limit = parsed
+            }
+            let order = request.uri.queryParameters["order"].map(String.init)
+            let type = request.uri.queryParameters["type"].map(String.init)
+            return await Self.answer { () async throws(WebhookServiceError) in try await webhooks.events(outTradeNo: order, type: type, limit: limit) }
+        }
+        routes.get("/api/events/{id}") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            return await Self.answer { () async throws(WebhookServiceError) in try await webhooks.event(id) }
+        }
+    }
+
+    /// A JSON answer from a webhook service call, or its error.
+    static func answer<T: Encodable>(
+        _ status: HTTPResponse.Status = .ok, _ body: () async throws(WebhookServiceError) -> T
+    ) async -> Response {
+        do throws(WebhookServiceError) {
+            return JSONResponse.make(status, try await body())
+        } catch {
+            return errorResponse(error)
+        }
+    }
+
+    static func errorResponse(_ error: WebhookServiceError) -> Response {
+        switch error {
+        case .invalid: JSONResponse.error(.badRequest, error.description)
+        case .notFound: JSONResponse.error(.notFound, error.description)
+        case .conflict: JSONResponse.error(.conflict, error.description)
+        case .unavailable: JSONResponse.error(.serviceUnavailable, error.description)
+        }
     }
 
     /// The Hummingbird application serving `router()` on `host:port`.

@@ -81,10 +81,27 @@ public final class ReceiverMetrics: Sendable {
     /// their last values.
     public func refresh(store: any Store, now: Date = Date()) async {
         guard
-            let (stats, oldestAge, counts, needingReview) = try? await store.read({ db in
-                (try db.queueStats(), try db.oldestPendingAge(now: now), try db.orderCounts(), try db.ordersNeedingReview())
+            let (stats, oldestAge, counts, needingReview, endpoints, undelivered) = try? await store.read({ db in
+                (
+                    try db.queueStats(), try db.oldestPendingAge(now: now), try db.orderCounts(), try db.ordersNeedingReview(),
+                    try db.webhookEndpoints(), try db.oldestUndeliveredByEndpoint()
+                )
             })
         else { return }
+        let enabled = endpoints.filter(\.enabled).count
+        registry.makeGauge(
+            descriptor: Self.descriptor("alipay_notify_webhook_endpoints", "Webhook endpoints by state"), labels: [("state", "enabled")]
+        ).set(Double(enabled))
+        registry.makeGauge(
+            descriptor: Self.descriptor("alipay_notify_webhook_endpoints", "Webhook endpoints by state"), labels: [("state", "disabled")]
+        ).set(Double(endpoints.count - enabled))
+        for endpoint in endpoints {
+            registry.makeGauge(
+                descriptor: Self.descriptor(
+                    "alipay_notify_webhook_oldest_undelivered_seconds", "Age of the oldest event not yet delivered to the endpoint (0 when none)"),
+                labels: [("endpoint", endpoint.endpointId)]
+            ).set(undelivered[endpoint.endpointId].map { max(0, now.timeIntervalSince($0)) } ?? 0)
+        }
         queueJobs[.pending]?.set(Double(stats.pending))
         queueJobs[.running]?.set(Double(stats.running))
         queueJobs[.done]?.set(Double(stats.done))

@@ -78,7 +78,8 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
             readiness.listening("public", channel: $0)
         }
         let internalApp = InternalListener(
-            orderService: orderService, store: store, metrics: metrics, token: settings.apiToken
+            orderService: orderService, store: store, metrics: metrics, token: settings.apiToken,
+            webhookPolicy: EndpointPolicy(settings.webhooks)
         ).application(host: settings.api.host, port: settings.api.port, logger: Logger(label: "\(program).internal")) {
             readiness.listening("internal", channel: $0)
         }

@@ -40,7 +40,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
             program, host: settings.workerMetrics.host, port: settings.workerMetrics.port, key: "worker.metricsPort", env: "WORKER_METRICS_PORT")
         DaemonBootstrap.bootstrapLogging(label: program, level: settings.logLevel, format: settings.logFormat)
         let registry = DaemonBootstrap.bootstrapMetrics()
-        WorkerMetrics().exportZeros(kinds: JobRunner.kinds)
+        WorkerMetrics().exportZeros(kinds: JobRunner.kinds.union(JobRunner.deliveryKinds))
         let logger = Logger(label: program)
         for warning in settings.warnings { logger.warning("\(warning)") }
 
@@ -57,10 +57,12 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, settings.worker.concurrency)
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        // Deliveries to the merchant's endpoints get a client of their own: no redirects, their own pool.
+        let webhookClient = WebhookDeliverer.makeHTTPClient(timeout: .milliseconds(Int64(settings.webhooks.timeoutSeconds * 1000)))
         let runtime: WorkerRuntime
         do throws(ConfigurationError) {
             let gateway = AlipayClient(configuration: alipay, httpClient: httpClient)
-            runtime = try WorkerRuntime(configuration: settings, store: store, gateway: gateway, logger: logger)
+            runtime = try WorkerRuntime(configuration: settings, store: store, gateway: gateway, webhookClient: webhookClient, logger: logger)
         } catch {
             DaemonBootstrap.fail(program, error.description)
         }
@@ -85,6 +87,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         // release the leases of the rest), the summary, the sweeper, then the metrics listener.
         await DaemonBootstrap.run(program, configurations, logger: logger)
         try? await httpClient.shutdown()
+        try? await webhookClient.shutdown()
     }
 }
 

@@ -21,11 +21,14 @@ struct WorkerStack {
     let metricsURL: String
     /// The same store the daemons use, opened by the test (never migrating: the daemons did).
     let database: any Store
+    /// The worker's environment, to start another worker on the same stack.
+    let workerEnvironment: [String: String]
 
     /// Starts the sandbox, the receiver (pointed at the sandbox) and the worker with fast timings, on a fresh store
     /// of `engine`. Nil when that engine cannot run here: the reason is printed (a failure under CI).
     static func start(
-        name: String, engine: TestEngine = .sqlite, sandboxFaults: String? = nil, worker extra: [String: String] = [:]
+        name: String, engine: TestEngine = .sqlite, sandboxFaults: String? = nil, worker extra: [String: String] = [:],
+        receiver receiverExtra: [String: String] = [:]
     ) async throws -> WorkerStack? {
         guard let workspace = try TestWorkspace.make(name: name, engine: engine) else { return nil }
         let storeURL = workspace.storeURL
@@ -52,7 +55,7 @@ struct WorkerStack {
         let gateway = ["ALIPAY_GATEWAY_URL": "\(sandboxURL)/gateway.do"]
         let receiver: ReceiverDaemon
         do {
-            receiver = try await ReceiverDaemon.start(in: workspace, extra: gateway)
+            receiver = try await ReceiverDaemon.start(in: workspace, extra: gateway.merging(receiverExtra) { $1 })
         } catch {
             await sandbox.stop()
             throw error
@@ -91,7 +94,7 @@ struct WorkerStack {
         let database = try await StoreEngines.open(try StoreURL(parsing: storeURL), options: .init(migrate: false), logger: logger)
         return WorkerStack(
             workspace: workspace, sandbox: sandbox, sandboxURL: sandboxURL, receiver: receiver, worker: worker, metricsURL: metricsURL,
-            database: database)
+            database: database, workerEnvironment: workerEnvironment)
     }
 
     /// Creates the order through the receiver's API and opens the same trade at the sandbox (the buyer reached the cashier).

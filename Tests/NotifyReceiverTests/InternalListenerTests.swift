@@ -64,6 +64,53 @@ struct InternalListenerTests {
         #expect(fixture.metric("alipay_notify_orders_created_total") == 1)
     }
 
+    @Test("/api/endpoints: strict input (unknown field, unknown event type, http or a private address refused with the production policy), secret shown once, 404s")
+    func endpointsAPI() async throws {
+        let fixture = try ReceiverFixture()
+        try await fixture.internalApp().test(.router) { client in
+            let refused: [(String, String)] = [
+                (#"{"url":"https://93.184.216.34/hook","evnts":["order.paid"]}"#, #"unknown field \"evnts\""#),
+                (#"{"url":"https://93.184.216.34/hook","events":["order.payed"]}"#, "order.payed"),
+                (#"{"url":"http://93.184.216.34/hook"}"#, "https://"),
+                (#"{"url":"https://127.0.0.1/hook"}"#, "loopback"),
+                (#"{"url":"https://10.1.2.3/hook"}"#, "private"),
+                (#"{"events":[]}"#, #"missing key \"url\""#),
+            ]
+            for (body, named) in refused {
+                try await client.execute(uri: "/api/endpoints", method: .post, headers: Self.json, body: ByteBuffer(string: body)) {
+                    #expect($0.status == .badRequest, "\(body)")
+                    #expect(String(buffer: $0.body).contains(named), "\(body): \(String(buffer: $0.body))")
+                }
+            }
+            var id = ""
+            var secret = ""
+            try await client.execute(
+                uri: "/api/endpoints", method: .post, headers: Self.json,
+                body: ByteBuffer(string: #"{"url":"https://93.184.216.34/hook","events":["order.paid"],"description":"shop"}"#)
+            ) {
+                #expect($0.status == .created)
+                let created = try Self.object($0.body)
+                id = try #require(created["id"] as? String)
+                secret = try #require(created["secret"] as? String)
+                #expect(secret.hasPrefix("whsec_"))
+            }
+            try await client.execute(uri: "/api/endpoints", method: .get) {
+                #expect($0.status == .ok)
+                #expect(String(buffer: $0.body).contains(id) && !String(buffer: $0.body).contains(secret), "listed without the secret")
+            }
+            try await client.execute(uri: "/api/endpoints/\(id)/disable", method: .post) {
+                let shown = try Self.object($0.body)
+                #expect(shown["enabled"] as? Bool == false)
+            }
+            try await client.execute(uri: "/api/endpoints/\(id)/explode", method: .post) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/api/endpoints/\(id)", method: .delete) { #expect($0.status == .noContent) }
+            try await client.execute(uri: "/api/endpoints/\(id)", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/api/events/evt_nope", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/api/events?limit=0", method: .get) { #expect($0.status == .badRequest) }
+        }
+        #expect(try await fixture.database.read { db in try db.webhookEndpoints() }.isEmpty, "refused requests created nothing")
+    }
+
     @Test("the API gives times in ISO 8601 UTC (the return page shows Beijing time)")
     func apiTimesAreUTC() async throws {
         let fixture = try ReceiverFixture()

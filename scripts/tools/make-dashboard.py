@@ -36,6 +36,12 @@ panels = [
     ("Order transitions and refunds (/s)",
      [("sum by (to) (rate(alipay_notify_order_transitions_total[5m]))", "to {{to}}"),
       ("sum by (kind) (rate(alipay_notify_refunds_total[5m]))", "{{kind}}")], "ops"),
+    ("Webhook deliveries by result (/s)",
+     [("sum by (result) (rate(alipay_notify_webhook_deliveries_total[5m]))", "{{result}}")], "ops"),
+    ("Webhook delivery latency (order change to the endpoint's 2xx) and oldest undelivered event",
+     [("histogram_quantile(0.5, sum by (le) (rate(alipay_notify_webhook_delivery_latency_seconds_bucket[5m])))", "p50"),
+      ("histogram_quantile(0.99, sum by (le) (rate(alipay_notify_webhook_delivery_latency_seconds_bucket[5m])))", "p99"),
+      ("max by (endpoint) (alipay_notify_webhook_oldest_undelivered_seconds)", "oldest undelivered {{endpoint}}")], "s"),
 ]
 
 dashboard = {

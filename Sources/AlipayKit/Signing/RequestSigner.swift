@@ -67,6 +67,19 @@ public struct RequestSigner: Sendable {
         return "\(parts.year ?? 0)-\(two(parts.month))-\(two(parts.day)) \(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))"
     }
 
+    /// Reads a time in Alipay's format ("yyyy-MM-dd HH:mm:ss", China time: `gmt_payment`, `send_pay_date`); nil
+    /// when the text is not one.
+    public static func date(fromTimestamp text: String) -> Date? {
+        let parts = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == ":" }).map { Int($0) }
+        guard parts.count == 6, text.count == 19, parts.allSatisfy({ $0 != nil }) else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
+        let components = DateComponents(
+            year: parts[0], month: parts[1], day: parts[2], hour: parts[3], minute: parts[4], second: parts[5])
+        guard components.isValidDate(in: calendar), let date = calendar.date(from: components) else { return nil }
+        return date
+    }
+
     /// Compact JSON with sorted keys and unescaped slashes, so the same request always signs the same way.
     static func bizContent<R: AlipayRequest>(_ request: R) throws -> String {
         let encoder = JSONEncoder()

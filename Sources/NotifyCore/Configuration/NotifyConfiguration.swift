@@ -43,6 +43,24 @@ public struct NotifyConfiguration: Sendable {
         public var confirmWithQuery = false
     }
 
+    /// Order events pushed to the merchant's endpoints (`webhooks.*`, docs/webhooks.md).
+    public struct Webhooks: Sendable {
+        /// Accept `http://` endpoint URLs (development only; production endpoints are `https://`).
+        public var allowInsecureUrls = false
+        /// Deliver to addresses on loopback, private or link-local networks (development only).
+        public var allowPrivateNetworks = false
+        /// Deliveries in flight at once, in their own lane (they never take the worker's slots).
+        public var concurrency = 16
+        /// Deliveries in flight at once to one endpoint, so a slow one never holds the whole lane.
+        public var perEndpointConcurrency = 4
+        /// How long one delivery waits for the answer.
+        public var timeoutSeconds = 15.0
+        /// An endpoint whose every delivery failed for this long is disabled.
+        public var disableAfterDays = 5.0
+        /// Multiplies the retry schedule (tests and demos shrink it; 1 in production).
+        public var retryScale = 1.0
+    }
+
     /// The public listener's protection (`receiver.*` beyond host and port).
     public struct ReceiverLimits: Sendable {
         /// Requests per second allowed per client address; 0 turns the limit off.
@@ -65,6 +83,7 @@ public struct NotifyConfiguration: Sendable {
     public var workerMetrics = Listener(host: "127.0.0.1", port: 8082)
     public var apiToken: String?
     public var worker = Worker()
+    public var webhooks = Webhooks()
     public var ordersTimeoutMinutes = 30
     /// `log.level` (trace … critical, default info) and `log.format` (`text` or `json`).
     public var logLevel = "info"
@@ -229,6 +248,17 @@ extension NotifyConfiguration {
             throw ConfigurationError("worker.retryMaxSeconds (WORKER_RETRY_MAX_SECONDS) must not be below worker.retryBaseSeconds")
         }
         ordersTimeoutMinutes = try values.int("orders.timeoutMinutes", in: 1...(60 * 24 * 15)) ?? ordersTimeoutMinutes
+
+        webhooks.allowInsecureUrls = try values.bool("webhooks.allowInsecureUrls") ?? webhooks.allowInsecureUrls
+        webhooks.allowPrivateNetworks = try values.bool("webhooks.allowPrivateNetworks") ?? webhooks.allowPrivateNetworks
+        webhooks.concurrency = try values.int("webhooks.concurrency", in: 1...1024) ?? webhooks.concurrency
+        webhooks.perEndpointConcurrency = try values.int("webhooks.perEndpointConcurrency", in: 1...256) ?? webhooks.perEndpointConcurrency
+        webhooks.timeoutSeconds = try values.seconds("webhooks.timeoutSeconds") ?? webhooks.timeoutSeconds
+        webhooks.disableAfterDays = try values.seconds("webhooks.disableAfterDays") ?? webhooks.disableAfterDays
+        webhooks.retryScale = try values.seconds("webhooks.retryScale") ?? webhooks.retryScale
+        guard webhooks.timeoutSeconds > 0, webhooks.retryScale > 0 else {
+            throw ConfigurationError("webhooks.timeoutSeconds and webhooks.retryScale must be above 0")
+        }
 
         logLevel = values.string("log.level")?.lowercased() ?? logLevel
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]

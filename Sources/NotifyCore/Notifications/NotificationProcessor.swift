@@ -96,7 +96,7 @@ public struct NotificationProcessor: Sendable {
         case .fact(let fact):
             return try applier.apply(fact, lease: lease, now: now, in: db)
         case .review(let reason, let detail, let outTradeNo):
-            return try applier.review(reason, detail, outTradeNo: outTradeNo, lease: lease, in: db)
+            return try applier.review(reason, detail, outTradeNo: outTradeNo, lease: lease, now: now, in: db)
         case .failure(let failure):
             throw failure
         }

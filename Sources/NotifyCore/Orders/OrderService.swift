@@ -18,11 +18,7 @@ public struct CreateOrderRequest: Codable, Sendable, Equatable {
     /// Decodes strictly: a field this version does not know (a typo such as `totalAmount`, or an option of a newer
     /// version) is an error naming it, never silently dropped.
     public init(from decoder: any Decoder) throws {
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        let all = try decoder.container(keyedBy: AnyKey.self)
-        if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
-            throw UnknownFieldError(field: unknown, known: CodingKeys.allCases.map(\.rawValue))
-        }
+        try UnknownFieldError.check(decoder, known: CodingKeys.allCases.map(\.rawValue))
         let container = try decoder.container(keyedBy: CodingKeys.self)
         outTradeNo = try container.decodeIfPresent(String.self, forKey: .outTradeNo)
         totalAmount = try container.decode(String.self, forKey: .totalAmount)
@@ -47,6 +43,14 @@ public struct CreateOrderRequest: Codable, Sendable, Equatable {
 
 /// A request body named a field this version does not know.
 public struct UnknownFieldError: Error, CustomStringConvertible, Sendable {
+    /// Throws for the first (alphabetically) key of the decoded object that is not in `known`.
+    public static func check(_ decoder: any Decoder, known: [String]) throws {
+        let all = try decoder.container(keyedBy: CreateOrderRequest.AnyKey.self)
+        if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
+            throw UnknownFieldError(field: unknown, known: known)
+        }
+    }
+
     /// The unknown field.
     public var field: String
     /// The fields the request takes.

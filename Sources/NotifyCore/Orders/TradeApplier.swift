@@ -83,6 +83,7 @@ public struct TradeApplier: Sendable {
             if order != nil {
                 try db.flagForReview(fact.outTradeNo, reason: "\(reason.rawValue): \(detail)")
             }
+            try OrderEvents.publishedReview(outTradeNo: fact.outTradeNo, order: order, reason: reason, detail: detail, now: now, in: db)
             if let lease {
                 try db.deadLetter(lease, reason: "\(reason.rawValue): \(detail) — \(reason.operatorHint)")
             }
@@ -103,7 +104,7 @@ public struct TradeApplier: Sendable {
             let changes = OrderChanges(
                 tradeNo: order.tradeNo == nil ? fact.tradeNo : nil,
                 refundedFen: transition.refundedFen,
-                paidAt: transition.kind == .payment && order.paidAt == nil ? now : nil,
+                paidAt: transition.kind == .payment && order.paidAt == nil ? (fact.paidAt ?? now) : nil,
                 closedAt: transition.to == .tradeClosed ? now : nil)
             let event = OrderEvent(
                 outTradeNo: order.outTradeNo, fromStatus: transition.from, toStatus: transition.to,
@@ -115,6 +116,15 @@ public struct TradeApplier: Sendable {
                 // anyway (an engine without row locks): nothing was written, and the retry re-reads the order.
                 throw JobFailure.retryable("order \(order.outTradeNo) changed while being updated")
             }
+            // The order as the transition left it, and the event it wrote: what the merchant's application is told.
+            var changed = order
+            changed.status = transition.to
+            changed.tradeNo = order.tradeNo ?? changes.tradeNo
+            changed.refundedFen = changes.refundedFen ?? order.refundedFen
+            changed.paidAt = order.paidAt ?? changes.paidAt
+            changed.closedAt = order.closedAt ?? changes.closedAt
+            let orderEventId = try db.orderEvents(order.outTradeNo).last?.id
+            try OrderEvents.published(changed, transition: transition, orderEventId: orderEventId, now: now, in: db)
             if let lease { try db.complete(lease) }
             return .applied(transition, source: fact.source)
         }
@@ -123,10 +133,15 @@ public struct TradeApplier: Sendable {
     /// Records a review found before a fact could be built (a foreign `app_id` rejected by the verifier):
     /// flags the order when it exists and dead-letters the job, in `db`'s transaction.
     public func review(
-        _ reason: ReviewReason, _ detail: String, outTradeNo: String?, lease: JobLease?, in db: any StoreTransaction
+        _ reason: ReviewReason, _ detail: String, outTradeNo: String?, lease: JobLease?, now: Date, in db: any StoreTransaction
     ) throws -> TradeApplication {
         if let outTradeNo {
-            try db.flagForReview(outTradeNo, reason: "\(reason.rawValue): \(detail)")
+            // Only an order of ours is flagged and reported: a foreign app's notification about a number we do not
+            // have is none of the merchant application's business (the dead job keeps it for the operator).
+            if let order = try db.order(outTradeNo, forUpdate: true) {
+                try db.flagForReview(outTradeNo, reason: "\(reason.rawValue): \(detail)")
+                try OrderEvents.publishedReview(outTradeNo: outTradeNo, order: order, reason: reason, detail: detail, now: now, in: db)
+            }
         }
         if let lease {
             try db.deadLetter(lease, reason: "\(reason.rawValue): \(detail) — \(reason.operatorHint)")

@@ -1,4 +1,5 @@
 import AlipayKit
+import Foundation
 import NotifyStore
 
 /// What a verified Alipay message says about one trade, whichever way it came (notification or `trade.query`).
@@ -48,11 +49,13 @@ public struct TradeFact: Sendable, Equatable {
     public var notifyId: String?
     /// Set once `alipay.trade.query` agreed with a notification's payment (`worker.confirmWithQuery`).
     public var confirmedByQuery: Bool
+    /// When the buyer paid, as Alipay says (`gmt_payment` of a notification, `send_pay_date` of a query answer).
+    public var paidAt: Date?
 
     /// A fact from its parts.
     public init(
         outTradeNo: String, status: OrderStatus, totalAmount: Amount, refundFee: Amount? = nil, tradeNo: String? = nil,
-        party: Party? = nil, source: Source, notifyId: String? = nil, confirmedByQuery: Bool = false
+        party: Party? = nil, source: Source, notifyId: String? = nil, confirmedByQuery: Bool = false, paidAt: Date? = nil
     ) {
         self.outTradeNo = outTradeNo
         self.status = status
@@ -63,6 +66,7 @@ public struct TradeFact: Sendable, Equatable {
         self.source = source
         self.notifyId = notifyId
         self.confirmedByQuery = confirmedByQuery
+        self.paidAt = paidAt
     }
 
     /// The fact a verified notification states.
@@ -71,7 +75,7 @@ public struct TradeFact: Sendable, Equatable {
             outTradeNo: notification.outTradeNo, status: OrderStatus(notification.tradeStatus), totalAmount: notification.totalAmount,
             refundFee: notification.refundFee, tradeNo: notification.tradeNo,
             party: Party(appId: notification.appId, sellerId: notification.sellerId), source: .notification,
-            notifyId: notification.notifyId)
+            notifyId: notification.notifyId, paidAt: notification.gmtPayment.flatMap(RequestSigner.date(fromTimestamp:)))
     }
 
     /// What the state machine sees of it.

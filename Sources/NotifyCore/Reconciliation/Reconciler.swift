@@ -116,7 +116,9 @@ public struct Reconciler: Sendable {
         guard let status = answer.tradeStatus, let total = answer.totalAmount else {
             throw JobFailure.retryable("alipay.trade.query answered without trade_status or total_amount")
         }
-        return TradeFact(outTradeNo: outTradeNo, status: OrderStatus(status), totalAmount: total, tradeNo: answer.tradeNo, source: .query)
+        return TradeFact(
+            outTradeNo: outTradeNo, status: OrderStatus(status), totalAmount: total, tradeNo: answer.tradeNo, source: .query,
+            paidAt: answer.sendPayDate.flatMap(RequestSigner.date(fromTimestamp:)))
     }
 
     /// The failure for a gateway outcome that is not an answer to apply.

@@ -23,11 +23,15 @@ public struct JobRunner: Sendable {
     public let logger: Logger
     /// The clock (tests move it).
     public let now: @Sendable () -> Date
+    /// `deliver` jobs (order events to the merchant's endpoints); nil in processes that send none.
+    public let deliverer: WebhookDeliverer?
 
     /// A runner from its parts.
     public init(
-        store: any Store, notifications: NotificationProcessor, reconciler: Reconciler, retry: RetryPolicies, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
+        store: any Store, notifications: NotificationProcessor, reconciler: Reconciler, retry: RetryPolicies, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
+        deliverer: WebhookDeliverer? = nil
     ) {
+        self.deliverer = deliverer
         self.store = store
         self.notifications = notifications
         self.reconciler = reconciler
@@ -37,8 +41,10 @@ public struct JobRunner: Sendable {
         self.now = now
     }
 
-    /// The job kinds this version runs.
+    /// The job kinds of the worker's main lane.
     public static let kinds: Set<JobKind> = [.notification, .reconcile, .close]
+    /// The job kinds of the delivery lane (their own concurrency: a slow endpoint never takes the main lane's slots).
+    public static let deliveryKinds: Set<JobKind> = [.deliver]
 
     /// Runs a job claimed by `owner` and says how it ended. Never throws: every error is classified and recorded.
     public func run(_ job: Job, owner: String) async -> JobReport {
@@ -47,14 +53,25 @@ public struct JobRunner: Sendable {
         }
         let started = ContinuousClock.now
         let report: JobReport
+        if job.kind == .deliver, let deliverer {
+            report = await deliverer.run(job, lease: lease)
+        } else {
+            report = await runRules(job, lease: lease)
+        }
+        metrics.duration(kind: job.kind.rawValue, ContinuousClock.now - started)
+        observe(report)
+        return report
+    }
+
+    /// A job whose outcome is a ``TradeApplication`` (notification, reconcile, close).
+    private func runRules(_ job: Job, lease: JobLease) async -> JobReport {
+        let report: JobReport
         do {
             let result = try await dispatch(job, lease: lease)
             report = JobReport(job: job, result: result)
         } catch {
             report = await recordFailure(error, job: job, lease: lease)
         }
-        metrics.duration(kind: job.kind.rawValue, ContinuousClock.now - started)
-        observe(report)
         return report
     }
 
@@ -187,8 +204,10 @@ public struct JobRunner: Sendable {
             metrics.job(kind: report.kind.rawValue, outcome: "done")
             if case .applied(let transition, let source) = report.result {
                 metrics.applied(transition, source: source)
+                logger.info("order updated: \(report.message)", metadata: metadata)
+            } else {
+                logger.info("\(report.message)", metadata: metadata)
             }
-            logger.info("order updated: \(report.message)", metadata: metadata)
         case .unchanged:
             metrics.job(kind: report.kind.rawValue, outcome: "done")
             logger.debug("nothing to change: \(report.message)", metadata: metadata)

@@ -29,11 +29,15 @@ public struct Worker: Service {
         public var batchSize: Int
         /// Batches running at once (one verifies while another commits); each takes a concurrency slot.
         public var maxBatchesInFlight: Int
+        /// The job kinds this worker claims (its lane): the main lane, or the deliveries.
+        public var kinds: Set<JobKind>
 
         /// Settings from their parts.
         public init(
-            concurrency: Int, lease: Duration, pollInterval: Duration, drainTimeout: Duration = .seconds(20), batchSize: Int = 256
+            concurrency: Int, lease: Duration, pollInterval: Duration, drainTimeout: Duration = .seconds(20), batchSize: Int = 256,
+            kinds: Set<JobKind> = JobRunner.kinds
         ) {
+            self.kinds = kinds
             self.concurrency = max(1, concurrency)
             self.lease = lease
             self.pollInterval = pollInterval
@@ -49,6 +53,16 @@ public struct Worker: Service {
                 pollInterval: .milliseconds(Int64(worker.pollMilliseconds)),
                 // Finishing a job past its lease would only be fenced off: never wait longer than the lease.
                 drainTimeout: .milliseconds(Int64(min(worker.leaseSeconds, 20) * 1000)))
+        }
+
+        /// The delivery lane's settings: `webhooks.concurrency` deliveries at once, one job per claim.
+        public static func deliveries(_ configuration: NotifyConfiguration) -> Settings {
+            var settings = Settings(configuration.worker)
+            settings.concurrency = configuration.webhooks.concurrency
+            settings.batchSize = 1
+            settings.maxBatchesInFlight = 1
+            settings.kinds = JobRunner.deliveryKinds
+            return settings
         }
     }
 
@@ -104,14 +118,15 @@ public struct Worker: Service {
     /// Drains the queue until graceful shutdown or cancellation.
     public func run() async throws {
         let locks = KeyedLock()
-        let batching = settings.batchSize > 1 && runner.notifications.appliesInBatches
+        let batching = settings.batchSize > 1 && settings.kinds.contains(.notification) && runner.notifications.appliesInBatches
         // Only kinds this version runs are claimed: during a rolling upgrade an older worker leaves a newer kind to
         // the workers that know it. With batching, notifications are claimed apart, a batch at a time.
-        let singleKinds = batching ? JobRunner.kinds.subtracting([.notification]) : JobRunner.kinds
+        let singleKinds = batching ? settings.kinds.subtracting([.notification]) : settings.kinds
         logger.info(
             "worker started",
             metadata: [
-                "owner": "\(owner)", "concurrency": "\(settings.concurrency)", "lease": "\(settings.lease)",
+                "owner": "\(owner)", "kinds": "\(settings.kinds.map(\.rawValue).sorted().joined(separator: ","))",
+                "concurrency": "\(settings.concurrency)", "lease": "\(settings.lease)",
                 "batch_size": "\(batching ? settings.batchSize : 1)",
             ])
         // With PostgreSQL, a receiver's commit NOTIFYs idle workers: the poll tick is then cut short. Polling stays the
@@ -246,7 +261,8 @@ public struct Worker: Service {
 
     /// Runs one claimed job under its order's lock, keeping its lease alive meanwhile.
     private func execute(_ job: Job, locks: KeyedLock) async -> Event {
-        let key = job.outTradeNo.map { "order:\($0)" } ?? "job:\(job.id ?? 0)"
+        // One job of an order at a time; a delivery changes no order and is not held up by one.
+        let key = job.kind == .deliver ? "job:\(job.id ?? 0)" : job.outTradeNo.map { "order:\($0)" } ?? "job:\(job.id ?? 0)"
         await locks.lock(key)
         guard !Task.isShuttingDownGracefully && !Task.isCancelled else {
             // Not started: its lease is released with the others at the end of run().

@@ -1,4 +1,5 @@
 import AlipayKit
+import Foundation
 import Metrics
 import NotifyStore
 
@@ -43,6 +44,21 @@ public struct WorkerMetrics: Sendable {
         }
     }
 
+    /// `alipay_notify_webhook_deliveries_total{result}` (`success`, `failure`, `timeout`, `gone`, `refused`), and for a
+    /// success `alipay_notify_webhook_delivery_latency_seconds`: from the order change to the endpoint's 2xx.
+    public func delivery(result: String, latency: TimeInterval?) {
+        Counter(label: "alipay_notify_webhook_deliveries_total", dimensions: [("result", result)], factory: factory).increment()
+        if let latency {
+            Timer(label: "alipay_notify_webhook_delivery_latency_seconds", factory: factory)
+                .recordNanoseconds(Int64(max(0, latency) * 1_000_000_000))
+        }
+    }
+
+    /// `alipay_notify_webhook_endpoints_disabled_total`: endpoints the worker disabled (410 Gone, failing for days).
+    public func endpointDisabled() {
+        Counter(label: "alipay_notify_webhook_endpoints_disabled_total", factory: factory).increment()
+    }
+
     /// Every labelled counter at zero, so a dashboard shows 0 rather than "No data" before the first event.
     public func exportZeros(kinds: Set<JobKind>) {
         for kind in kinds.map(\.rawValue).sorted() {
@@ -67,6 +83,10 @@ public struct WorkerMetrics: Sendable {
         for kind in [Transition.Kind.partialRefund, .fullRefund] {
             Counter(label: "alipay_notify_refunds_total", dimensions: [("kind", kind.rawValue)], factory: factory).increment(by: 0)
         }
+        for result in ["success", "failure", "timeout", "gone", "refused"] {
+            Counter(label: "alipay_notify_webhook_deliveries_total", dimensions: [("result", result)], factory: factory).increment(by: 0)
+        }
+        Counter(label: "alipay_notify_webhook_endpoints_disabled_total", factory: factory).increment(by: 0)
     }
 
     /// `alipay_notify_job_duration_seconds{kind}`: how long one job took, gateway calls included; a notification job

@@ -1,4 +1,5 @@
 import AlipayKit
+import AsyncHTTPClient
 import Foundation
 import Logging
 import NotifyStore
@@ -19,11 +20,14 @@ public struct WorkerRuntime: Sendable {
     public let stats: WorkerStats
     /// The configuration it was built from.
     public let configuration: NotifyConfiguration
+    /// `deliver` jobs; nil when no HTTP client for webhooks was given.
+    public let deliverer: WebhookDeliverer?
 
     /// Builds the runtime. `gateway` defaults to an ``AlipayClient`` for `alipay.gatewayUrl` (which needs the app
-    /// private key and Alipay's public key: a missing or unreadable one is a ``ConfigurationError``).
+    /// private key and Alipay's public key: a missing or unreadable one is a ``ConfigurationError``). With
+    /// `webhookClient` (the caller shuts it down), `deliver` jobs run in a lane of their own.
     public init(
-        configuration: NotifyConfiguration, store: any Store, gateway: (any TradeGateway)? = nil,
+        configuration: NotifyConfiguration, store: any Store, gateway: (any TradeGateway)? = nil, webhookClient: HTTPClient? = nil,
         backoffRandom: @escaping @Sendable (ClosedRange<Double>) -> Double = { Double.random(in: $0) },
         metrics: WorkerMetrics = WorkerMetrics(), logger: Logger = Logger(label: "alipay-notify.worker"),
         now: @escaping @Sendable () -> Date = { Date() }
@@ -43,10 +47,15 @@ public struct WorkerRuntime: Sendable {
         notifications = NotificationProcessor(store: store, verifier: verifier, applier: applier, gateway: client, metrics: metrics)
         reconciler = Reconciler(store: store, gateway: client, applier: applier, metrics: metrics)
         let backoff = Backoff(base: configuration.worker.retryBaseSeconds, cap: configuration.worker.retryMaxSeconds, random: backoffRandom)
+        deliverer = webhookClient.map {
+            WebhookDeliverer(
+                store: store, http: $0, settings: DeliverySettings(configuration.webhooks, random: backoffRandom), metrics: metrics,
+                logger: logger, now: now)
+        }
         runner = JobRunner(
             store: store, notifications: notifications, reconciler: reconciler,
             retry: RetryPolicies(default: RetryPolicy(backoff: backoff, maxAttempts: configuration.worker.maxAttempts)),
-            metrics: metrics, logger: logger, now: now)
+            metrics: metrics, logger: logger, now: now, deliverer: deliverer)
         stats = WorkerStats()
     }
 
@@ -61,6 +70,10 @@ public struct WorkerRuntime: Sendable {
         let worker = Worker(
             runner: runner, store: store, owner: owner, settings: Worker.Settings(configuration.worker), stats: stats, logger: logger,
             onReady: onReady)
-        return [sweeper, summary, worker]
+        guard deliverer != nil else { return [sweeper, summary, worker] }
+        // Its own lease owner: each lane gives back only its own leases when it stops.
+        let deliveries = Worker(
+            runner: runner, store: store, owner: owner + "/webhooks", settings: .deliveries(configuration), stats: stats, logger: logger)
+        return [sweeper, summary, deliveries, worker]
     }
 }

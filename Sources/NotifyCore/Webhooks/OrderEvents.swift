@@ -1,0 +1,135 @@
+import AlipayKit
+import Foundation
+import NotifyStore
+
+/// The order events the merchant's application receives (docs/webhooks.md), and how one is written.
+///
+/// ``TradeApplier`` calls ``OrderEvents/published(_:transition:orderEventId:now:in:)`` right after a transition and
+/// ``OrderEvents/publishedReview(outTradeNo:order:reason:detail:now:in:)`` right after a review, inside the same
+/// transaction: an event exists exactly when the change it reports does (the transactional outbox), and each one is
+/// delivered by `deliver` jobs enqueued in that transaction too.
+public enum OrderEvents {
+    /// Event types, as `type` in the payload and in `notifyctl endpoints add --events`.
+    public enum EventType: String, Sendable, CaseIterable, Codable {
+        /// Unpaid → TRADE_SUCCESS or TRADE_FINISHED: ship the goods.
+        case paid = "order.paid"
+        /// TRADE_SUCCESS → TRADE_FINISHED: no more refunds are possible.
+        case finished = "order.finished"
+        /// Unpaid → TRADE_CLOSED (timed out or cancelled).
+        case closed = "order.closed"
+        /// Money went back to the buyer, partly (status unchanged) or fully (status TRADE_CLOSED).
+        case refunded = "order.refunded"
+        /// CREATED → WAIT_BUYER_PAY (rare: orders are created as WAIT_BUYER_PAY).
+        case waiting = "order.waiting"
+        /// Something disagreed (amount, app, seller, unknown order, paid after close …): the order was not changed
+        /// and a person must look.
+        case needsReview = "order.needs_review"
+
+        /// The type of a transition.
+        public init(_ kind: Transition.Kind) {
+            switch kind {
+            case .waiting: self = .waiting
+            case .payment: self = .paid
+            case .finish: self = .finished
+            case .closeUnpaid: self = .closed
+            case .fullRefund, .partialRefund: self = .refunded
+            }
+        }
+    }
+
+    /// The payload, stored and delivered byte for byte: `{"created_at","data":{…},"id","type"}` with sorted keys.
+    struct Payload: Encodable {
+        struct Data: Encodable {
+            var outTradeNo: String
+            var tradeNo: String?
+            var status: String?
+            var previousStatus: String?
+            var totalAmount: String?
+            var refundedAmount: String?
+            var paidAt: String?
+            var sequence: Int64
+            var reason: String?
+            var detail: String?
+
+            enum CodingKeys: String, CodingKey {
+                case outTradeNo = "out_trade_no", tradeNo = "trade_no", status, previousStatus = "previous_status"
+                case totalAmount = "total_amount", refundedAmount = "refunded_amount", paidAt = "paid_at", sequence, reason, detail
+            }
+
+            // Absent values are `null`, never missing: a consumer can rely on every key of its event type.
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(outTradeNo, forKey: .outTradeNo)
+                try container.encode(tradeNo, forKey: .tradeNo)
+                try container.encode(status, forKey: .status)
+                try container.encode(previousStatus, forKey: .previousStatus)
+                try container.encode(totalAmount, forKey: .totalAmount)
+                try container.encode(refundedAmount, forKey: .refundedAmount)
+                try container.encode(paidAt, forKey: .paidAt)
+                try container.encode(sequence, forKey: .sequence)
+                if reason != nil || detail != nil {
+                    try container.encode(reason, forKey: .reason)
+                    try container.encode(detail, forKey: .detail)
+                }
+            }
+        }
+
+        var id: String
+        var type: String
+        var createdAt: String
+        var data: Data
+
+        enum CodingKeys: String, CodingKey {
+            case id, type, createdAt = "created_at", data
+        }
+
+        func json() -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            // Strings, numbers and nulls only: encoding cannot fail.
+            return String(decoding: (try? encoder.encode(self)) ?? Foundation.Data(), as: UTF8.self)
+        }
+    }
+
+    /// A fresh public event id: `evt_` and 32 hex digits.
+    public static func makeEventId() -> String {
+        "evt_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+
+    /// Writes the event of a transition that was just applied to `order` (the row as it is now), with its deliveries.
+    @discardableResult
+    public static func published(
+        _ order: Order, transition: Transition, orderEventId: Int64?, now: Date, in db: any StoreTransaction
+    ) throws -> WebhookEvent {
+        let sequence = try db.lastWebhookSequence(outTradeNo: order.outTradeNo) + 1
+        let id = makeEventId()
+        let type = EventType(transition.kind)
+        let data = Payload.Data(
+            outTradeNo: order.outTradeNo, tradeNo: order.tradeNo, status: order.status.rawValue, previousStatus: transition.from.rawValue,
+            totalAmount: Amount(fen: order.totalAmountFen).description, refundedAmount: Amount(fen: order.refundedFen).description,
+            paidAt: order.paidAt.map(OrderView.timestamp), sequence: sequence)
+        let payload = Payload(id: id, type: type.rawValue, createdAt: OrderView.timestamp(now), data: data).json()
+        let event = WebhookEvent(
+            eventId: id, type: type.rawValue, outTradeNo: order.outTradeNo, sequence: sequence, orderEventId: orderEventId, payload: payload,
+            createdAt: now)
+        return try db.publish(event, now: now).event
+    }
+
+    /// Writes the `order.needs_review` event of a review: `order` is the row as it is (nil when the order is unknown).
+    @discardableResult
+    public static func publishedReview(
+        outTradeNo: String, order: Order?, reason: ReviewReason, detail: String, now: Date, in db: any StoreTransaction
+    ) throws -> WebhookEvent {
+        let sequence = try db.lastWebhookSequence(outTradeNo: outTradeNo) + 1
+        let id = makeEventId()
+        let data = Payload.Data(
+            outTradeNo: outTradeNo, tradeNo: order?.tradeNo, status: order?.status.rawValue, previousStatus: nil,
+            totalAmount: order.map { Amount(fen: $0.totalAmountFen).description },
+            refundedAmount: order.map { Amount(fen: $0.refundedFen).description }, paidAt: order?.paidAt.map(OrderView.timestamp),
+            sequence: sequence, reason: reason.rawValue, detail: detail)
+        let type = EventType.needsReview.rawValue
+        let payload = Payload(id: id, type: type, createdAt: OrderView.timestamp(now), data: data).json()
+        let event = WebhookEvent(eventId: id, type: type, outTradeNo: outTradeNo, sequence: sequence, payload: payload, createdAt: now)
+        return try db.publish(event, now: now).event
+    }
+}
