@@ -177,7 +177,9 @@ let package = Package(
         .executableTarget(
             name: "notify-bench",
             dependencies: [
-                "NotifyStore", "NotifyStoreSQLite",
+                "NotifyStore", "NotifyStoreSQLite", "NotifyStoreEngines",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -205,6 +207,7 @@ let package = Package(
             name: "NotifyCoreTests",
             dependencies: [
                 "NotifyCore", "AlipayKit", "NotifyStore", "NotifyStoreSQLite", "StoreTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

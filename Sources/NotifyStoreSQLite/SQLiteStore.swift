@@ -53,7 +53,7 @@ public final class SQLiteStore: Sendable {
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw StoreError.cannotOpen(location: "sqlite:\(path)", reason: "cannot create the folder \(folder.path): \(error.localizedDescription)")
+            throw StoreError.cannotOpen(location: "sqlite:\(path)", reason: "cannot create the folder \(folder.path): \(Self.why(folder))")
         }
         daemonLock = daemon ? try SQLiteDaemonLock(databasePath: path, exclusive: false) : nil
 
@@ -179,5 +179,18 @@ public final class SQLiteStore: Sendable {
         } catch {
             return false
         }
+    }
+
+    /// Why a folder cannot be created, in words: the nearest existing ancestor is a file, or is not writable.
+    static func why(_ folder: URL) -> String {
+        var ancestor = folder
+        while !FileManager.default.fileExists(atPath: ancestor.path), ancestor.pathComponents.count > 1 {
+            ancestor = ancestor.deletingLastPathComponent()
+        }
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isDirectory)
+        if !isDirectory.boolValue { return "\(ancestor.path) is a file, not a folder" }
+        if !FileManager.default.isWritableFile(atPath: ancestor.path) { return "\(ancestor.path) is not writable by this user" }
+        return "the system refused (out of space, or a read-only file system?)"
     }
 }

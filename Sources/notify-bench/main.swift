@@ -6,7 +6,7 @@ struct NotifyBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify-bench",
         abstract: "Benchmarks of the alipay-notify store (release builds; see scripts/bench).",
-        subcommands: [QueueCommand.self]
+        subcommands: [QueueCommand.self, WebhooksCommand.self]
     )
 }
 

@@ -65,8 +65,8 @@ extension Events {
                 }
                 let text = String(buffer: body)
                 let type = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["type"] as? String ?? "?"
-                print("\(OrderView.timestamp(Date()))  \(type)  \(headers["webhook-id"] ?? "-")  [\(verdict)]")
-                print("  \(text)")
+                say("\(OrderView.timestamp(Date()))  \(type)  \(headers["webhook-id"] ?? "-")  [\(verdict)]")
+                say("  \(text)")
                 guard let forward else { return Response(status: .ok) }
                 var outgoing = HTTPClientRequest(url: forward)
                 outgoing.method = .POST
@@ -76,16 +76,17 @@ extension Events {
                 outgoing.body = .bytes(body)
                 do {
                     let answer = try await HTTPClient.shared.execute(outgoing, timeout: .seconds(15))
-                    print("  → \(forward): \(answer.status.code)")
+                    say("  → \(forward): \(answer.status.code)")
                     return Response(status: .init(code: Int(answer.status.code)))
                 } catch {
-                    print("  → \(forward): no answer (\(error))")
+                    say("  → \(forward): no answer (\(error))")
                     return Response(status: .badGateway)
                 }
             }
             let endpointId = Mutex<String?>(nil)
             let failure = Mutex<String?>(nil)
-            let logger = Logger(label: "notifyctl.listen")
+            var logger = Logger(label: "notifyctl.listen")
+            logger.logLevel = .warning
             let app = Application(
                 router: router, configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil),
                 onServerRunning: { channel in
@@ -94,12 +95,12 @@ extension Events {
                         let view = try await service.add(url: "http://127.0.0.1:\(port)/", events: types, note: "notifyctl events listen (temporary)")
                         endpointId.withLock { $0 = view.id }
                         verifier.withLock { $0 = try? WebhookVerifier(secret: view.secret ?? "") }
-                        print("listening on http://127.0.0.1:\(port)/ as endpoint \(view.id) (\(types.isEmpty ? "all events" : types.joined(separator: ",")))")
-                        if let forward { print("forwarding to \(forward) with the same headers; verify them with the secret \(view.secret ?? "")") }
-                        print("Ctrl-C stops and removes the endpoint")
+                        say("listening on http://127.0.0.1:\(port)/ as endpoint \(view.id) (\(types.isEmpty ? "all events" : types.joined(separator: ",")))")
+                        if let forward { say("forwarding to \(forward) with the same headers; verify them with the secret \(view.secret ?? "")") }
+                        say("Ctrl-C stops and removes the endpoint")
                     } catch {
                         failure.withLock { $0 = "cannot register the endpoint: \(error)" }
-                        print("notifyctl: cannot register the endpoint: \(error)")
+                        say("notifyctl: cannot register the endpoint: \(error)")
                     }
                 }, logger: logger)
             let group = ServiceGroup(
@@ -112,12 +113,17 @@ extension Events {
             if let id = endpointId.withLock({ $0 }) {
                 do throws(WebhookServiceError) {
                     try await service.remove(id)
-                    print("endpoint \(id) removed")
+                    say("endpoint \(id) removed")
                 } catch {
-                    print("notifyctl: could not remove endpoint \(id): \(error); remove it with `notifyctl endpoints remove \(id)`")
+                    say("notifyctl: could not remove endpoint \(id): \(error); remove it with `notifyctl endpoints remove \(id)`")
                 }
             }
             if let message = failure.withLock({ $0 }) { throw CLIFailure.failed(message) }
         }
     }
+}
+
+/// One line on standard output, written at once (unbuffered): a file or a pipe sees each event as it arrives.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

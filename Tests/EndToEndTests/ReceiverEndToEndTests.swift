@@ -97,6 +97,10 @@ struct ReceiverEndToEndTests {
             "postgres://alipay:\(secret)@127.0.0.1:9/alipay_notify?sslmode=disable&connect_timeout=2",
             "postgres://alipay:\(secret)@127.0.0.1/shop?sslmode=sometimes",
         ]
+        // A folder that cannot be made: a file is in the way.
+        let inTheWay = workspace.file("not-a-folder")
+        _ = FileManager.default.createFile(atPath: inTheWay.path, contents: Data("x".utf8))
+        urls.append("sqlite:\(inTheWay.path)/alipay-notify/alipay-notify.sqlite")
         if let base = TestEngine.postgresURL, var wrong = URLComponents(string: base) {
             wrong.password = secret
             urls.append(wrong.string!)
@@ -109,6 +113,7 @@ struct ReceiverEndToEndTests {
             #expect(lines.count == 1, "expected one line, got:\n\(process.log)")
             #expect(lines.first?.contains("store.url (STORE_URL)") == true, "\(process.log)")
             #expect(!process.log.contains(secret), "the password leaked: \(process.log)")
+            #expect(!process.log.contains("NSCocoaErrorDomain"), "a raw Foundation error: \(process.log)")
         }
         workspace.remove()
     }

@@ -91,7 +91,7 @@ struct WebhookEndToEndTests {
 
     @Test("an endpoint answering 500 twice then 204 gets exactly 3 attempts, at the scheduled times, with one webhook-id")
     func retrySchedule() async throws {
-        let sink = try await WebhookSink(script: [.status(500, body: "boom"), .status(500)])
+        let sink = try await WebhookSink(script: [.status(500, body: String(repeating: "b", count: 3000)), .status(500)])
         defer { sink.stop() }
         guard let stack = try await WorkerStack.start(name: "webhook-retry", worker: Self.fast, receiver: Self.allow) else { return }
         do {
@@ -107,9 +107,39 @@ struct WebhookEndToEndTests {
             let job = try await Self.waitForDeliveryJob(stack, state: .done)
             let attempts = try await stack.database.read { db in try db.deliveryAttempts(eventId: id, endpointId: nil) }
             #expect(attempts.map(\.status) == [500, 500, 204])
-            #expect(attempts.first?.response == "boom", "the answer's body is kept")
+            #expect(attempts.first?.response == String(repeating: "b", count: 1024), "the first 1 KiB of the answer is kept")
             #expect(job.attempts == 3)
             #expect(sink.deliveries.count == 3, "done after the 204: no fourth attempt")
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+
+    @Test("a redirect is a failure (not followed) and a timeout is a failure: both retried, the attempts say why")
+    func redirectAndTimeout() async throws {
+        let target = try await WebhookSink()
+        let sink = try await WebhookSink(script: [.status(302, headers: [("Location", target.url)]), .hang(.seconds(5))])
+        defer {
+            sink.stop()
+            target.stop()
+        }
+        var worker = Self.fast
+        worker["WEBHOOKS_TIMEOUT_SECONDS"] = "1"
+        guard let stack = try await WorkerStack.start(name: "webhook-redirect", worker: worker, receiver: Self.allow) else { return }
+        do {
+            _ = try await Self.addEndpoint(stack, url: sink.url)
+            try await stack.createOrder("WH9", totalAmount: "5.00")
+            _ = try await stack.sandboxControl("WH9", "pay")
+            let deliveries = try await sink.waitFor(3, "worker log:\n\(stack.worker.log)")
+            try await Self.waitForDeliveryJob(stack, state: .done)
+            let attempts = try await stack.database.read { db in try db.deliveryAttempts(eventId: deliveries[0].id, endpointId: nil) }
+            #expect(attempts.map(\.status) == [302, nil, 204])
+            #expect(attempts[0].error?.contains("redirects are not followed") == true, "\(attempts[0].error ?? "")")
+            #expect(attempts[1].error?.contains("timed out") == true, "\(attempts[1].error ?? "")")
+            #expect(target.deliveries.isEmpty, "the redirect was not followed")
         } catch {
             await stack.kill()
             throw error
@@ -258,6 +288,76 @@ struct WebhookEndToEndTests {
         _ = try? await stack.receiver.process.waitForExit()
         await stack.sandbox.stop()
         await stack.database.close()
+        stack.workspace.remove()
+    }
+
+    @Test("a hanging endpoint never delays another: 10 payments reach the healthy endpoint while every delivery to the other hangs")
+    func slowEndpointDelaysNoOther() async throws {
+        let hanging = try await WebhookSink(otherwise: .hang(.seconds(30)))
+        let healthy = try await WebhookSink()
+        defer {
+            hanging.stop()
+            healthy.stop()
+        }
+        var worker = Self.fast
+        worker["WEBHOOKS_TIMEOUT_SECONDS"] = "20"
+        worker["WEBHOOKS_CONCURRENCY"] = "8"
+        worker["WEBHOOKS_PER_ENDPOINT_CONCURRENCY"] = "2"
+        guard let stack = try await WorkerStack.start(name: "webhook-slow", worker: worker, receiver: Self.allow) else { return }
+        do {
+            _ = try await Self.addEndpoint(stack, url: hanging.url)
+            _ = try await Self.addEndpoint(stack, url: healthy.url)
+            let orders = (1...10).map { "WHS\($0)" }
+            for order in orders { try await stack.createOrder(order, totalAmount: "1.00") }
+            for order in orders { _ = try await stack.sandboxControl(order, "pay") }
+            // Every delivery to the hanging endpoint waits 20 s; the healthy one gets all ten long before that.
+            let started = ContinuousClock.now
+            let received = try await healthy.waitFor(10, timeout: .seconds(15), "worker log:\n\(stack.worker.log)")
+            #expect(ContinuousClock.now - started < .seconds(15))
+            #expect(Set(received.map(\.type)) == ["order.paid"])
+            #expect(hanging.deliveries.count <= 2, "at most webhooks.perEndpointConcurrency in flight to the hanging one")
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        await stack.kill()
+        stack.workspace.remove()
+    }
+
+    @Test("notifyctl events listen: a temporary endpoint that prints each delivery, forwards it with its headers, and is removed on Ctrl-C")
+    func listen() async throws {
+        let app = try await WebhookSink(otherwise: .status(202))
+        defer { app.stop() }
+        guard let stack = try await WorkerStack.start(name: "webhook-listen", worker: Self.fast, receiver: Self.allow) else { return }
+        var listener: DaemonProcess?
+        do {
+            listener = try DaemonProcess.start(
+                "notifyctl", arguments: ["events", "listen", "--forward", app.url], environment: stack.workerEnvironment,
+                logFile: stack.workspace.file("listen.log"))
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !(listener?.log.contains("as endpoint ep_") ?? false), ContinuousClock.now < deadline {
+                guard listener?.isRunning == true else { throw HarnessError("notifyctl events listen exited:\n\(listener?.log ?? "")") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await stack.database.read { db in try db.webhookEndpoints() }.count == 1, "\(listener?.log ?? "")")
+            try await stack.createOrder("WHL1", totalAmount: "3.00")
+            _ = try await stack.sandboxControl("WHL1", "pay")
+            let forwarded = try await app.waitFor(1, "listen log:\n\(listener?.log ?? "")")[0]
+            #expect(forwarded.type == "order.paid" && forwarded.id.hasPrefix("evt_"))
+            #expect(forwarded.headers["webhook-signature"]?.hasPrefix("v1,") == true, "forwarded with the signature headers")
+            try await Self.waitForDeliveryJob(stack, state: .done)
+            let log = listener?.log ?? ""
+            #expect(log.contains("order.paid") && log.contains("[signature ok]") && log.contains("202"), "\(log)")
+            listener?.signal(SIGINT)
+            #expect(try await listener?.waitForExit() == 0, "\(listener?.log ?? "")")
+            #expect(listener?.log.contains("removed") == true)
+            #expect(try await stack.database.read { db in try db.webhookEndpoints() }.isEmpty, "the temporary endpoint is gone")
+        } catch {
+            await listener?.stop()
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
         stack.workspace.remove()
     }
 

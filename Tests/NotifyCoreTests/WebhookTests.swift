@@ -93,6 +93,37 @@ struct WebhookTests {
         #expect(try await fixture.currentOrder("E4").status == .waitBuyerPay)
     }
 
+    @Test("an endpoint failing for 5 days is disabled with the reason; a failure before that is retried on the schedule, a success clears it")
+    func failingForDays() async throws {
+        // The endpoint is on loopback and the worker's policy refuses private addresses: every attempt fails before
+        // anything is sent, which is all this test needs (no network).
+        let fixture = try WorkerFixture(jitter: { _ in 1 }, webhooks: true)
+        let now = fixture.clock.now
+        var loopback = Self.endpoint()
+        loopback.url = "https://127.0.0.1:9/hook"
+        let endpoint = loopback
+        try await fixture.database.write { tx in try tx.insertWebhookEndpoint(endpoint) }
+        try await fixture.order("E5", fen: 100)
+        try await fixture.deliver(TestAlipay.notification("E5", .tradeSuccess, total: "1.00"))
+        var reports = try await fixture.drain()
+        let first = try #require(reports.first { $0.kind == .deliver })
+        #expect(first.outcome == .retry && first.retryAt == now.addingTimeInterval(5), "\(first.message)")
+        var stored = try #require(try await fixture.database.read { db in try db.webhookEndpoint("ep_test") })
+        #expect(abs(stored.failingSince?.timeIntervalSince(now) ?? 99) < 0.01 && stored.enabled)
+        let attempts = try await fixture.database.read { db in try db.deliveryAttempts(eventId: try #require(db.webhookEvents(outTradeNo: "E5", type: nil, since: nil, limit: 1).first).eventId, endpointId: nil) }
+        #expect(attempts.count == 1 && attempts[0].status == nil && attempts[0].error?.contains("loopback") == true)
+
+        // Five days of failures later (the clock moves; the job is due again), the next failure disables it.
+        fixture.clock.advance(5 * 86_400 + 60)
+        reports = try await fixture.drain()
+        let last = try #require(reports.first { $0.kind == .deliver })
+        #expect(last.outcome == .dead && last.message.contains("failed for 5 days: disabled"), "\(last.message)")
+        stored = try #require(try await fixture.database.read { db in try db.webhookEndpoint("ep_test") })
+        #expect(!stored.enabled && stored.disabledReason?.contains("every delivery failed since") == true)
+        #expect(fixture.counter("alipay_notify_webhook_endpoints_disabled_total", []) == 1)
+        #expect(fixture.counter("alipay_notify_webhook_deliveries_total", [("result", "refused")]) == 2)
+    }
+
     @Test("the schedule: 5 s, 5 min, 30 min, 2 h, 5 h, then 10 h six times, ±10 %; 12 attempts over about 2.8 days")
     func schedule() {
         let low = DeliverySchedule(random: { $0.lowerBound })
@@ -175,7 +206,18 @@ struct WebhookTests {
         #expect(stored.signingSecrets(at: Date()) == [rotated.secret!, added.secret!])
         #expect(stored.signingSecrets(at: Date().addingTimeInterval(25 * 3600)) == [rotated.secret!], "the old secret stops after 24 h")
         #expect(!"\(stored)".contains(stored.secret), "an endpoint printed never shows its secret")
+        // Replays: one new delivery per enabled endpoint of the event's type; by endpoint, every event since a time.
+        try await fixture.order("E6", fen: 100)
+        try await fixture.deliver(TestAlipay.notification("E6", .tradeSuccess, total: "1.00"))
+        let paid = try #require(try await fixture.database.read { db in try db.webhookEvents(outTradeNo: "E6", type: nil, since: nil, limit: 1) }.first)
+        try await fixture.drain()  // this fixture runs no deliveries: the first deliver job ends dead; a replay queues a new one
+        let replayed = try await service.replay(eventIds: [paid.eventId])
+        #expect(replayed.map(\.endpoint) == [added.id] && replayed.map(\.event) == [paid.eventId])
+        let since = try await service.replay(endpointId: added.id, since: paid.createdAt.addingTimeInterval(-1))
+        #expect(since.map(\.event) == [paid.eventId])
+        await #expect(throws: WebhookServiceError.notFound("no event evt_nope")) { try await service.replay(eventIds: ["evt_nope"]) }
         #expect(try await service.disable(added.id).enabled == false)
+        await #expect(throws: WebhookServiceError.self) { try await service.replay(endpointId: added.id, since: Date.distantPast) }
         #expect(try await service.enable(added.id).enabled == true)
         try await service.remove(added.id)
         await #expect(throws: WebhookServiceError.notFound("no endpoint \(added.id)")) { try await service.show(added.id) }

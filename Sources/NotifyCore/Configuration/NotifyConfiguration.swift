@@ -50,9 +50,9 @@ public struct NotifyConfiguration: Sendable {
         /// Deliver to addresses on loopback, private or link-local networks (development only).
         public var allowPrivateNetworks = false
         /// Deliveries in flight at once, in their own lane (they never take the worker's slots).
-        public var concurrency = 16
+        public var concurrency = 32
         /// Deliveries in flight at once to one endpoint, so a slow one never holds the whole lane.
-        public var perEndpointConcurrency = 4
+        public var perEndpointConcurrency = 8
         /// How long one delivery waits for the answer.
         public var timeoutSeconds = 15.0
         /// An endpoint whose every delivery failed for this long is disabled.

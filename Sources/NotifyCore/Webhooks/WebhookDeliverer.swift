@@ -158,15 +158,22 @@ public struct WebhookDeliverer: Sendable {
             let reason = "claimed \(job.attempts) times without finishing (at most \(DeliverySchedule.maxAttempts) attempts)"
             return await finish(job, lease: lease, outcome: .dead, message: reason) { tx in try tx.deadLetter(lease, reason: reason) }
         }
-        guard await limiter.acquire(endpoint.endpointId) else {
-            // The endpoint has its share in flight: this attempt did not run and does not count.
-            let at = now().addingTimeInterval(1)
+        let ticket: EndpointLimiter.Ticket
+        switch await limiter.acquire(endpoint.endpointId) {
+        case .acquired(let acquired):
+            ticket = acquired
+        case .busy(let oldest):
+            // The endpoint has its share in flight: this attempt did not run and does not count. It comes back about
+            // when the oldest of those may have ended: soon for a busy endpoint, near the timeout for a hanging one
+            // (so thousands of waiting deliveries do not spin on claim and postpone).
+            let wait = min(max(oldest.seconds, 0.1), max(0.1, settings.timeout.seconds)) + Double.random(in: 0...0.1)
+            let at = now().addingTimeInterval(wait)
             return await finish(job, lease: lease, outcome: .retry, message: "\(endpoint) is at its concurrency limit; postponed", retryAt: at) { tx in
                 try tx.postpone(lease, at: at)
             }
         }
         let answer = await send(event, to: endpoint)
-        await limiter.release(endpoint.endpointId)
+        await limiter.release(ticket)
         return await record(answer, job: job, lease: lease, event: event, endpoint: endpoint)
     }
 
@@ -353,24 +360,41 @@ public struct WebhookDeliverer: Sendable {
     }
 }
 
-/// Deliveries in flight per endpoint, at most `limit` each.
+/// Deliveries in flight per endpoint, at most `limit` each, with when each started.
 actor EndpointLimiter {
+    /// One delivery in flight.
+    struct Ticket: Sendable {
+        let endpoint: String
+        let id: UInt64
+    }
+
+    /// The answer to a request for a slot.
+    enum Grant: Sendable {
+        case acquired(Ticket)
+        /// The endpoint is at its limit; its oldest delivery in flight has been running this long.
+        case busy(oldest: Duration)
+    }
+
     let limit: Int
-    private var inFlight: [String: Int] = [:]
+    private var inFlight: [String: [UInt64: ContinuousClock.Instant]] = [:]
+    private var next: UInt64 = 0
 
     init(limit: Int) {
         self.limit = limit
     }
 
-    func acquire(_ endpoint: String) -> Bool {
-        let count = inFlight[endpoint, default: 0]
-        guard count < limit else { return false }
-        inFlight[endpoint] = count + 1
-        return true
+    func acquire(_ endpoint: String) -> Grant {
+        let running = inFlight[endpoint, default: [:]]
+        if running.count >= limit {
+            return .busy(oldest: running.values.min().map { ContinuousClock.now - $0 } ?? .zero)
+        }
+        next += 1
+        inFlight[endpoint, default: [:]][next] = .now
+        return .acquired(Ticket(endpoint: endpoint, id: next))
     }
 
-    func release(_ endpoint: String) {
-        let count = inFlight[endpoint, default: 1] - 1
-        inFlight[endpoint] = count > 0 ? count : nil
+    func release(_ ticket: Ticket) {
+        inFlight[ticket.endpoint]?[ticket.id] = nil
+        if inFlight[ticket.endpoint]?.isEmpty == true { inFlight[ticket.endpoint] = nil }
     }
 }

@@ -1,4 +1,5 @@
 import AlipayKit
+import AsyncHTTPClient
 import Foundation
 import GRDB
 import Logging
@@ -135,7 +136,8 @@ final class WorkerFixture: Sendable {
 
     init(
         sellerId: String? = TestAlipay.sellerId, confirmWithQuery: Bool = false, maxAttempts: Int = 5,
-        jitter: @escaping @Sendable (ClosedRange<Double>) -> Double = { $0.upperBound }, configure: (inout NotifyConfiguration) -> Void = { _ in }
+        jitter: @escaping @Sendable (ClosedRange<Double>) -> Double = { $0.upperBound }, webhooks: Bool = false,
+        configure: (inout NotifyConfiguration) -> Void = { _ in }
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("notifycore-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -171,8 +173,8 @@ final class WorkerFixture: Sendable {
         var logger = Logger(label: "test.worker")
         logger.logLevel = .critical
         runtime = try WorkerRuntime(
-            configuration: configuration, store: database, gateway: gateway, backoffRandom: jitter,
-            metrics: WorkerMetrics(factory: metrics), logger: logger,
+            configuration: configuration, store: database, gateway: gateway, webhookClient: webhooks ? HTTPClient.shared : nil,
+            backoffRandom: jitter, metrics: WorkerMetrics(factory: metrics), logger: logger,
             now: { clock.now })
     }
 
