@@ -112,6 +112,36 @@ public enum Command {
             .appendingPathComponent("scripts/\(name)").path
     }
 
+    /// Starts a command in the background, output discarded, with no signal blocked (it must stop on SIGTERM even
+    /// when this test thread blocks some); its pid, or -1 when it could not start. The caller kills it.
+    public static func spawn(_ arguments: [String]) -> pid_t {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ) == 0 else { return -1 }
+        return pid
+    }
+
+    /// Stops a spawned command (SIGTERM) and reaps it.
+    public static func stop(_ pid: pid_t) {
+        guard pid > 0 else { return }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+
     /// Runs a command to its end, output discarded; its exit status (-1 when it could not start). posix_spawn and
     /// waitpid rather than Foundation's Process, whose wait can miss the exit of a script whose grandchild (a
     /// restarted server) keeps running.

@@ -7,6 +7,8 @@
 #   pg_stop_temp DIR [fast|immediate]
 #   pg_restart_temp DIR [immediate|fast]   stop (default immediate: a crash) then start on the same port
 #   pg_remove_temp DIR              stop it (fast) and remove DIR
+#   pg_configure_temp DIR 'name = value'...   append settings to DIR/data/postgresql.conf, then restart (fast)
+#   pg_kill_temp DIR                kill -9 the postmaster (a crash) and wait until its processes are gone
 #
 # Layout of DIR: data/ (the cluster), sock/ (Unix socket), log (server log), url, port, password.
 # The URL: postgres://alipay:PASSWORD@127.0.0.1:PORT/alipay_notify?sslmode=disable; the databases
@@ -189,6 +191,47 @@ pg_restart_temp() { # dir [immediate|fast]
         return 1
     fi
     _pg_say "ready again: 127.0.0.1:$port"
+}
+
+# Appends settings to the cluster's postgresql.conf (later lines win over earlier ones) and restarts the server
+# (fast) on the same port, so that settings needing a restart (wal_level, archive_mode) take effect. The options
+# _pg_server_start gives on the command line (port, socket, fsync, synchronous_commit, full_page_writes,
+# max_connections) still win over the file.
+pg_configure_temp() { # dir 'name = value'...
+    local dir=${1:?usage: pg_configure_temp DIR 'name = value'...}
+    shift
+    PG_TEMP_ERROR=""
+    [[ -f $dir/data/postgresql.conf ]] || { _pg_fail "$dir holds no cluster (no $dir/data/postgresql.conf)"; return 1; }
+    (($#)) || return 0
+    if ! { printf '\n# added by pg_configure_temp\n'; printf '%s\n' "$@"; } >>"$dir/data/postgresql.conf"; then
+        _pg_fail "cannot append to $dir/data/postgresql.conf"
+        return 1
+    fi
+    _pg_say "settings added to $dir/data/postgresql.conf: $*"
+    pg_restart_temp "$dir" fast
+}
+
+# A crash of the server: SIGKILL to the postmaster, then waits (up to 60 s) until every process it had started is
+# gone (backends and auxiliary processes leave when they notice its death) and reaped: a new postmaster refuses to
+# start while the PID in the socket's lock file still exists, a zombie included (init may take a second to reap).
+# postmaster.pid stays, as after a real crash; pg_restart_temp starts the cluster again (PostgreSQL recovers from its WAL).
+pg_kill_temp() { # dir
+    local dir=${1:?usage: pg_kill_temp DIR} pid children=() child alive
+    PG_TEMP_ERROR=""
+    [[ -s $dir/data/postmaster.pid ]] || { _pg_fail "no $dir/data/postmaster.pid: the server is not running"; return 1; }
+    pid=$(head -1 "$dir/data/postmaster.pid")
+    kill -0 "$pid" 2>/dev/null || { _pg_fail "the postmaster of $dir ($pid) is not running"; return 1; }
+    mapfile -t children < <(pgrep -P "$pid" 2>/dev/null || true)
+    _pg_say "kill -9 of the postmaster $pid of $dir (${#children[@]} child processes)"
+    kill -9 "$pid" || { _pg_fail "kill -9 $pid failed"; return 1; }
+    for _ in $(seq 1 600); do
+        alive=0
+        for child in "$pid" "${children[@]}"; do kill -0 "$child" 2>/dev/null && alive=1; done
+        ((alive)) || return 0
+        sleep 0.1
+    done
+    _pg_fail "processes of the killed server in $dir still run after 60 s: ${children[*]}"
+    return 1
 }
 
 pg_remove_temp() { # dir: stop (fast) and remove DIR and, if one was needed, its socket folder under /tmp
