@@ -112,6 +112,7 @@ let package = Package(
             name: "NotifyReceiver",
             dependencies: [
                 "AlipayKit",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "NotifyStore",
                 "NotifyCore",
                 "DaemonSupport",

@@ -1,4 +1,5 @@
 import AlipayKit
+import Crypto
 import Foundation
 import Hummingbird
 import Logging
@@ -51,21 +52,34 @@ public struct NotificationEndpoint: Sendable {
         }
         let body = Array(buffer.readableBytesView)
 
-        let notification: TradeNotification
+        let verified: VerifiedNotification
         do throws(NotificationError) {
-            notification = try verifier.verify(body: body)
+            verified = try verifier.verifyKeepingUnsupported(body: body)
         } catch {
             // The error names the failed check (never the signature or key material); the body is not logged, but
             // kept (bounded) in the store for `notifyctl verify --rejected`.
             rejections?.record(body: body, reason: error.reason, detail: "\(error)", logger: logger)
             return refuse(.badRequest, reason: error.reason, "notification refused: \(error) (notifyctl verify --list-rejected)", logger)
         }
-        logger[metadataKey: "notify_id"] = "\(notification.notifyId)"
-        logger[metadataKey: "out_trade_no"] = "\(notification.outTradeNo)"
-
-        let incoming = IncomingNotification(
-            notifyId: notification.notifyId, outTradeNo: notification.outTradeNo,
-            tradeStatus: notification.tradeStatus.rawValue, body: Self.storableBody(body))
+        let incoming: IncomingNotification
+        switch verified {
+        case .trade(let notification):
+            incoming = IncomingNotification(
+                notifyId: notification.notifyId, outTradeNo: notification.outTradeNo,
+                tradeStatus: notification.tradeStatus.rawValue, body: Self.storableBody(body))
+        case .unsupported(let parameters, let problem):
+            // Authentic but not understood by this version: stored and acknowledged like any other, so Alipay does not
+            // give up on it; the worker parks it for review with the problem, and a replay after an upgrade applies it.
+            metrics.unsupported.increment()
+            incoming = IncomingNotification(
+                notifyId: verified.notifyId ?? Self.syntheticNotifyId(body), outTradeNo: parameters["out_trade_no"] ?? "",
+                tradeStatus: parameters["trade_status"] ?? "", body: Self.storableBody(body))
+            logger.warning(
+                "notification verified but not understood by this version; storing it for review",
+                metadata: ["problem": "\(problem)", "notify_type": "\(parameters["notify_type"] ?? "-")"])
+        }
+        logger[metadataKey: "notify_id"] = "\(incoming.notifyId)"
+        logger[metadataKey: "out_trade_no"] = "\(incoming.outTradeNo)"
         guard let writer else {
             metrics.accepted.increment()
             return Self.answer(.ok, "success")
@@ -77,7 +91,7 @@ public struct NotificationEndpoint: Sendable {
             switch result {
             case .stored:
                 metrics.accepted.increment()
-                logger.info("notification stored", metadata: ["trade_status": "\(notification.tradeStatus.rawValue)"])
+                logger.info("notification stored", metadata: ["trade_status": "\(incoming.tradeStatus)"])
             case .duplicate:
                 metrics.duplicates.increment()
                 logger.info("notification re-delivered; already stored")
@@ -115,6 +129,12 @@ public struct NotificationEndpoint: Sendable {
     /// Alipay percent-encodes every non-ASCII byte, so bodies are ASCII and stored verbatim. A body with raw
     /// bytes that are not UTF-8 (an old GBK account posting unencoded) gets exactly those bytes written as `%XX`:
     /// form-decoding once gives the identical bytes, so the stored body still verifies.
+    /// A `notify_id` for an authentic notification that carries none: derived from the body, so a re-delivery of the
+    /// same body is still recognised as one.
+    static func syntheticNotifyId(_ body: [UInt8]) -> String {
+        "body-" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined().prefix(40)
+    }
+
     static func storableBody(_ body: [UInt8]) -> String {
         if let text = String(validating: body, as: UTF8.self) { return text }
         let hex = Array("0123456789ABCDEF".utf8)

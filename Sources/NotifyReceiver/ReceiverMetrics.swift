@@ -26,6 +26,8 @@ public final class ReceiverMetrics: Sendable {
     let oldestPendingSeconds: Gauge
     let ordersNeedingReview: Gauge
     let ordersCreated: Counter
+    /// Authentic notifications this version does not understand (stored, acknowledged, parked for review).
+    let unsupported: Counter
 
     /// Registers the receiver's metrics on `registry`.
     public init(registry: PrometheusCollectorRegistry) {
@@ -55,6 +57,9 @@ public final class ReceiverMetrics: Sendable {
         ordersNeedingReview = registry.makeGauge(
             descriptor: Self.descriptor("alipay_notify_orders_needing_review", "Orders flagged for a person to look at"))
         ordersCreated = registry.makeCounter(descriptor: Self.descriptor("alipay_notify_orders_created_total", "Orders created through the API"))
+        unsupported = registry.makeCounter(
+            descriptor: Self.descriptor(
+                "alipay_notify_notifications_unsupported_total", "Authentic notifications this version does not understand, stored for review"))
         for reason in Self.knownRejectReasons { _ = rejectedCounter(reason) }
     }
 

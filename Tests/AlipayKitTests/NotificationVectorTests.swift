@@ -57,6 +57,40 @@ struct NotificationVectorTests {
         #expect(!inspection.diagnosis.isEmpty, "\(vector.name): an invalid notification always gets a diagnosis")
     }
 
+    /// An authentic notification this version cannot read is kept (returned as unsupported), never refused; a forged
+    /// one is refused exactly as `verify` refuses it.
+    @Test("verifyKeepingUnsupported: authentic but unreadable vectors are kept with their problem; forged ones still throw", arguments: Vectors.shared.forged)
+    func keepingUnsupported(vector: Vectors.Forged) throws {
+        let verifier = try Self.verifier(vector.verifier_sign_type)
+        if ["bad_field", "missing_field"].contains(vector.reason) {
+            // Signed by the real key: authentic. What `verify` refuses for its fields is kept.
+            guard case .unsupported(let parameters, let problem) = try verifier.verifyKeepingUnsupported(body: vector.body) else {
+                Issue.record("\(vector.name): an authentic notification was not kept as unsupported")
+                return
+            }
+            #expect(problem.reason == vector.reason, "\(vector.name): \(problem)")
+            #expect(parameters["notify_id"]?.isEmpty == false)
+        } else {
+            #expect {
+                _ = try verifier.verifyKeepingUnsupported(body: vector.body)
+            } throws: { error in
+                (error as? NotificationError)?.reason == vector.reason
+            }
+        }
+    }
+
+    @Test("verifyKeepingUnsupported: every valid vector reads as a trade notification")
+    func keepingUnsupportedValid() throws {
+        for vector in Vectors.shared.valid {
+            let verifier = try Self.verifier(vector.sign_type)
+            guard case .trade(let notification) = try verifier.verifyKeepingUnsupported(body: vector.body) else {
+                Issue.record("\(vector.name) is valid but came back unsupported")
+                continue
+            }
+            #expect(notification.outTradeNo == vector.expect.out_trade_no)
+        }
+    }
+
     @Test("a notification for the RSA2 verifier does not pass an RSA one, and the reverse")
     func algorithmsDoNotMix() throws {
         let rsa2 = try #require(Vectors.shared.valid.first { $0.sign_type == "RSA2" })

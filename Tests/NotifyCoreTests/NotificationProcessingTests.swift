@@ -30,6 +30,24 @@ struct NotificationProcessingTests {
         #expect(fixture.counter("alipay_notify_order_transitions_total", [("to", "TRADE_SUCCESS"), ("source", "notification")]) == 1)
     }
 
+    @Test("an authentic notification this version cannot read is parked for review with the problem: order flagged, not changed, order.needs_review written; a replay after an upgrade would apply it")
+    func unsupportedIsParked() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("U1", fen: 8888)
+        var parameters = TestAlipay.notification("U1", .tradeSuccess, total: "88.88", notifyId: "u-1")
+        parameters["trade_status"] = "TRADE_PENDING_REVIEW"
+        let report = try await fixture.deliver(parameters)
+        #expect(report.outcome == .review)
+        let job = try await fixture.job(report.jobId)
+        #expect(job.state == .dead)
+        #expect(job.lastError?.contains("unsupported_notification") == true && job.lastError?.contains("TRADE_PENDING_REVIEW") == true, "\(job.lastError ?? "")")
+        let order = try await fixture.currentOrder("U1")
+        #expect(order.status == .waitBuyerPay && order.needsReview)
+        let events = try await fixture.database.read { db in try db.webhookEvents(outTradeNo: "U1", type: "order.needs_review", since: nil, limit: 5) }
+        #expect(events.count == 1 && events[0].payload.contains("unsupported_notification"))
+        #expect(fixture.counter("alipay_notify_reviews_total", [("reason", "unsupported_notification")]) == 1)
+    }
+
     @Test("duplicates: the same payment notified five times (new notify_ids) and replayed gives exactly one transition")
     func duplicates() async throws {
         let fixture = try WorkerFixture()

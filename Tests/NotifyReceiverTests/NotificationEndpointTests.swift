@@ -38,6 +38,36 @@ struct NotificationEndpointTests {
         #expect(fixture.metric("alipay_notify_notifications_accepted_total") == 1)
     }
 
+    @Test("an authentic notification this version cannot read (unknown trade_status, another notify_type, an odd fund_bill_list) is stored and answered success, never refused")
+    func keepsAuthenticButUnsupported() async throws {
+        let fixture = try ReceiverFixture()
+        let bodies = [
+            try ReceiverFixture.signedBody(notifyId: "u-1", outTradeNo: "U1", overrides: ["trade_status": "TRADE_PENDING_REVIEW"]),
+            try ReceiverFixture.signedBody(notifyId: "u-2", outTradeNo: "U2", overrides: ["notify_type": "trade_refund_sync"]),
+            try ReceiverFixture.signedBody(notifyId: "u-3", outTradeNo: "U3", overrides: ["fund_bill_list": "{\"unexpected\":true}"]),
+        ]
+        // Forged the same way (another key): refused as before, nothing stored for it.
+        let forged = try ReceiverFixture.signedBody(
+            notifyId: "u-4", outTradeNo: "U4", overrides: ["trade_status": "TRADE_PENDING_REVIEW"], key: ReceiverFixture.keys.app)
+        try await fixture.publicApp().test(.router) { client in
+            for body in bodies {
+                try await client.execute(uri: "/alipay/notify", method: .post, headers: Self.form, body: ByteBuffer(string: body)) {
+                    #expect($0.status == .ok)
+                    #expect(String(buffer: $0.body) == "success")
+                }
+            }
+            try await client.execute(uri: "/alipay/notify", method: .post, headers: Self.form, body: ByteBuffer(string: forged)) {
+                #expect($0.status == .badRequest)
+            }
+        }
+        let stored = try fixture.storedNotifications()
+        #expect(Set(stored.map(\.notifyId)) == ["u-1", "u-2", "u-3"])
+        #expect(stored.first { $0.notifyId == "u-1" }?.tradeStatus == "TRADE_PENDING_REVIEW")
+        #expect(try fixture.jobs().count == 3, "each waits for the worker, which parks it for review")
+        #expect(fixture.metric("alipay_notify_notifications_unsupported_total") == 3)
+        #expect(fixture.metric("alipay_notify_notifications_accepted_total") == 3)
+    }
+
     @Test("a content type other than a form is refused with 415 failure, nothing stored")
     func refusesOtherContentTypes() async throws {
         let fixture = try ReceiverFixture()

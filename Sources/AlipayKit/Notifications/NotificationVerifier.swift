@@ -46,6 +46,31 @@ public struct NotificationVerifier: Sendable {
         try verify(body: Array(body.utf8))
     }
 
+    /// Verifies a body and reads it when this version understands it — but an authentic notification (signature valid,
+    /// `app_id` present and ours) that it does not understand (an unknown `trade_status`, another `notify_type`, a
+    /// field in an unexpected shape, a missing field) is returned as ``VerifiedNotification/unsupported(parameters:problem:)``
+    /// instead of thrown: it must be kept and parked, never refused (Alipay would give up on it after about 25 hours).
+    /// Throws only when the body is not authentic.
+    public func verifyKeepingUnsupported(body: [UInt8]) throws(NotificationError) -> VerifiedNotification {
+        let form = try Self.decodeForm(body)
+        try check(form)
+        guard let declared = form["app_id"], !declared.isEmpty else { throw .missingField("app_id") }
+        let parameters = form.dictionary
+        if let type = parameters["notify_type"], type != "trade_status_sync" {
+            return .unsupported(parameters: parameters, problem: .invalidField("notify_type", "'\(type)' is not trade_status_sync"))
+        }
+        do throws(NotificationError) {
+            return .trade(try TradeNotification(parameters: parameters))
+        } catch {
+            return .unsupported(parameters: parameters, problem: error)
+        }
+    }
+
+    /// ``verifyKeepingUnsupported(body:)`` of a stored text body.
+    public func verifyKeepingUnsupported(body: String) throws(NotificationError) -> VerifiedNotification {
+        try verifyKeepingUnsupported(body: Array(body.utf8))
+    }
+
     /// return_url query (already split into raw query string, decoded once by FormCodec rules)
     public func verifyReturn(query: String) throws(NotificationError) -> ReturnParameters {
         // By byte, not by Character: "?" followed by a combining mark is one Character, and dropping it would keep
@@ -84,5 +109,29 @@ public struct NotificationVerifier: Sendable {
             throw .invalidSignature
         }
         if let declared = form["app_id"], declared != appId { throw .foreignAppId(declared) }
+    }
+}
+
+/// An authentic notification, understood or not.
+public enum VerifiedNotification: Sendable {
+    /// A trade status notification this version reads.
+    case trade(TradeNotification)
+    /// Authentic but not understood: its parameters as sent and what this version could not read.
+    case unsupported(parameters: [String: String], problem: NotificationError)
+
+    /// `notify_id` (present in every notification Alipay sends).
+    public var notifyId: String? {
+        switch self {
+        case .trade(let notification): notification.notifyId
+        case .unsupported(let parameters, _): parameters["notify_id"]
+        }
+    }
+
+    /// `out_trade_no`, when present.
+    public var outTradeNo: String? {
+        switch self {
+        case .trade(let notification): notification.outTradeNo
+        case .unsupported(let parameters, _): parameters["out_trade_no"]
+        }
     }
 }

@@ -78,7 +78,15 @@ public struct NotificationProcessor: Sendable {
             return .failure(.permanent("stored notification \(notificationId) is gone (pruned?); there is nothing to apply"))
         }
         do throws(NotificationError) {
-            return .fact(TradeFact(try verifier.verify(body: stored.body)))
+            switch try verifier.verifyKeepingUnsupported(body: stored.body) {
+            case .trade(let notification):
+                return .fact(TradeFact(notification))
+            case .unsupported(let parameters, let problem):
+                // Authentic, but this version cannot read it: parked for a person (and for a replay after an upgrade).
+                return .review(
+                    .unsupportedNotification, "notification \(stored.notifyId) is authentic but not understood by this version: \(problem)",
+                    outTradeNo: parameters["out_trade_no"])
+            }
         } catch {
             if case .foreignAppId(let other) = error {
                 return .review(.appIdMismatch, "app_id \(other) is not ours (alipay.appId is \(applier.appId))", outTradeNo: stored.outTradeNo)

@@ -14,6 +14,9 @@ public enum ReviewReason: String, Sendable, Codable, CaseIterable, CustomStringC
     case paidAfterClose = "paid_after_close"
     /// A refund that cannot be (TRADE_CLOSED after payment without a full refund, or more refunded than paid).
     case refundMismatch = "refund_mismatch"
+    /// An authentic notification this version cannot read (an unknown `trade_status`, another `notify_type`, a field in
+    /// an unexpected shape): stored and acknowledged, never applied by guesswork.
+    case unsupportedNotification = "unsupported_notification"
 
     /// What the operator should do, said in the log line and kept in the job's reason.
     public var operatorHint: String {
@@ -30,6 +33,8 @@ public enum ReviewReason: String, Sendable, Codable, CaseIterable, CustomStringC
             "the buyer paid an order that was closed unpaid: refund the buyer in the Alipay console, or fulfil the order by hand"
         case .refundMismatch:
             "compare the refunds in the Alipay console with the order and correct the order by hand"
+        case .unsupportedNotification:
+            "look at the order in the Alipay console (`notifyctl reconcile N` asks trade.query); upgrade alipay-notify to a version that reads this notification, then `notifyctl queue replay --id` the job"
         }
     }
 
