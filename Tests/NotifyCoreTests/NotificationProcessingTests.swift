@@ -48,6 +48,18 @@ struct NotificationProcessingTests {
         #expect(fixture.counter("alipay_notify_reviews_total", [("reason", "unsupported_notification")]) == 1)
     }
 
+    @Test("a TRADE_CLOSED notification closes the order at Alipay's gmt_close, not at the time the worker applied it")
+    func closedAtAlipaysTime() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("C9", fen: 100)
+        var parameters = TestAlipay.notification("C9", .tradeClosed, total: "1.00")
+        parameters["gmt_close"] = "2024-01-01 12:30:00"
+        #expect(try await fixture.deliver(parameters).outcome == .applied)
+        let order = try await fixture.currentOrder("C9")
+        #expect(order.status == .tradeClosed)
+        #expect(order.closedAt == Date(timeIntervalSince1970: 1_704_083_400), "2024-01-01 12:30:00 Beijing time")
+    }
+
     @Test("duplicates: the same payment notified five times (new notify_ids) and replayed gives exactly one transition")
     func duplicates() async throws {
         let fixture = try WorkerFixture()

@@ -38,6 +38,7 @@ struct WebhookTests {
         let data = try #require(payload["data"] as? [String: Any])
         #expect(data["total_amount"] as? String == "88.88" && data["refunded_amount"] as? String == "0.00")
         #expect(data["paid_at"] as? String == "2024-01-01T04:00:00Z", "gmt_payment 2024-01-01 12:00:00 Beijing time, in UTC")
+        #expect(try await fixture.currentOrder("E1").paidAt == Date(timeIntervalSince1970: 1_704_081_600), "the order keeps Alipay's payment time")
         #expect(data["trade_no"] as? String == "2024010122001400000000000001")
         #expect(data.keys.contains("reason") == false)
         var deliveries = try await fixture.database.read { db in try db.jobs(state: nil, kind: .deliver, outTradeNo: "E1", limit: 10) }

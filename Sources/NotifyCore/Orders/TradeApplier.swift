@@ -105,7 +105,8 @@ public struct TradeApplier: Sendable {
                 tradeNo: order.tradeNo == nil ? fact.tradeNo : nil,
                 refundedFen: transition.refundedFen,
                 paidAt: transition.kind == .payment && order.paidAt == nil ? (fact.paidAt ?? now) : nil,
-                closedAt: transition.to == .tradeClosed ? now : nil)
+                // Alipay's clock for Alipay's facts (they line up with its statements); ours when it gives none.
+                closedAt: transition.to == .tradeClosed ? (fact.closedAt ?? now) : nil)
             let event = OrderEvent(
                 outTradeNo: order.outTradeNo, fromStatus: transition.from, toStatus: transition.to,
                 source: fact.source.rawValue, jobId: lease?.jobId, notifyId: fact.notifyId,

@@ -51,11 +51,14 @@ public struct TradeFact: Sendable, Equatable {
     public var confirmedByQuery: Bool
     /// When the buyer paid, as Alipay says (`gmt_payment` of a notification, `send_pay_date` of a query answer).
     public var paidAt: Date?
+    /// When the trade closed, as Alipay says (`gmt_close` of a notification).
+    public var closedAt: Date?
 
     /// A fact from its parts.
     public init(
         outTradeNo: String, status: OrderStatus, totalAmount: Amount, refundFee: Amount? = nil, tradeNo: String? = nil,
-        party: Party? = nil, source: Source, notifyId: String? = nil, confirmedByQuery: Bool = false, paidAt: Date? = nil
+        party: Party? = nil, source: Source, notifyId: String? = nil, confirmedByQuery: Bool = false, paidAt: Date? = nil,
+        closedAt: Date? = nil
     ) {
         self.outTradeNo = outTradeNo
         self.status = status
@@ -67,6 +70,7 @@ public struct TradeFact: Sendable, Equatable {
         self.notifyId = notifyId
         self.confirmedByQuery = confirmedByQuery
         self.paidAt = paidAt
+        self.closedAt = closedAt
     }
 
     /// The fact a verified notification states.
@@ -75,7 +79,8 @@ public struct TradeFact: Sendable, Equatable {
             outTradeNo: notification.outTradeNo, status: OrderStatus(notification.tradeStatus), totalAmount: notification.totalAmount,
             refundFee: notification.refundFee, tradeNo: notification.tradeNo,
             party: Party(appId: notification.appId, sellerId: notification.sellerId), source: .notification,
-            notifyId: notification.notifyId, paidAt: notification.gmtPayment.flatMap(RequestSigner.date(fromTimestamp:)))
+            notifyId: notification.notifyId, paidAt: notification.gmtPayment.flatMap(RequestSigner.date(fromTimestamp:)),
+            closedAt: notification.gmtClose.flatMap(RequestSigner.date(fromTimestamp:)))
     }
 
     /// What the state machine sees of it.
