@@ -48,7 +48,7 @@ public struct RSAPrivateKey: Sendable {
     }
 
     /// Reads a PKCS#1 or PKCS#8 key, PEM-armoured or bare base64 as the Alipay console shows it, any line breaks.
-    public init(pemOrBase64 text: String, role: KeyRole = .appPrivateKey) throws(KeyError) {
+    public init(pemOrBase64 text: String, role: KeyRole = .appPrivateKey, minimumBits: Int = KeyMaterial.minimumBits) throws(KeyError) {
         let material = try KeyMaterial.parse(text, role: role)
         switch material.label {
         case nil, "PRIVATE KEY", "RSA PRIVATE KEY":
@@ -71,13 +71,13 @@ public struct RSAPrivateKey: Sendable {
             }
             throw KeyError(role: role, problem: KeyMaterial.unparsable(error, der: material.der, expected: "an RSA private key (PKCS#1 or PKCS#8)"))
         }
-        try KeyMaterial.checkSize(parsed.keySizeInBits, role: role)
+        try KeyMaterial.checkSize(parsed.keySizeInBits, role: role, minimum: minimumBits)
         self.key = parsed
     }
 
     /// Reads the key from a file; an unreadable file is a ``KeyError`` naming the path.
-    public init(contentsOfFile path: String, role: KeyRole) throws(KeyError) {
-        try self.init(pemOrBase64: KeyMaterial.read(path, role: role), role: role)
+    public init(contentsOfFile path: String, role: KeyRole, minimumBits: Int = KeyMaterial.minimumBits) throws(KeyError) {
+        try self.init(pemOrBase64: KeyMaterial.read(path, role: role), role: role, minimumBits: minimumBits)
     }
 
     /// A fresh 2048-bit key.
@@ -120,7 +120,7 @@ public struct RSAPublicKey: Sendable {
     }
 
     /// Reads an X.509 SubjectPublicKeyInfo (or PKCS#1) key, PEM-armoured or bare base64, any line breaks.
-    public init(pemOrBase64 text: String, role: KeyRole = .alipayPublicKey) throws(KeyError) {
+    public init(pemOrBase64 text: String, role: KeyRole = .alipayPublicKey, minimumBits: Int = KeyMaterial.minimumBits) throws(KeyError) {
         let material = try KeyMaterial.parse(text, role: role)
         switch material.label {
         case nil, "PUBLIC KEY", "RSA PUBLIC KEY":
@@ -142,13 +142,13 @@ public struct RSAPublicKey: Sendable {
             }
             throw KeyError(role: role, problem: KeyMaterial.unparsable(error, der: material.der, expected: "an RSA public key (SubjectPublicKeyInfo)"))
         }
-        try KeyMaterial.checkSize(parsed.keySizeInBits, role: role)
+        try KeyMaterial.checkSize(parsed.keySizeInBits, role: role, minimum: minimumBits)
         self.key = parsed
     }
 
     /// Reads the key from a file; an unreadable file is a ``KeyError`` naming the path.
-    public init(contentsOfFile path: String, role: KeyRole) throws(KeyError) {
-        try self.init(pemOrBase64: KeyMaterial.read(path, role: role), role: role)
+    public init(contentsOfFile path: String, role: KeyRole, minimumBits: Int = KeyMaterial.minimumBits) throws(KeyError) {
+        try self.init(pemOrBase64: KeyMaterial.read(path, role: role), role: role, minimumBits: minimumBits)
     }
 
     /// SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`).
@@ -181,8 +181,10 @@ public struct RSAPublicKey: Sendable {
 }
 
 /// Turns the text an operator pasted (PEM or bare base64) into DER, remembering the PEM label if there was one.
-enum KeyMaterial {
-    static let minimumBits = 2048
+public enum KeyMaterial {
+    public static let minimumBits = 2048
+    /// What the legacy `RSA` (SHA1withRSA) accounts may still have; never less.
+    public static let legacyMinimumBits = 1024
 
     static func parse(_ text: String, role: KeyRole) throws(KeyError) -> (label: String?, der: [UInt8]) {
         // Keys pasted into env files often carry literal "\n" sequences instead of line breaks.
@@ -223,9 +225,10 @@ enum KeyMaterial {
         return (label, [UInt8](der))
     }
 
-    static func checkSize(_ bits: Int, role: KeyRole) throws(KeyError) {
-        guard bits >= minimumBits else {
-            throw KeyError(role: role, problem: "found a \(bits)-bit RSA key; at least \(minimumBits) bits are required")
+    static func checkSize(_ bits: Int, role: KeyRole, minimum: Int) throws(KeyError) {
+        guard bits >= max(minimum, legacyMinimumBits) else {
+            let why = minimum > legacyMinimumBits ? " (RSA2 needs 2048; only alipay.signType RSA, the legacy SHA1withRSA of old accounts, takes 1024)" : ""
+            throw KeyError(role: role, problem: "found a \(bits)-bit RSA key; at least \(max(minimum, legacyMinimumBits)) bits are required\(why)")
         }
     }
 

@@ -277,11 +277,16 @@ extension NotifyConfiguration {
         return appId
     }
 
+    /// The smallest RSA key accepted: 2048 bits for `RSA2`; 1024 for the legacy `RSA` (SHA1withRSA) of old accounts.
+    var minimumKeyBits: Int {
+        alipay.signType == .rsa ? KeyMaterial.legacyMinimumBits : KeyMaterial.minimumBits
+    }
+
     /// Alipay's public key, loaded from `alipay.publicKeyFile`.
     public func loadAlipayPublicKey() throws(ConfigurationError) -> RSAPublicKey {
         guard let path = alipay.publicKeyFile else { throw ConfigurationError.missing("alipay.publicKeyFile") }
         do {
-            return try RSAPublicKey(contentsOfFile: path, role: .alipayPublicKey)
+            return try RSAPublicKey(contentsOfFile: path, role: .alipayPublicKey, minimumBits: minimumKeyBits)
         } catch {
             throw ConfigurationError("alipay.publicKeyFile (ALIPAY_PUBLIC_KEY_FILE): \(error)")
         }
@@ -291,7 +296,7 @@ extension NotifyConfiguration {
     public func loadAppPrivateKey() throws(ConfigurationError) -> RSAPrivateKey {
         guard let path = alipay.appPrivateKeyFile else { throw ConfigurationError.missing("alipay.appPrivateKeyFile") }
         do {
-            return try RSAPrivateKey(contentsOfFile: path, role: .appPrivateKey)
+            return try RSAPrivateKey(contentsOfFile: path, role: .appPrivateKey, minimumBits: minimumKeyBits)
         } catch {
             throw ConfigurationError("alipay.appPrivateKeyFile (ALIPAY_APP_PRIVATE_KEY_FILE): \(error)")
         }

@@ -42,8 +42,6 @@ final class WebhookSink: Sendable {
     init(script: [Answer] = [], otherwise: Answer = .status(204)) async throws {
         self.otherwise = otherwise
         state.lock.withLock { $0.script = script }
-        let port = try Ports.free()
-        url = "http://127.0.0.1:\(port)/hook"
         let router = Router()
         let state = state
         let otherwise = otherwise
@@ -68,16 +66,28 @@ final class WebhookSink: Sendable {
         var logger = Logger(label: "webhook-sink")
         // Cancelling the server at the end of a test is its way to stop; it logs that as an error.
         logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: nil), logger: logger)
-        task = Task { try await app.run() }
-        // Ready when it answers (a GET of an unknown path is a 404: the server is up).
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if let reply = try? await HTTP.send(.GET, "http://127.0.0.1:\(port)/ready", timeout: .seconds(1)), reply.status == 404 { return }
-            try await Task.sleep(for: .milliseconds(20))
+        // Port 0: the kernel picks a free port when binding, so no other test can take it in between.
+        let (bound, announce) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: nil),
+            onServerRunning: { channel in
+                announce.yield(channel.localAddress?.port ?? 0)
+                announce.finish()
+            }, logger: logger)
+        task = Task {
+            defer { announce.finish() }  // a server that cannot start ends the wait below
+            try await app.run()
         }
-        task.cancel()
-        throw HarnessError("the webhook sink did not start on port \(port)")
+        var port = 0
+        for await value in bound {
+            port = value
+            break
+        }
+        guard port > 0 else {
+            task.cancel()
+            throw HarnessError("the webhook sink did not start")
+        }
+        url = "http://127.0.0.1:\(port)/hook"
     }
 
     /// Every delivery so far, in arrival order.
