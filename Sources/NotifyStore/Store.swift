@@ -194,6 +194,11 @@ public protocol StoreTransaction: StoreReading {
     /// Deletes the endpoint (its past attempts stay); false when there is none.
     @discardableResult
     func deleteWebhookEndpoint(_ endpointId: String) throws -> Bool
+    /// Deletes up to `limit` delivery attempts recorded before `cutoff`; returns how many.
+    func deleteDeliveryAttempts(before cutoff: Date, limit: Int) throws -> Int
+    /// Deletes up to `limit` events written before `cutoff` that no delivery attempt refers to and whose id is not in
+    /// `keeping`; returns how many.
+    func deleteWebhookEvents(before cutoff: Date, keeping: Set<String>, limit: Int) throws -> Int
     /// Records one delivery attempt and returns it with its row id.
     @discardableResult
     func insertDeliveryAttempt(_ attempt: DeliveryAttempt) throws -> DeliveryAttempt

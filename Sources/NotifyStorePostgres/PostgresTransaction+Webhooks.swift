@@ -134,4 +134,21 @@ extension PostgresTransaction {
         stored.id = try row?.decode(Int64.self)
         return stored
     }
+
+    func deleteDeliveryAttempts(before cutoff: Date, limit: Int) throws -> Int {
+        try changes(
+            "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE at < \(cutoff) ORDER BY id LIMIT \(limit))")
+    }
+
+    func deleteWebhookEvents(before cutoff: Date, keeping: Set<String>, limit: Int) throws -> Int {
+        let kept = Array(keeping)
+        return try changes(
+            """
+            DELETE FROM webhook_events WHERE id IN (
+                SELECT id FROM webhook_events e
+                WHERE created_at < \(cutoff) AND NOT (event_id = ANY(\(kept)))
+                  AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.event_id = e.event_id)
+                ORDER BY id LIMIT \(limit))
+            """)
+    }
 }

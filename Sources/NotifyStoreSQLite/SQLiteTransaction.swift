@@ -391,6 +391,29 @@ final class SQLiteTransaction: StoreTransaction {
         return stored
     }
 
+    func deleteDeliveryAttempts(before cutoff: Date, limit: Int) throws -> Int {
+        try db.execute(
+            sql: "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE at < ? ORDER BY id LIMIT ?)",
+            arguments: [cutoff, limit])
+        return db.changesCount
+    }
+
+    func deleteWebhookEvents(before cutoff: Date, keeping: Set<String>, limit: Int) throws -> Int {
+        // Enough candidates that the kept ones cannot crowd out a full batch.
+        let candidates = try String.fetchAll(
+            db,
+            sql: """
+                SELECT event_id FROM webhook_events e
+                WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.event_id = e.event_id)
+                ORDER BY id LIMIT ?
+                """,
+            arguments: [cutoff, limit + keeping.count])
+        let doomed = Array(candidates.filter { !keeping.contains($0) }.prefix(limit))
+        guard !doomed.isEmpty else { return 0 }
+        try db.execute(literal: "DELETE FROM webhook_events WHERE event_id IN \(doomed)")
+        return db.changesCount
+    }
+
     /// Writes the attempt's row (a nil id is assigned; a taken one is skipped); true when written.
     private func insertDeliveryAttemptRow(_ attempt: DeliveryAttempt) throws -> Bool {
         try db.cachedStatement(

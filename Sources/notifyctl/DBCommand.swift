@@ -38,7 +38,8 @@ struct DB: AsyncParsableCommand {
     /// `notifyctl db prune --older-than 30d`.
     struct Prune: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete done jobs and their notifications older than an age (pending, running and dead ones are kept).")
+            abstract:
+                "Delete done jobs and their notifications, and delivered order events and delivery attempts, older than an age (pending, running and dead ones are kept).")
         @OptionGroup var options: ConfigOptions
 
         @Option(name: .long, help: "Age such as 30d, 12h or 90m.")
@@ -53,11 +54,19 @@ struct DB: AsyncParsableCommand {
                     throw CLIFailure.configuration("--older-than \"\(olderThan)\": expected a number followed by d, h or m (e.g. 30d)")
                 }
                 let configuration = try await options.load()
-                let result = try await withStore(configuration) { store in try await store.prune(olderThan: Date().addingTimeInterval(-age)) }
+                let cutoff = Date().addingTimeInterval(-age)
+                let (result, webhooks) = try await withStore(configuration) { store in
+                    (try await store.prune(olderThan: cutoff), try await store.pruneWebhooks(olderThan: cutoff))
+                }
                 if json {
-                    try printJSON(["jobs": result.jobs, "notifications": result.notifications])
+                    try printJSON([
+                        "jobs": result.jobs, "notifications": result.notifications, "webhook_events": webhooks.events,
+                        "delivery_attempts": webhooks.attempts,
+                    ])
                 } else {
-                    print("pruned \(result.jobs) done jobs and \(result.notifications) notifications older than \(olderThan)")
+                    print(
+                        "pruned \(result.jobs) done jobs, \(result.notifications) notifications, \(webhooks.events) order events and "
+                            + "\(webhooks.attempts) delivery attempts older than \(olderThan)")
                 }
             }
         }

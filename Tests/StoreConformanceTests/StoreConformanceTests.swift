@@ -739,6 +739,35 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("pruneWebhooks deletes old attempts, then old events no live or dead delivery needs; new ones and needed ones stay", arguments: Engine.allCases)
+    func pruneWebhooks(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let old = Self.wholeSecond(-40 * 86_400)
+            let recent = Self.wholeSecond(-60)
+            let cutoff = Self.wholeSecond(-30 * 86_400)
+            try await store.write { tx in
+                _ = try tx.insertWebhookEvent(self.webhookEvent("evt_old_done", sequence: 1, at: old))
+                _ = try tx.insertWebhookEvent(self.webhookEvent("evt_old_dead", sequence: 2, at: old))
+                _ = try tx.insertWebhookEvent(self.webhookEvent("evt_old_recent_attempt", sequence: 3, at: old))
+                _ = try tx.insertWebhookEvent(self.webhookEvent("evt_new", sequence: 4, at: recent))
+                for (event, at) in [("evt_old_done", old), ("evt_old_dead", old), ("evt_old_recent_attempt", recent), ("evt_new", recent)] {
+                    try tx.insertDeliveryAttempt(
+                        DeliveryAttempt(eventId: event, endpointId: "ep_a", jobId: nil, attempt: 1, status: 500, response: nil, error: "x", durationMilliseconds: 1, at: at))
+                }
+                _ = try tx.enqueueDelivery(DeliveryTarget(event: "evt_old_dead", endpoint: "ep_a"), outTradeNo: "A1", at: Date())
+            }
+            let claimed = try #require(try await store.claim(owner: "w", limit: 1, lease: .seconds(30), now: Date()).first)
+            try await store.write { tx in try tx.deadLetter(claimed.lease!, reason: "gave up") }
+
+            let pruned = try await store.pruneWebhooks(olderThan: cutoff)
+            #expect(pruned.attempts == 2, "the two attempts recorded 40 days ago")
+            #expect(pruned.events == 1, "only evt_old_done: evt_old_dead has a dead delivery to replay, evt_old_recent_attempt a recent attempt")
+            let left = try await store.read { db in try db.webhookEvents(outTradeNo: nil, type: nil, since: nil, limit: 10).map(\.eventId) }
+            #expect(Set(left) == ["evt_old_dead", "evt_old_recent_attempt", "evt_new"])
+            #expect(try await store.pruneWebhooks(olderThan: cutoff) == (0, 0), "a second run finds nothing")
+        }
+    }
+
     @Test("postpone gives the job back uncounted at the given time, with no history row, fenced like retry", arguments: Engine.allCases)
     func postpone(engine: Engine) async throws {
         try await engine.withFreshStore { store, _ in

@@ -204,3 +204,34 @@ extension StoreTransaction {
         try enqueue(NewJob(kind: .deliver, uniqueKey: target.uniqueKey, outTradeNo: outTradeNo, payload: target.payload, runAt: at)).job
     }
 }
+
+extension Store {
+    /// `notifyctl db prune` for the outbox: delivery attempts recorded before `cutoff`, then events written before it
+    /// that no pending, running or dead delivery still needs (done deliveries older than `cutoff` are pruned with the
+    /// other done jobs). Batches of 1,000 rows, each its own short transaction.
+    public func pruneWebhooks(olderThan cutoff: Date) async throws -> (events: Int, attempts: Int) {
+        var attempts = 0
+        while true {
+            let deleted = try await write { tx in try tx.deleteDeliveryAttempts(before: cutoff, limit: 1000) }
+            attempts += deleted
+            if deleted < 1000 { break }
+        }
+        // Events a delivery not yet done still names stay (a dead one may be replayed).
+        let keeping = try await read { db in
+            var ids: Set<String> = []
+            for state in [JobState.pending, .running, .dead] {
+                for job in try db.jobs(state: state, kind: .deliver, outTradeNo: nil, limit: 1_000_000) {
+                    if let target = DeliveryTarget(job: job) { ids.insert(target.event) }
+                }
+            }
+            return ids
+        }
+        var events = 0
+        while true {
+            let deleted = try await write { tx in try tx.deleteWebhookEvents(before: cutoff, keeping: keeping, limit: 1000) }
+            events += deleted
+            if deleted < 1000 { break }
+        }
+        return (events, attempts)
+    }
+}
