@@ -186,7 +186,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AlipayKitTests", dependencies: ["AlipayKit"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AlipayNotifyWebhooksTests", dependencies: ["AlipayNotifyWebhooks"]),
+        .testTarget(name: "AlipayNotifyWebhooksTests", dependencies: ["AlipayNotifyWebhooks", "StoreTestSupport"]),
         .testTarget(
             name: "NotifyStoreTests",
             dependencies: [

@@ -1,5 +1,6 @@
 import AlipayNotifyWebhooks
 import Foundation
+import StoreTestSupport
 import Testing
 
 /// Our Standard Webhooks signer and verifier, checked against fixed vectors and against the reference library.
@@ -84,7 +85,7 @@ struct StandardWebhooksTests {
     /// The independent check: the reference library verifies what we sign, and we verify what it signs.
     @Test("the standardwebhooks reference library (PyPI) verifies our deliveries, and we verify its signatures")
     func referenceLibrary() async throws {
-        guard let python = Reference.python() else { return }
+        guard let python = StandardWebhooksReference.python() else { return }
         let now = Int64(Date().timeIntervalSince1970)
         let secret = WebhookSecret.generate()
         let rotatingOld = WebhookSecret.generate()
@@ -94,16 +95,16 @@ struct StandardWebhooksTests {
         for body in bodies {
             let signed = Dictionary(uniqueKeysWithValues: WebhookSigner.headers(id: "evt_ref", timestamp: now, body: Data(body.utf8), secrets: [secret, rotatingOld]))
             for (key, ok) in [(secret, true), (rotatingOld, true), (WebhookSecret.generate(), false)] {
-                lines.append(try Reference.line(["op": "verify", "secret": key.text, "body": body, "headers": signed]))
+                lines.append(try StandardWebhooksReference.line(["op": "verify", "secret": key.text, "body": body, "headers": signed]))
                 expectations.append(ok)
             }
             var stale = Dictionary(uniqueKeysWithValues: WebhookSigner.headers(id: "evt_ref", timestamp: now - 600, body: Data(body.utf8), secrets: [secret]))
-            lines.append(try Reference.line(["op": "verify", "secret": secret.text, "body": body, "headers": stale]))
+            lines.append(try StandardWebhooksReference.line(["op": "verify", "secret": secret.text, "body": body, "headers": stale]))
             expectations.append(false)
-            lines.append(try Reference.line(["op": "sign", "secret": secret.text, "id": "evt_py", "timestamp": now, "body": body]))
+            lines.append(try StandardWebhooksReference.line(["op": "sign", "secret": secret.text, "id": "evt_py", "timestamp": now, "body": body]))
             expectations.append(true)
         }
-        let answers = try Reference.run(python, lines)
+        let answers = try StandardWebhooksReference.run(python, lines)
         try #require(answers.count == lines.count, "the reference script answered \(answers.count) of \(lines.count)")
         var signIndex = 0
         for (index, answer) in answers.enumerated() {
@@ -117,48 +118,6 @@ struct StandardWebhooksTests {
             } else {
                 #expect(answer["ok"] as? Bool == expectations[index], "line \(index): \(lines[index].prefix(80)) → \(answer)")
             }
-        }
-    }
-}
-
-/// Runs Tests/AlipayNotifyWebhooksTests/reference_check.py in the venv `scripts/bootstrap` makes.
-enum Reference {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// The venv's python; nil (with the reason printed) when it is missing outside CI. In CI a missing one fails.
-    static func python() -> String? {
-        let path = root.appendingPathComponent(".build/python-venv/bin/python").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-        let reason = "no \(path): run scripts/bootstrap (it installs the standardwebhooks reference library)"
-        let ci = ProcessInfo.processInfo.environment["CI"].map { !["", "0", "false"].contains($0) } ?? false
-        if ci {
-            Issue.record("\(reason); CI must run the reference check")
-        } else {
-            print("skipped: Standard Webhooks reference check: \(reason)")
-        }
-        return nil
-    }
-
-    static func line(_ object: [String: Any]) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-    }
-
-    static func run(_ python: String, _ lines: [String]) throws -> [[String: Any]] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root.appendingPathComponent("Tests/AlipayNotifyWebhooksTests/reference_check.py").path]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(Data((lines.joined(separator: "\n") + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "reference_check.py exited \(process.terminationStatus)")
-        return try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
-            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
     }
 }

@@ -85,7 +85,7 @@ def notify_id_of(body):
     return ""
 
 
-async def worker(host, port, path, bodies, cursor, latencies, counts, pace, ack_log):
+async def worker(host, port, path, bodies, cursor, latencies, counts, pace=None, ack_log=None):
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while True:

@@ -51,12 +51,7 @@ public struct EndpointPolicy: Sendable {
     public func checkAddresses(of url: URL) async throws(EndpointError) {
         guard !allowPrivateNetworks else { return }
         guard let host = url.host else { throw EndpointError("\(url) has no host") }
-        let addresses: [ResolvedAddress]
-        do {
-            addresses = try await Self.resolve(host)
-        } catch {
-            throw error
-        }
+        let addresses = try await Self.resolve(host)
         guard !addresses.isEmpty else { throw EndpointError("\(host) resolves to no address") }
         if let refused = addresses.first(where: { !$0.isPublic }) {
             throw EndpointError(
