@@ -15,7 +15,7 @@ import Foundation
 /// ```swift
 /// let applied = try await store.write { tx in
 ///     guard let order = try tx.order("A1", forUpdate: true) else { return false }
-///     let moved = try tx.transition(order, to: .tradeSuccess, changes: OrderChanges(paidAt: now), event: event)
+///     let moved = try tx.transition(order, to: .tradeSuccess, changes: OrderChanges(paidAt: now), event: event) != nil
 ///     try tx.complete(lease)
 ///     return moved
 /// }
@@ -159,9 +159,11 @@ public protocol StoreTransaction: StoreReading {
     func insertOrder(_ order: Order) throws
 
     /// Moves `order` to `to`, only if the row still has the status and refunded amount of `order` (the snapshot the
-    /// caller decided on); returns false and writes nothing otherwise. When it returns true exactly one event was
-    /// appended (`fromStatus`/`toStatus` from the arguments; source, job, notification, detail from `event`).
-    func transition(_ order: Order, to: OrderStatus, changes: OrderChanges, event: OrderEvent) throws -> Bool
+    /// caller decided on); returns nil and writes nothing otherwise. When it moved the order exactly one event was
+    /// appended (`fromStatus`/`toStatus` from the arguments; source, job, notification, detail from `event`), and its
+    /// row id is returned (so that what reports the change — the outbox — need not read it back).
+    @discardableResult
+    func transition(_ order: Order, to: OrderStatus, changes: OrderChanges, event: OrderEvent) throws -> Int64?
 
     /// Marks the order for a person to look at, with the reason. Returns false when there is no such order.
     @discardableResult

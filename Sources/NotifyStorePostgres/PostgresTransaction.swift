@@ -221,8 +221,8 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     /// One statement: the conditional UPDATE, and the event row only when it changed the order.
-    func transition(_ order: Order, to: OrderStatus, changes orderChanges: OrderChanges, event: OrderEvent) throws -> Bool {
-        let inserted = try changes(
+    func transition(_ order: Order, to: OrderStatus, changes orderChanges: OrderChanges, event: OrderEvent) throws -> Int64? {
+        let inserted = try execute(
             """
             WITH moved AS (
                 UPDATE orders
@@ -239,8 +239,10 @@ final class PostgresTransaction: StoreTransaction {
             SELECT out_trade_no, \(order.status.rawValue), \(to.rawValue), \(event.source), \(event.jobId)::bigint,
                    \(event.notifyId)::text, \(event.detail)::text, \(event.createdAt)
             FROM moved
-            """)
-        return inserted == 1
+            RETURNING id
+            """
+        ).first
+        return try inserted?.decode(Int64.self)
     }
 
     private func insertEvent(_ event: OrderEvent) throws {

@@ -92,7 +92,7 @@ final class SQLiteTransaction: StoreTransaction {
         return db.changesCount == 1
     }
 
-    func transition(_ order: Order, to: OrderStatus, changes: OrderChanges, event: OrderEvent) throws -> Bool {
+    func transition(_ order: Order, to: OrderStatus, changes: OrderChanges, event: OrderEvent) throws -> Int64? {
         let update = try db.cachedStatement(
             sql: """
                 UPDATE orders
@@ -107,13 +107,13 @@ final class SQLiteTransaction: StoreTransaction {
         try update.execute(arguments: [
             to, changes.tradeNo, changes.refundedFen, changes.paidAt, changes.closedAt, Date(), order.outTradeNo, order.status, order.refundedFen,
         ])
-        guard db.changesCount == 1 else { return false }
+        guard db.changesCount == 1 else { return nil }
         var event = event
         event.outTradeNo = order.outTradeNo
         event.fromStatus = order.status
         event.toStatus = to
         try insertEvent(event)
-        return true
+        return db.lastInsertedRowID
     }
 
     private func insertEvent(_ event: OrderEvent) throws {

@@ -111,8 +111,7 @@ public struct TradeApplier: Sendable {
                 outTradeNo: order.outTradeNo, fromStatus: transition.from, toStatus: transition.to,
                 source: fact.source.rawValue, jobId: lease?.jobId, notifyId: fact.notifyId,
                 detail: "\(transition.detail) (\(fact.summary))", createdAt: now)
-            let moved = try db.transition(order, to: transition.to, changes: changes, event: event)
-            guard moved else {
+            guard let orderEventId = try db.transition(order, to: transition.to, changes: changes, event: event) else {
                 // The order was read for update in this transaction, so this means another writer got in between
                 // anyway (an engine without row locks): nothing was written, and the retry re-reads the order.
                 throw JobFailure.retryable("order \(order.outTradeNo) changed while being updated")
@@ -124,7 +123,6 @@ public struct TradeApplier: Sendable {
             changed.refundedFen = changes.refundedFen ?? order.refundedFen
             changed.paidAt = order.paidAt ?? changes.paidAt
             changed.closedAt = order.closedAt ?? changes.closedAt
-            let orderEventId = try db.orderEvents(order.outTradeNo).last?.id
             try OrderEvents.published(changed, transition: transition, orderEventId: orderEventId, now: now, in: db)
             if let lease { try db.complete(lease) }
             return .applied(transition, source: fact.source)
