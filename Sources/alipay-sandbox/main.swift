@@ -13,7 +13,7 @@ struct AlipaySandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "alipay-sandbox",
         abstract: "A local, protocol-faithful Alipay gateway for development, demos and tests.",
-        subcommands: [Serve.self, Keys.self],
+        subcommands: [Serve.self, Keys.self, Certs.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -60,6 +60,12 @@ struct Serve: AsyncParsableCommand {
     var finishAfterSeconds: String?
     @Option(help: "Real seconds to wait for the merchant's answer to a notification (SANDBOX_NOTIFY_TIMEOUT_SECONDS, default 5).")
     var notifyTimeoutSeconds: String?
+    @Option(help: "Certificate mode: the directory `certs` wrote (SANDBOX_CERT_DIR); requests must carry app_cert_sn and alipay_root_cert_sn.")
+    var certDir: String?
+    @Option(help: "AES content encryption key file, base64 (SANDBOX_ENCRYPT_KEY_FILE): encrypted requests are answered encrypted.")
+    var encryptKeyFile: String?
+    @Option(help: "true: refuse requests whose biz_content is not encrypted (SANDBOX_REQUIRE_ENCRYPTION, default false).")
+    var requireEncryption: String?
 
     func run() async throws {
         let program = "alipay-sandbox"
@@ -117,7 +123,8 @@ struct Serve: AsyncParsableCommand {
             ("sandbox.appPublicKeyFile", appPublicKeyFile), ("sandbox.signType", signType), ("sandbox.timeScale", timeScale),
             ("sandbox.stateFile", stateFile), ("sandbox.faults", faults), ("sandbox.faultSeed", faultSeed),
             ("sandbox.slowSeconds", slowSeconds), ("sandbox.finishAfterSeconds", finishAfterSeconds),
-            ("sandbox.notifyTimeoutSeconds", notifyTimeoutSeconds),
+            ("sandbox.notifyTimeoutSeconds", notifyTimeoutSeconds), ("sandbox.certDir", certDir),
+            ("sandbox.encryptKeyFile", encryptKeyFile), ("sandbox.requireEncryption", requireEncryption),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case let (key, value?) in flags {
@@ -162,6 +169,50 @@ struct Keys: ParsableCommand {
 
             The sandbox signs with \(paths[0]) (SANDBOX_ALIPAY_PRIVATE_KEY_FILE).
             The merchant verifies with \(paths[1]) or the bare base64 in \(paths[2]) (ALIPAY_PUBLIC_KEY_FILE).
+            """)
+    }
+}
+
+/// `alipay-sandbox certs --dir DIR`: the certificate-mode files, as the Alipay console hands them out.
+struct Certs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a certificate-mode set: alipayRootCert.crt, alipayCertPublicKey_RSA2.crt, appCertPublicKey_<appId>.crt, and the sandbox's CA (sandbox-ca.crt, sandbox-ca.key).",
+        discussion: """
+            A root CA (plus an ECDSA root, skipped by alipay_root_cert_sn as Alipay's SM2 root is), an issuing CA, "Alipay's"
+            certificate for the sandbox's key and the app's certificate for the merchant's key. Run the sandbox with
+            --cert-dir DIR; give the merchant the three .crt files (alipay.appCertFile, alipay.certFile, alipay.rootCertFile).
+            """
+    )
+
+    @Option(help: "Directory to write the certificates into (created when missing).")
+    var dir: String
+    @Option(help: "The app_id the app certificate is issued to.")
+    var appId: String
+    @Option(help: "The sandbox's (Alipay's) private key file: its public key goes into alipayCertPublicKey_RSA2.crt.")
+    var alipayPrivateKeyFile: String
+    @Option(help: "The merchant app's public key file: it goes into appCertPublicKey_<appId>.crt.")
+    var appPublicKeyFile: String
+    @Flag(help: "Replace existing certificates.")
+    var force = false
+
+    func run() throws {
+        let paths: [String]
+        do {
+            let alipayKey = try RSAPrivateKey(contentsOfFile: alipayPrivateKeyFile, role: .alipayPrivateKey).publicKey
+            let appKey = try RSAPublicKey(contentsOfFile: appPublicKeyFile, role: .appPublicKey)
+            paths = try SandboxCertificates.write(into: dir, appId: appId, alipayKey: alipayKey, appKey: appKey, force: force)
+        } catch {
+            DaemonBootstrap.fail("alipay-sandbox", "\(error)")
+        }
+        for path in paths { print("wrote \(path)") }
+        print(
+            """
+
+            The sandbox runs with --cert-dir \(dir) (SANDBOX_CERT_DIR).
+            The merchant configures ALIPAY_APP_CERT_FILE=\(paths[2])
+                                   ALIPAY_CERT_FILE=\(paths[1])
+                                   ALIPAY_ROOT_CERT_FILE=\(paths[0])
+            and no ALIPAY_PUBLIC_KEY_FILE.
             """)
     }
 }

@@ -109,3 +109,19 @@ func renderTable(_ header: [String], _ rows: [[String]]) -> String {
     }
     return ([line(header)] + rows.map(line)).joined(separator: "\n")
 }
+
+/// Writes a file created with `mode` from the start, so a private key is never readable by others, even briefly.
+func writeFile(_ text: String, to path: String, mode: mode_t) throws {
+    let temporary = path + ".tmp-\(getpid())"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw CLIFailure.failed("cannot write \(path): \(String(cString: strerror(errno)))") }
+    let bytes = Array(text.utf8)
+    let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+    let synced = fsync(fd) == 0
+    close(fd)
+    guard written == bytes.count, synced, rename(temporary, path) == 0 else {
+        unlink(temporary)
+        throw CLIFailure.failed("cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+    chmod(path, mode)
+}

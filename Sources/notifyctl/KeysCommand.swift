@@ -33,9 +33,9 @@ struct Keys: AsyncParsableCommand {
                     throw CLIFailure.configuration("cannot create \(dir): \(error.localizedDescription)")
                 }
                 let key = try RSAPrivateKey.generate()
-                try write(key.pemRepresentation, to: paths[0], mode: 0o600)
-                try write(key.publicKey.pemRepresentation, to: paths[1], mode: 0o644)
-                try write(key.publicKey.base64DER + "\n", to: paths[2], mode: 0o644)
+                try writeFile(key.pemRepresentation, to: paths[0], mode: 0o600)
+                try writeFile(key.publicKey.pemRepresentation, to: paths[1], mode: 0o644)
+                try writeFile(key.publicKey.base64DER + "\n", to: paths[2], mode: 0o644)
                 print("wrote \(paths[0]) (mode 0600: keep it secret; ALIPAY_APP_PRIVATE_KEY_FILE)")
                 print("wrote \(paths[1])")
                 print("wrote \(paths[2])")
@@ -45,22 +45,6 @@ struct Keys: AsyncParsableCommand {
                 print("")
                 print("Then copy the *Alipay public key* the console shows into a file for ALIPAY_PUBLIC_KEY_FILE.")
             }
-        }
-
-        /// Writes a file created with `mode` from the start, so a private key is never readable by others, even briefly.
-        private func write(_ text: String, to path: String, mode: mode_t) throws {
-            let temporary = path + ".tmp-\(getpid())"
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-            guard fd >= 0 else { throw CLIFailure.failed("cannot write \(path): \(String(cString: strerror(errno)))") }
-            let bytes = Array(text.utf8)
-            let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
-            let synced = fsync(fd) == 0
-            close(fd)
-            guard written == bytes.count, synced, rename(temporary, path) == 0 else {
-                unlink(temporary)
-                throw CLIFailure.failed("cannot write \(path): \(String(cString: strerror(errno)))")
-            }
-            chmod(path, mode)
         }
     }
 }

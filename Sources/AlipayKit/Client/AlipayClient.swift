@@ -30,7 +30,8 @@ public struct AlipayClient: Sendable {
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.signer = RequestSigner(configuration: configuration)
-        self.verifier = ResponseVerifier(alipayPublicKey: configuration.alipayPublicKey, signType: configuration.signType)
+        self.verifier = ResponseVerifier(
+            alipayPublicKey: configuration.alipayPublicKey, signType: configuration.signType, encryptionKey: configuration.encryptionKey)
     }
 
     /// Runs `body` with a client on its own `HTTPClient` whose connect and read timeouts are set at the socket level;
@@ -49,16 +50,107 @@ public struct AlipayClient: Sendable {
     /// Signs `request`, POSTs it to the gateway and returns the verified, classified outcome.
     ///
     /// Every signed parameter goes form-encoded in the body; the common parameters (all but `biz_content`) are
-    /// repeated in the query string as the official SDKs send them. Both copies carry identical values.
+    /// repeated in the query string as the official SDKs send them. Both copies carry identical values. In
+    /// certificate mode an answer signed by an Alipay certificate not seen before is verified with that certificate
+    /// once it is fetched and found to chain to the configured roots (``adoptRotatedCertificate(sn:)``).
     public func execute<R: AlipayRequest>(_ request: R) async -> GatewayOutcome<R.Response> {
+        let answer: (status: Int, body: [UInt8])
+        switch await send(request) {
+        case .failure(let failure): return failure.outcome()
+        case .success(let success): answer = success
+        }
+        var verifier = self.verifier
+        if let keyring = configuration.certificates, let sn = ResponseVerifier.alipayCertSN(in: answer.body), sn != keyring.current.sn {
+            let certificate: AlipayCertificate
+            if let known = keyring.certificate(sn: sn) {
+                certificate = known
+            } else {
+                switch await adoptRotatedCertificate(sn: sn) {
+                case .failure(let failure): return failure.outcome()
+                case .success(let fetched): certificate = fetched
+                }
+            }
+            verifier = ResponseVerifier(alipayPublicKey: certificate.publicKey, signType: configuration.signType, encryptionKey: configuration.encryptionKey)
+        }
+        return verifier.outcome(for: R.self, httpStatus: answer.status, body: answer.body)
+    }
+
+    /// Fetches the Alipay certificate `sn` with `alipay.open.app.alipaycert.download`, checks that it is that SN, that
+    /// it chains to the configured root certificates and is valid now, and that the download's answer verifies with
+    /// it; then trusts it for every later call of this process.
+    public func adoptRotatedCertificate(sn: String) async -> Result<AlipayCertificate, CallFailure> {
+        guard let keyring = configuration.certificates else {
+            return .failure(.configuration("alipay_cert_sn \(sn) in an answer, but certificate mode is not configured"))
+        }
+        let answer: (status: Int, body: [UInt8])
+        switch await send(AlipayCertDownload(alipayCertSN: sn)) {
+        case .failure(let failure): return .failure(failure)
+        case .success(let success): answer = success
+        }
+        let what = "Alipay's certificate changed to SN \(sn) and"
+        // The answer is signed with the new certificate: read it first, trust it only once it chains to the roots.
+        let unverified = ResponseVerifier(alipayPublicKey: keyring.current.publicKey, signType: configuration.signType, encryptionKey: configuration.encryptionKey)
+        guard let content = unverified.unverifiedNode(AlipayCertDownload.self, body: answer.body)?.alipayCertContent,
+            let pemData = Data(base64Encoded: content), let pem = String(data: pemData, encoding: .utf8)
+        else {
+            let outcome = unverified.outcome(for: AlipayCertDownload.self, httpStatus: answer.status, body: answer.body)
+            return .failure(.from(outcome, context: "\(what) alipay.open.app.alipaycert.download did not answer it"))
+        }
+        let certificate: AlipayCertificate
+        do throws(CertificateError) {
+            certificate = try AlipayCertificate(pem: pem, role: .alipayCertificate, minimumBits: keyring.current.publicKey.bitCount)
+        } catch {
+            return .failure(.configuration("\(what) the downloaded certificate is unusable: \(error)"))
+        }
+        guard certificate.sn == sn else {
+            return .failure(.configuration("\(what) the downloaded certificate has SN \(certificate.sn) instead"))
+        }
+        if let problem = await keyring.mode.roots.chainProblem(certificate) {
+            return .failure(.configuration("\(what) the downloaded certificate does not chain to alipay.rootCertFile: \(problem)"))
+        }
+        let verifier = ResponseVerifier(alipayPublicKey: certificate.publicKey, signType: configuration.signType, encryptionKey: configuration.encryptionKey)
+        if case .success = verifier.outcome(for: AlipayCertDownload.self, httpStatus: answer.status, body: answer.body) {
+            keyring.adopt(certificate)
+            return .success(certificate)
+        }
+        return .failure(.configuration("\(what) the download's answer does not verify with the downloaded certificate"))
+    }
+
+    /// Why a call produced no answer to verify, as the outcome the caller reports.
+    public enum CallFailure: Error, Sendable {
+        /// Our configuration is wrong; retrying will not help.
+        case configuration(String)
+        /// The outcome is unknown; ask again later.
+        case retryable(String)
+
+        static func from<T>(_ outcome: GatewayOutcome<T>, context: String) -> CallFailure {
+            switch outcome {
+            case .retryable(let reason): return .retryable("\(context): \(reason)")
+            case .configurationError(let reason): return .configuration("\(context): \(reason)")
+            case .tradeNotExist: return .configuration("\(context): ACQ.TRADE_NOT_EXIST")
+            case .rejected(let code, let subCode, let message): return .configuration("\(context): \(code) \(subCode ?? "") \(message)")
+            case .success: return .retryable("\(context): an answer without alipay_cert_content")
+            }
+        }
+
+        func outcome<T>() -> GatewayOutcome<T> {
+            switch self {
+            case .configuration(let reason): return .configurationError(reason)
+            case .retryable(let reason): return .retryable(reason)
+            }
+        }
+    }
+
+    /// Signs and POSTs `request`; the HTTP status and body of the answer, unverified.
+    private func send<R: AlipayRequest>(_ request: R) async -> Result<(status: Int, body: [UInt8]), CallFailure> {
         let parameters: [String: String]
         do {
             parameters = try signer.signedParameters(request)
         } catch {
-            return .configurationError("cannot sign \(R.method): \(error)")
+            return .failure(.configuration("cannot sign \(R.method): \(error)"))
         }
         guard let url = URL(string: configuration.gatewayURL), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
-            return .configurationError("gateway URL '\(configuration.gatewayURL)' is not an http(s) URL: check alipay.gatewayUrl")
+            return .failure(.configuration("gateway URL '\(configuration.gatewayURL)' is not an http(s) URL: check alipay.gatewayUrl"))
         }
         var common = parameters
         common["biz_content"] = nil
@@ -71,18 +163,18 @@ public struct AlipayClient: Sendable {
         do {
             let response = try await httpClient.execute(httpRequest, timeout: Self.timeAmount(connectTimeout + readTimeout))
             let buffer = try await response.body.collect(upTo: Self.maximumResponseBytes)
-            return verifier.outcome(for: R.self, httpStatus: Int(response.status.code), body: Array(buffer.readableBytesView))
+            return .success((Int(response.status.code), Array(buffer.readableBytesView)))
         } catch let error as HTTPClientError {
             switch error {
             case .invalidURL, .emptyHost, .emptyScheme:
-                return .configurationError("gateway URL '\(configuration.gatewayURL)' is not usable: \(error)")
+                return .failure(.configuration("gateway URL '\(configuration.gatewayURL)' is not usable: \(error)"))
             case .deadlineExceeded, .connectTimeout, .readTimeout:
-                return .retryable("timeout calling \(R.method): \(error)")
+                return .failure(.retryable("timeout calling \(R.method): \(error)"))
             default:
-                return .retryable("transport error calling \(R.method): \(error)")
+                return .failure(.retryable("transport error calling \(R.method): \(error)"))
             }
         } catch {
-            return .retryable("transport error calling \(R.method): \(error)")
+            return .failure(.retryable("transport error calling \(R.method): \(error)"))
         }
     }
 

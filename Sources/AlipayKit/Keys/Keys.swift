@@ -20,6 +20,8 @@ public enum KeyRole: String, Sendable {
     case alipayPublicKey = "Alipay public key"
     /// The private key standing in for Alipay's (the sandbox and tests only).
     case alipayPrivateKey = "Alipay private key"
+    /// The AES key of content encryption (接口内容加密), `alipay.encryptKeyFile`.
+    case encryptionKey = "AES content encryption key"
 }
 
 /// A key that cannot be used: names the key and what was found, never the key material.
@@ -129,7 +131,8 @@ public struct RSAPublicKey: Sendable {
             throw KeyError(role: role, problem: "found a private key (BEGIN \(material.label!)) where a public key belongs")
         case "CERTIFICATE":
             throw KeyError(
-                role: role, problem: "found a certificate (BEGIN CERTIFICATE) where a public key belongs; certificate mode is not supported")
+                role: role,
+                problem: "found a certificate (BEGIN CERTIFICATE) where a public key belongs; for certificate mode set alipay.certFile, alipay.appCertFile and alipay.rootCertFile instead")
         case let other?:
             throw KeyError(role: role, problem: "found a PEM block 'BEGIN \(other)', expected an RSA public key (SubjectPublicKeyInfo)")
         }

@@ -131,9 +131,13 @@ extension NotificationVerifier {
             return found  // The signature is good: the findings above explain the refusal.
         }
         if let appPublicKey, appPublicKey.base64DER == alipayPublicKey.base64DER {
-            found.append(.init(code: .appPublicKey,
-                message: "The configured Alipay public key is the app's own public key. "
-                    + "Configure the Alipay public key shown in the Alipay console (支付宝公钥), not the app public key (应用公钥)."))
+            let message =
+                certificateMode
+                ? "The configured Alipay certificate (alipay.certFile) carries the app's own public key: it is the app certificate "
+                    + "(appCertPublicKey_<appId>.crt, 应用公钥证书). Configure Alipay's certificate, alipayCertPublicKey_RSA2.crt (支付宝公钥证书)."
+                : "The configured Alipay public key is the app's own public key. "
+                    + "Configure the Alipay public key shown in the Alipay console (支付宝公钥), not the app public key (应用公钥)."
+            found.append(.init(code: .appPublicKey, message: message))
         } else if let signature, let appPublicKey {
             if matches(pairs, signature, key: appPublicKey, type: signType)
                 || (declaredType.map { matches(pairs, signature, key: appPublicKey, type: $0) } ?? false)

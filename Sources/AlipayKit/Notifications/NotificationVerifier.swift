@@ -26,12 +26,16 @@ public struct NotificationVerifier: Sendable {
     public let signType: SignType
     /// Our `app_id`; anything else is refused.
     public let appId: String
+    /// Whether the key comes from Alipay's certificate (`alipay.certFile`) rather than a bare public key: only the
+    /// diagnosis words it differently.
+    public let certificateMode: Bool
 
     /// Creates a verifier for one app.
-    public init(alipayPublicKey: RSAPublicKey, signType: SignType = .rsa2, appId: String) {
+    public init(alipayPublicKey: RSAPublicKey, signType: SignType = .rsa2, appId: String, certificateMode: Bool = false) {
         self.alipayPublicKey = alipayPublicKey
         self.signType = signType
         self.appId = appId
+        self.certificateMode = certificateMode
     }
 
     /// Verifies a notification body (application/x-www-form-urlencoded, decoded once) and reads its typed fields.

@@ -175,3 +175,26 @@ enum RequestChecks {
         }
     }
 }
+
+/// `alipay.open.app.alipaycert.download`: the Alipay public key certificate with a given SN, after Alipay rotated
+/// its certificate (certificate mode only).
+public struct AlipayCertDownload: AlipayRequest {
+    /// The certificate, base64 of its PEM text.
+    public typealias Response = AlipayCertDownloadResponse
+    /// `alipay.open.app.alipaycert.download`.
+    public static var method: String { "alipay.open.app.alipaycert.download" }
+
+    /// `alipay_cert_sn`: the SN a response carried.
+    public var alipayCertSN: String
+
+    /// Creates the request.
+    public init(alipayCertSN: String) {
+        self.alipayCertSN = alipayCertSN
+    }
+
+    enum CodingKeys: String, CodingKey { case alipayCertSN = "alipay_cert_sn" }
+
+    public func validate() throws(RequestError) {
+        guard !alipayCertSN.isEmpty, alipayCertSN.count <= 256 else { throw RequestError("alipay_cert_sn must be 1…256 characters") }
+    }
+}

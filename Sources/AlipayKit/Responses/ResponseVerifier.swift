@@ -6,6 +6,8 @@ public struct ResponseVerifier: Sendable {
     public let alipayPublicKey: RSAPublicKey
     /// The configured `sign_type`.
     public let signType: SignType
+    /// The AES key of content encryption: an encrypted node is verified as it came (quoted ciphertext), then decrypted.
+    public let encryptionKey: ContentEncryptionKey?
 
     /// Codes and sub-codes that mean our configuration is wrong: retrying will not help.
     static let configurationCodes: Set<String> = ["40001", "40002", "40006", "20001"]
@@ -15,9 +17,18 @@ public struct ResponseVerifier: Sendable {
     static let retryableSubCodes: Set<String> = ["ACQ.SYSTEM_ERROR", "isp.unknow-error", "aop.ACQ.SYSTEM_ERROR"]
 
     /// Creates a verifier.
-    public init(alipayPublicKey: RSAPublicKey, signType: SignType = .rsa2) {
+    public init(alipayPublicKey: RSAPublicKey, signType: SignType = .rsa2, encryptionKey: ContentEncryptionKey? = nil) {
         self.alipayPublicKey = alipayPublicKey
         self.signType = signType
+        self.encryptionKey = encryptionKey
+    }
+
+    /// The `alipay_cert_sn` beside the response node (certificate mode), nil when absent or not a string.
+    public static func alipayCertSN(in body: [UInt8]) -> String? {
+        guard let text = String(validating: body, as: UTF8.self), let raw = ResponseExtractor.rawNode(named: "alipay_cert_sn", in: text) else {
+            return nil
+        }
+        return JSONString.decode(raw)
     }
 
     /// The name of the member that holds a method's response: `alipay.trade.query` → `alipay_trade_query_response`.
@@ -43,11 +54,25 @@ public struct ResponseVerifier: Sendable {
             return .retryable(nodes.isEmpty ? "malformed response: neither \(responseKey) nor error_response" : "malformed response: \(nodeKey) appears more than once")
         }
         let raw = text[nodes[0].value]
-        let data = Data(raw.utf8)
-        guard raw.first == "{", let status = try? JSONDecoder().decode(GatewayStatus.self, from: data) else {
+        let signProblem = signatureProblem(raw: raw, members: members, in: text, nodeKey: nodeKey)
+        var node = String(raw)
+        if raw.first == "\"" {
+            // Content encryption: the node is the quoted base64 ciphertext, signed as it came, decrypted after.
+            guard let encryptionKey else {
+                return .configurationError("the answer to \(R.method) is encrypted (AES content encryption) but alipay.encryptKeyFile is not set")
+            }
+            guard let ciphertext = JSONString.decode(raw) else { return .retryable("malformed response: \(nodeKey) is not a JSON string") }
+            do throws(ContentDecryptionError) {
+                node = try encryptionKey.decrypt(ciphertext)
+            } catch {
+                if let signProblem { return .retryable("\(signProblem) (and \(nodeKey) does not decrypt: \(error))") }
+                return .configurationError("the signed answer to \(R.method) does not decrypt: \(error)")
+            }
+        }
+        let data = Data(node.utf8)
+        guard node.first == "{", let status = try? JSONDecoder().decode(GatewayStatus.self, from: data) else {
             return .retryable("malformed response: \(nodeKey) is not an object with a code")
         }
-        let signProblem = signatureProblem(raw: raw, members: members, in: text, nodeKey: nodeKey)
         let summary = "\(status.code)\(status.subCode.map { " \($0)" } ?? ""): \(status.subMsg ?? status.msg ?? "")"
 
         if status.code == "10000" && nodeKey == responseKey {
@@ -70,12 +95,25 @@ public struct ResponseVerifier: Sendable {
         return .rejected(code: status.code, subCode: status.subCode, message: status.subMsg ?? status.msg ?? "")
     }
 
+    /// The decoded `<method>_response` without checking its signature: only for an answer whose trust comes from
+    /// elsewhere (a downloaded certificate is trusted by its chain, and only then is the answer verified with it).
+    func unverifiedNode<R: AlipayRequest>(_: R.Type, body: [UInt8]) -> R.Response? {
+        guard let text = String(validating: body, as: UTF8.self),
+            let raw = ResponseExtractor.rawNode(named: Self.responseKey(method: R.method), in: text)
+        else { return nil }
+        var node = String(raw)
+        if raw.first == "\"" {
+            guard let encryptionKey, let ciphertext = JSONString.decode(raw), let plaintext = try? encryptionKey.decrypt(ciphertext) else { return nil }
+            node = plaintext
+        }
+        return try? JSONDecoder().decode(R.Response.self, from: Data(node.utf8))
+    }
+
     /// nil when `sign` verifies over the raw node text (or over it with `\/` unescaped, as the Java SDK retries).
     private func signatureProblem(raw: Substring, members: [(key: Substring, value: Range<String.Index>)], in text: String, nodeKey: String) -> String? {
         let signs = members.filter { $0.key == "sign" }
         guard signs.count == 1 else { return signs.isEmpty ? "unsigned \(nodeKey)" : "malformed response: sign appears more than once" }
-        guard let sign = try? JSONDecoder().decode([String].self, from: Data("[\(text[signs[0].value])]".utf8)).first,
-            let signature = Data(base64Encoded: sign)
+        guard let sign = JSONString.decode(text[signs[0].value]), let signature = Data(base64Encoded: sign)
         else { return "the sign of \(nodeKey) is not a base64 string" }
         if alipayPublicKey.isValidSignature(raw: signature, forBytes: Array(raw.utf8), type: signType) { return nil }
         if raw.contains("\\/") {
@@ -97,12 +135,27 @@ public struct ResponseVerifier: Sendable {
     }
 }
 
+/// Reads one JSON string literal (quotes included) into its value.
+enum JSONString {
+    static func decode(_ raw: Substring) -> String? {
+        guard raw.first == "\"" else { return nil }
+        return try? JSONDecoder().decode([String].self, from: Data("[\(raw)]".utf8)).first
+    }
+}
+
 /// Produces gateway response bodies the way Alipay does: what the sandbox uses.
 public enum ResponseSigner {
     /// `{"<method_with_underscores>_response":<responseJSON>,"sign":"…"}`, signed over `responseJSON` exactly.
-    public static func body(method: String, responseJSON: String, key: RSAPrivateKey, signType: SignType = .rsa2) throws -> String {
-        let sign = try key.sign(responseJSON, type: signType)
-        return "{\"\(ResponseVerifier.responseKey(method: method))\":\(responseJSON),\"sign\":\"\(sign)\"}"
+    /// With `alipayCertSN` (certificate mode) the SN of the signing certificate follows `sign`; with `encryptionKey`
+    /// the node is the quoted base64 ciphertext of `responseJSON`, and the signature covers that quoted text.
+    public static func body(
+        method: String, responseJSON: String, key: RSAPrivateKey, signType: SignType = .rsa2, alipayCertSN: String? = nil,
+        encryptionKey: ContentEncryptionKey? = nil
+    ) throws -> String {
+        let node = try encryptionKey.map { "\"\(try $0.encrypt(responseJSON))\"" } ?? responseJSON
+        let sign = try key.sign(node, type: signType)
+        let certSN = alipayCertSN.map { ",\"alipay_cert_sn\":\"\($0)\"" } ?? ""
+        return "{\"\(ResponseVerifier.responseKey(method: method))\":\(node),\"sign\":\"\(sign)\"\(certSN)}"
     }
 
     /// `{"error_response":<responseJSON>}`, unsigned, as Alipay answers requests it cannot attribute to an app.

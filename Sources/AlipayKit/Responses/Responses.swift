@@ -125,3 +125,19 @@ public enum GatewayOutcome<Response: Sendable>: Sendable {
     /// Any other business error, e.g. ACQ.TRADE_STATUS_ERROR.
     case rejected(code: String, subCode: String?, message: String)
 }
+
+/// The verified content of `alipay_open_app_alipaycert_download_response`.
+public struct AlipayCertDownloadResponse: Decodable, Sendable {
+    /// `code`, "10000" on success.
+    public let code: String
+    /// `alipay_cert_content`: base64 of the certificate file's PEM text.
+    public let alipayCertContent: String
+
+    /// Creates a response (tests and the sandbox).
+    public init(code: String = "10000", alipayCertContent: String) {
+        self.code = code
+        self.alipayCertContent = alipayCertContent
+    }
+
+    enum CodingKeys: String, CodingKey { case code, alipayCertContent = "alipay_cert_content" }
+}

@@ -30,6 +30,15 @@ public struct RequestSigner: Sendable {
             if let notifyURL = configuration.notifyURL, !notifyURL.isEmpty { parameters["notify_url"] = notifyURL }
             if let returnURL = configuration.returnURL, !returnURL.isEmpty { parameters["return_url"] = returnURL }
         }
+        if let certificates = configuration.certificates {
+            parameters["app_cert_sn"] = certificates.appCertSN
+            parameters["alipay_root_cert_sn"] = certificates.rootCertSN
+        }
+        if let encryptionKey = configuration.encryptionKey {
+            // The signature covers the ciphertext and encrypt_type, as Alipay's SDKs sign an encrypted request.
+            parameters["biz_content"] = try encryptionKey.encrypt(parameters["biz_content"]!)
+            parameters["encrypt_type"] = ContentEncryptionKey.encryptType
+        }
         parameters["sign"] = try configuration.appPrivateKey.sign(SignString.forRequest(parameters), type: configuration.signType)
         return parameters
     }

@@ -40,7 +40,7 @@ enum CashierRoutes {
             } catch {
                 return Gateway.html(CashierPage.error(code: error.code, subCode: error.subCode, message: error.subMessage), status: .conflict)
             }
-            guard let location = try returnURL(for: trade, configuration: configuration) else {
+            guard let location = try returnURL(for: trade, configuration: configuration, signing: sandbox.signing) else {
                 return Gateway.html(CashierPage.paid(summary(trade, configuration: configuration)))
             }
             return Response.redirect(to: location, type: .normal)
@@ -60,7 +60,9 @@ enum CashierRoutes {
     }
 
     /// `return_url` followed by the signed return parameters; nil when the trade has no `return_url`.
-    static func returnURL(for trade: Trade, configuration: SandboxConfiguration, now: Date = Date()) throws -> String? {
+    static func returnURL(
+        for trade: Trade, configuration: SandboxConfiguration, signing: (key: RSAPrivateKey, certSN: String?)? = nil, now: Date = Date()
+    ) throws -> String? {
         guard let base = trade.returnUrl, !base.isEmpty else { return nil }
         var parameters = [
             "method": "alipay.trade.page.pay.return",
@@ -75,7 +77,9 @@ enum CashierRoutes {
             "version": "1.0",
         ]
         parameters["passback_params"] = trade.passbackParams
-        let query = try NotificationSigner.signedBody(parameters, key: configuration.alipayPrivateKey, signType: configuration.signType)
+        let signing = signing ?? (configuration.alipayPrivateKey, nil)
+        parameters["alipay_cert_sn"] = signing.certSN
+        let query = try NotificationSigner.signedBody(parameters, key: signing.key, signType: configuration.signType)
         return base + (base.contains("?") ? "&" : "?") + query
     }
 

@@ -14,6 +14,8 @@ import Hummingbird
 /// POST /sandbox/trades/{out_trade_no}/refund    {"refund_amount":"1.00","out_request_no"?,"refund_reason"?} → trade
 /// GET  /sandbox/deliveries[?out_trade_no=…&notify_id=…]  → [delivery]
 /// POST /sandbox/reset                           → {"reset":true}
+/// GET  /sandbox/certificates                    → {"alipay_cert_sn","app_cert_sn","alipay_root_cert_sn"} (certificate mode)
+/// POST /sandbox/certificates/rotate             → the same, after Alipay's certificate was replaced by a new one
 /// GET  /sandbox/faults, POST /sandbox/faults    {"spec":"500:0.2,drop:3","seed":7} or the fields → faults
 /// ```
 enum ControlRoutes {
@@ -111,6 +113,15 @@ enum ControlRoutes {
             await sandbox.reset()
             return try json(["reset": true])
         }
+        group.get("certificates") { _, _ -> Response in
+            try json(try CertificateStatus(sandbox))
+        }
+        group.post("certificates/rotate") { _, _ -> Response in
+            guard let certificates = sandbox.certificates else { throw CertificateStatus.notCertificateMode }
+            let sn = try certificates.rotate()
+            sandbox.logger.info("Alipay certificate rotated", metadata: ["alipay_cert_sn": "\(sn)"])
+            return try json(try CertificateStatus(sandbox))
+        }
         group.get("faults") { _, _ -> Response in
             try json(FaultStatus(sandbox.faults))
         }
@@ -206,5 +217,25 @@ struct FaultStatus: Encodable, Sendable {
         try configuration.encode(to: encoder)
         var container = encoder.container(keyedBy: ExtraKeys.self)
         try container.encode(dropsRemaining, forKey: .dropsRemaining)
+    }
+}
+
+/// `GET /sandbox/certificates`: the SNs of certificate mode.
+struct CertificateStatus: Encodable {
+    let alipayCertSN: String
+    let appCertSN: String
+    let alipayRootCertSN: String
+
+    static let notCertificateMode = ControlError(.notFound, code: "NOT_CERTIFICATE_MODE", message: "the sandbox runs in public key mode (no sandbox.certDir)")
+
+    init(_ sandbox: Sandbox) throws {
+        guard let certificates = sandbox.certificates else { throw Self.notCertificateMode }
+        alipayCertSN = certificates.signing.sn
+        appCertSN = certificates.appCertSN
+        alipayRootCertSN = certificates.rootCertSN
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case alipayCertSN = "alipay_cert_sn", appCertSN = "app_cert_sn", alipayRootCertSN = "alipay_root_cert_sn"
     }
 }

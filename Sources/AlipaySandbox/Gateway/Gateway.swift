@@ -40,6 +40,8 @@ struct Gateway: Sendable {
         let configuration = sandbox.configuration
         // One key type per app at Alipay: answers are always signed with it, whatever the request claimed.
         let signType = configuration.signType
+        // The key Alipay signs with now (a rotated certificate's, in certificate mode) and the SN answers carry.
+        let signing = sandbox.signing
         let fault = sandbox.faults.gatewayFault()
         switch fault {
         case .http500:
@@ -54,19 +56,25 @@ struct Gateway: Sendable {
             node.add("msg", "Service Currently Unavailable")
             node.add("sub_code", "isp.unknow-error")
             node.add("sub_msg", "系统繁忙")
-            return Self.json(try ResponseSigner.body(method: methodName, responseJSON: node.text, key: configuration.alipayPrivateKey, signType: signType))
+            return Self.json(
+                try ResponseSigner.body(method: methodName, responseJSON: node.text, key: signing.key, signType: signType, alipayCertSN: signing.certSN))
         default: break
         }
 
         let nodeJSON: String
-        if let rejection = Self.check(received, configuration: configuration) {
+        // An encrypted request is answered encrypted (with the same key); a refused one in the clear.
+        var answerKey: ContentEncryptionKey?
+        switch Self.checkAndDecrypt(received, configuration: configuration, certificates: sandbox.certificates) {
+        case .failure(let rejection):
             sandbox.logger.info("gateway request refused", metadata: ["method": "\(methodName)", "sub_code": "\(rejection.subCode)"])
             guard rejection.signed else { return Self.json("{\"\(ResponseVerifier.responseKey(method: methodName))\":\(rejection.json)}") }
             nodeJSON = rejection.json
-        } else {
-            nodeJSON = await run(method, parameters)
+        case .success(let plain):
+            nodeJSON = await run(method, plain)
+            answerKey = plain["encrypt_type"] == nil ? nil : configuration.encryptionKey
         }
-        var body = try ResponseSigner.body(method: methodName, responseJSON: nodeJSON, key: configuration.alipayPrivateKey, signType: signType)
+        var body = try ResponseSigner.body(
+            method: methodName, responseJSON: nodeJSON, key: signing.key, signType: signType, alipayCertSN: signing.certSN, encryptionKey: answerKey)
         switch fault {
         case .slow:
             sandbox.logger.info("fault: gateway answer delayed", metadata: ["method": "\(methodName)", "seconds": "\(sandbox.faults.configuration.slowSeconds)"])
@@ -75,17 +83,17 @@ struct Gateway: Sendable {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: sandbox.faults.slowDelay) }
         case .badSign:
             sandbox.logger.info("fault: gateway answer with a bad signature", metadata: ["method": "\(methodName)"])
-            let wrong = try configuration.alipayPrivateKey.sign(nodeJSON + " ", type: signType)
+            let wrong = try signing.key.sign(nodeJSON + " ", type: signType)
             body = "{\"\(ResponseVerifier.responseKey(method: methodName))\":\(nodeJSON),\"sign\":\"\(wrong)\"}"
         case .garbage:
             sandbox.logger.info("fault: gateway answer cut in half", metadata: ["method": "\(methodName)"])
             body = String(decoding: Array(body.utf8).prefix(body.utf8.count / 2), as: UTF8.self)
         default: break
         }
-        if fault == nil || fault == .slow, nodeJSON.contains("/"), sandbox.faults.shouldEscapeSlashes() {
+        if fault == nil || fault == .slow, answerKey == nil, signing.certSN == nil, nodeJSON.contains("/"), sandbox.faults.shouldEscapeSlashes() {
             // Signed over the text with "/", sent with "\/": what some of Alipay's answers look like on the wire.
             sandbox.logger.info("fault: gateway answer with escaped slashes", metadata: ["method": "\(methodName)"])
-            let sign = try configuration.alipayPrivateKey.sign(nodeJSON, type: signType)
+            let sign = try signing.key.sign(nodeJSON, type: signType)
             let escaped = nodeJSON.replacingOccurrences(of: "/", with: "\\/")
             body = "{\"\(ResponseVerifier.responseKey(method: methodName))\":\(escaped),\"sign\":\"\(sign)\"}"
         }
@@ -126,6 +134,12 @@ struct Gateway: Sendable {
                 node.add("refund_fee", result.trade.refundedAmount.description)
                 node.add("gmt_refund_pay", result.refund.gmtRefund)
                 return node.text
+            case .certDownload:
+                guard let sn = biz.alipayCertSN, !sn.isEmpty else { throw TradeError.invalidParameter("alipay_cert_sn is required") }
+                guard let pem = sandbox.certificates?.certificatePEM(sn: sn) else { throw TradeError.certNotExist }
+                var node = Self.successNode()
+                node.add("alipay_cert_content", Data(pem.utf8).base64EncodedString())
+                return node.text
             case .pagePay:
                 preconditionFailure("page.pay is answered with HTML")
             }
@@ -144,10 +158,13 @@ struct Gateway: Sendable {
 
     /// `alipay.trade.page.pay`: open (or show again) the order's cashier; no trade exists until the buyer logs in.
     private func pagePay(_ received: ReceivedParameters) async -> Response {
-        let parameters = received.values
-        if let rejection = Self.check(received, configuration: sandbox.configuration) {
+        let parameters: [String: String]
+        switch Self.checkAndDecrypt(received, configuration: sandbox.configuration, certificates: sandbox.certificates) {
+        case .failure(let rejection):
             sandbox.logger.info("page.pay refused", metadata: ["sub_code": "\(rejection.subCode)"])
             return Self.html(CashierPage.error(code: rejection.code, subCode: rejection.subCode, message: rejection.subMessage))
+        case .success(let plain):
+            parameters = plain
         }
         do {
             let biz = try BizContent.parse(parameters["biz_content"])
@@ -172,8 +189,34 @@ struct Gateway: Sendable {
 
     // MARK: Checks
 
+    /// ``check(_:configuration:certificates:)``, then `biz_content` decrypted when the request says `encrypt_type=AES`:
+    /// the parameters the method runs with.
+    static func checkAndDecrypt(
+        _ received: ReceivedParameters, configuration: SandboxConfiguration, certificates: SandboxCertificates?
+    ) -> Result<[String: String], GatewayRejection> {
+        if let rejection = check(received, configuration: configuration, certificates: certificates) { return .failure(rejection) }
+        var parameters = received.values
+        guard let encryptType = parameters["encrypt_type"], !encryptType.isEmpty else {
+            if configuration.requireEncryption {
+                return .failure(.missing("isv.missing-encrypt-type", "缺少加密类型参数encrypt_type：该应用已开启接口内容加密，请使用AES加密biz_content"))
+            }
+            return .success(parameters)
+        }
+        guard encryptType == ContentEncryptionKey.encryptType else {
+            return .failure(.invalid("isv.decryption-error-not-valid-encrypt-type", "解密出错，不支持的加密算法"))
+        }
+        guard let key = configuration.encryptionKey else {
+            return .failure(.invalid("isv.decryption-error-missing-encrypt-key", "解密出错，未配置加密密钥或加密密钥格式错误"))
+        }
+        guard let ciphertext = parameters["biz_content"], let plaintext = try? key.decrypt(ciphertext) else {
+            return .failure(.invalid("isv.decryption-error-unknown", "解密出错，未知异常"))
+        }
+        parameters["biz_content"] = plaintext
+        return .success(parameters)
+    }
+
     /// Alipay's checks of the common parameters, in its order; nil when the request may proceed.
-    static func check(_ received: ReceivedParameters, configuration: SandboxConfiguration) -> GatewayRejection? {
+    static func check(_ received: ReceivedParameters, configuration: SandboxConfiguration, certificates: SandboxCertificates? = nil) -> GatewayRejection? {
         let parameters = received.values
         func present(_ key: String) -> String? { parameters[key].flatMap { $0.isEmpty ? nil : $0 } }
         guard let appId = present("app_id") else { return .missing("isv.missing-app-id", "缺少AppID参数", signed: false) }
@@ -202,6 +245,15 @@ struct Gateway: Sendable {
         }
         if received.charsetOnlyInBody {
             return .invalid("isv.invalid-signature", charsetNotInURLMessage)
+        }
+        if let certificates {
+            // Certificate mode: Alipay finds the app's key by the app certificate's SN, and checks the roots' SN.
+            guard present("app_cert_sn") == certificates.appCertSN else {
+                return .invalid("isv.app-cert-not-exist", "应用公钥证书不存在", signed: false)
+            }
+            guard present("alipay_root_cert_sn") == certificates.rootCertSN else {
+                return .invalid("isv.invalid-alipay-root-cert-sn", "无效支付宝根证书序列号", signed: false)
+            }
         }
         guard RequestVerifier.verify(parameters, appPublicKey: configuration.appPublicKey) else {
             return .invalid(

@@ -8,4 +8,6 @@ public enum GatewayMethod: String, Sendable, CaseIterable {
     case close = "alipay.trade.close"
     /// Server-to-server: refund a paid trade.
     case refund = "alipay.trade.refund"
+    /// Server-to-server, certificate mode: an Alipay public key certificate by its SN.
+    case certDownload = "alipay.open.app.alipaycert.download"
 }

@@ -86,7 +86,11 @@ public struct NotificationDispatcher: Service {
         let outcome: AttemptOutcome
         var body: SignedNotification?
         do {
-            body = try Self.signedBody(item.parameters, key: configuration.alipayPrivateKey, signType: configuration.signType)
+            // Signed with the key Alipay uses now; in certificate mode its certificate's SN rides along, unsigned.
+            let signing = sandbox.signing
+            var parameters = item.parameters
+            parameters["alipay_cert_sn"] = signing.certSN
+            body = try Self.signedBody(parameters, key: signing.key, signType: configuration.signType)
             outcome = await post(body!, to: target, using: httpClient)
         } catch {
             logger.error("cannot sign a notification: \(error)", metadata: ["notify_id": "\(item.notifyId)"])

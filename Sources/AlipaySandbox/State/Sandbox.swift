@@ -11,6 +11,8 @@ public actor Sandbox {
     public nonisolated let configuration: SandboxConfiguration
     /// The fault injector shared by the gateway and the dispatcher.
     public nonisolated let faults: FaultInjector
+    /// Certificate mode (`sandbox.certDir`); nil in public key mode.
+    public nonisolated let certificates: SandboxCertificates?
     nonisolated let logger: Logger
     private let stateFile: StateFile?
     private var state: SandboxState
@@ -31,6 +33,11 @@ public actor Sandbox {
         self.configuration = configuration
         self.faults = FaultInjector(configuration: configuration.faults)
         self.logger = logger
+        self.certificates = try configuration.certDir.map { directory throws(SandboxError) in
+            try SandboxCertificates(
+                directory: directory, appId: configuration.appId, alipayPrivateKey: configuration.alipayPrivateKey,
+                appPublicKey: configuration.appPublicKey)
+        }
         if let path = configuration.stateFile {
             let file = StateFile(path: path)
             stateFile = file
@@ -41,6 +48,13 @@ public actor Sandbox {
             stateFile = nil
             state = SandboxState()
         }
+    }
+
+    /// The key Alipay signs with now and, in certificate mode, its certificate's SN (`alipay_cert_sn`).
+    public nonisolated var signing: (key: RSAPrivateKey, certSN: String?) {
+        guard let certificates else { return (configuration.alipayPrivateKey, nil) }
+        let current = certificates.signing
+        return (current.key, current.sn)
     }
 
     // MARK: Trades

@@ -20,6 +20,8 @@ public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
     case discordantRepeatRequest
     /// `ACQ.INVALID_PARAMETER`: a business parameter is missing or malformed.
     case invalidParameter(String)
+    /// `CERT_NOT_EXIST`: `alipay.open.app.alipaycert.download` for an SN Alipay never issued.
+    case certNotExist
 
     /// Alipay's `sub_code`.
     public var subCode: String {
@@ -33,6 +35,7 @@ public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
         case .refundAmountExceeded: "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"
         case .discordantRepeatRequest: "ACQ.DISCORDANT_REPEAT_REQUEST"
         case .invalidParameter: "ACQ.INVALID_PARAMETER"
+        case .certNotExist: "CERT_NOT_EXIST"
         }
     }
 
@@ -48,6 +51,7 @@ public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
         case .refundAmountExceeded: "退款金额超限"
         case .discordantRepeatRequest: "不一致的请求"
         case .invalidParameter(let detail): "参数无效: \(detail)"
+        case .certNotExist: "证书不存在"
         }
     }
 

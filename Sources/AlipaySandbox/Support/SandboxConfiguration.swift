@@ -32,6 +32,15 @@ public struct SandboxConfiguration: Sendable {
     public var finishAfter: Duration?
     /// How long the sandbox waits for the merchant's answer to a notification, real time (`sandbox.notifyTimeoutSeconds`).
     public var notifyTimeout: Duration = .seconds(5)
+    /// Certificate mode: the directory `alipay-sandbox certs` wrote (`sandbox.certDir`); every request must then carry
+    /// the app's and the roots' SNs, and answers carry `alipay_cert_sn`.
+    public var certDir: String?
+    /// The AES key of content encryption (`sandbox.encryptKeyFile`): encrypted requests are decrypted and answered
+    /// encrypted.
+    public var encryptionKey: ContentEncryptionKey?
+    /// Refuse requests whose `biz_content` is not encrypted (`sandbox.requireEncryption`), as an app that switched
+    /// content encryption on in the console.
+    public var requireEncryption = false
 
     /// A configuration with defaults for everything but identity and keys.
     public init(appId: String, sellerId: String, alipayPrivateKey: RSAPrivateKey, appPublicKey: RSAPublicKey) {
@@ -49,7 +58,7 @@ public struct SandboxConfiguration: Sendable {
         "sandbox.host", "sandbox.port", "sandbox.appId", "sandbox.sellerId", "sandbox.sellerEmail",
         "sandbox.alipayPrivateKeyFile", "sandbox.appPublicKeyFile", "sandbox.signType", "sandbox.timeScale",
         "sandbox.stateFile", "sandbox.faults", "sandbox.faultSeed", "sandbox.slowSeconds", "sandbox.finishAfterSeconds",
-        "sandbox.notifyTimeoutSeconds",
+        "sandbox.notifyTimeoutSeconds", "sandbox.certDir", "sandbox.encryptKeyFile", "sandbox.requireEncryption",
     ].map(ConfigurationKey.init)
 
     /// Reads the configuration; a missing required key or an unreadable key file throws a `SandboxError` naming the key.
@@ -106,6 +115,23 @@ public struct SandboxConfiguration: Sendable {
         if let timeout = try reader.number("sandbox.notifyTimeoutSeconds") {
             guard timeout > 0 else { throw .invalidConfiguration(key: "sandbox.notifyTimeoutSeconds", problem: "must be greater than 0") }
             configuration.notifyTimeout = .milliseconds(Int64(timeout * 1000))
+        }
+        configuration.certDir = reader.optional("sandbox.certDir")
+        if let path = reader.optional("sandbox.encryptKeyFile") {
+            do {
+                configuration.encryptionKey = try ContentEncryptionKey(contentsOfFile: path)
+            } catch {
+                throw .invalidConfiguration(key: "sandbox.encryptKeyFile", problem: error.description)
+            }
+        }
+        if let text = reader.optional("sandbox.requireEncryption") {
+            guard let value = Bool(text.lowercased()) else {
+                throw .invalidConfiguration(key: "sandbox.requireEncryption", problem: "\"\(text)\" is not true or false")
+            }
+            guard !value || configuration.encryptionKey != nil else {
+                throw .invalidConfiguration(key: "sandbox.requireEncryption", problem: "needs sandbox.encryptKeyFile")
+            }
+            configuration.requireEncryption = value
         }
         return configuration
     }

@@ -19,6 +19,13 @@ public struct NotifyConfiguration: Sendable {
         public var signType: SignType = .rsa2
         public var appPrivateKeyFile: String?
         public var publicKeyFile: String?
+        /// Certificate mode (公钥证书模式): `appCertPublicKey_<appId>.crt`, `alipayCertPublicKey_RSA2.crt`,
+        /// `alipayRootCert.crt`; all three or none, and then no `publicKeyFile`.
+        public var appCertFile: String?
+        public var certFile: String?
+        public var rootCertFile: String?
+        /// AES content encryption (接口内容加密): the key from the console, base64.
+        public var encryptKeyFile: String?
         public var sellerId: String?
         public var notifyURL: String?
         public var returnURL: String?
@@ -202,6 +209,22 @@ extension NotifyConfiguration {
         }
         alipay.appPrivateKeyFile = values.string("alipay.appPrivateKeyFile")
         alipay.publicKeyFile = values.string("alipay.publicKeyFile")
+        alipay.appCertFile = values.string("alipay.appCertFile")
+        alipay.certFile = values.string("alipay.certFile")
+        alipay.rootCertFile = values.string("alipay.rootCertFile")
+        alipay.encryptKeyFile = values.string("alipay.encryptKeyFile")
+        let certificateKeys = ["alipay.appCertFile": alipay.appCertFile, "alipay.certFile": alipay.certFile, "alipay.rootCertFile": alipay.rootCertFile]
+        if certificateKeys.values.contains(where: { $0 != nil }) {
+            let missing = certificateKeys.filter { $0.value == nil }.keys.sorted()
+            guard missing.isEmpty else {
+                let names = missing.map { "\($0) (\(ConfigValues.environmentName(of: $0)))" }.joined(separator: ", ")
+                throw ConfigurationError("certificate mode needs alipay.appCertFile, alipay.certFile and alipay.rootCertFile together; \(names) not set")
+            }
+            guard alipay.publicKeyFile == nil else {
+                throw ConfigurationError(
+                    "alipay.publicKeyFile (ALIPAY_PUBLIC_KEY_FILE) is set together with the certificate files: public key mode and certificate mode exclude each other; unset one")
+            }
+        }
         alipay.sellerId = values.string("alipay.sellerId")
         alipay.notifyURL = values.string("alipay.notifyUrl")
         alipay.returnURL = values.string("alipay.returnUrl")
@@ -282,8 +305,12 @@ extension NotifyConfiguration {
         alipay.signType == .rsa ? KeyMaterial.legacyMinimumBits : KeyMaterial.minimumBits
     }
 
-    /// Alipay's public key, loaded from `alipay.publicKeyFile`.
+    /// Whether the three certificate files are configured (公钥证书模式).
+    public var isCertificateMode: Bool { alipay.certFile != nil }
+
+    /// Alipay's public key: from `alipay.publicKeyFile`, or in certificate mode from `alipay.certFile`.
     public func loadAlipayPublicKey() throws(ConfigurationError) -> RSAPublicKey {
+        if isCertificateMode { return try loadAlipayCertificate().publicKey }
         guard let path = alipay.publicKeyFile else { throw ConfigurationError.missing("alipay.publicKeyFile") }
         do {
             return try RSAPublicKey(contentsOfFile: path, role: .alipayPublicKey, minimumBits: minimumKeyBits)
@@ -302,22 +329,78 @@ extension NotifyConfiguration {
         }
     }
 
-    /// Everything needed to sign requests and verify responses.
+    /// Alipay's certificate (`alipay.certFile`), as read; nothing checks here that it is not the app's own.
+    public func loadAlipayCertificate() throws(ConfigurationError) -> AlipayCertificate {
+        try Self.certificate(alipay.certFile, key: "alipay.certFile", role: .alipayCertificate, minimumBits: minimumKeyBits)
+    }
+
+    /// The three certificate files, read and checked against each other and the app's private key: the app
+    /// certificate must carry the app's public key, and Alipay's certificate must not be the app's own (the most
+    /// common mix-up of the files the console hands out).
+    public func loadCertificateMode() throws(ConfigurationError) -> CertificateMode {
+        let app = try Self.certificate(alipay.appCertFile, key: "alipay.appCertFile", role: .appCertificate, minimumBits: minimumKeyBits)
+        let alipayCertificate = try loadAlipayCertificate()
+        guard let rootPath = alipay.rootCertFile else { throw ConfigurationError.missing("alipay.rootCertFile") }
+        let roots: AlipayRootCertificates
+        do {
+            roots = try AlipayRootCertificates(contentsOfFile: rootPath)
+        } catch {
+            throw ConfigurationError("alipay.rootCertFile (ALIPAY_ROOT_CERT_FILE): \(error)")
+        }
+        let appPublicKey = try loadAppPrivateKey().publicKey
+        if alipayCertificate.publicKey.base64DER == appPublicKey.base64DER {
+            throw ConfigurationError(
+                "alipay.certFile (ALIPAY_CERT_FILE): holds the app's own certificate (\(alipayCertificate.subject)); Alipay's is the file named alipayCertPublicKey_RSA2.crt")
+        }
+        if app.publicKey.base64DER != appPublicKey.base64DER {
+            throw ConfigurationError(
+                "alipay.appCertFile (ALIPAY_APP_CERT_FILE): the certificate (\(app.subject)) does not carry the public key of alipay.appPrivateKeyFile; download the app certificate issued for this key (appCertPublicKey_<appId>.crt)")
+        }
+        return CertificateMode(appCertificate: app, alipayCertificate: alipayCertificate, roots: roots)
+    }
+
+    static func certificate(_ path: String?, key: String, role: CertificateRole, minimumBits: Int) throws(ConfigurationError) -> AlipayCertificate {
+        guard let path else { throw ConfigurationError.missing(key) }
+        do {
+            return try AlipayCertificate(contentsOfFile: path, role: role, minimumBits: minimumBits)
+        } catch {
+            throw ConfigurationError("\(key) (\(ConfigValues.environmentName(of: key))): \(error)")
+        }
+    }
+
+    /// The AES key of content encryption (`alipay.encryptKeyFile`), nil when not configured.
+    public func loadEncryptionKey() throws(ConfigurationError) -> ContentEncryptionKey? {
+        guard let path = alipay.encryptKeyFile else { return nil }
+        do {
+            return try ContentEncryptionKey(contentsOfFile: path)
+        } catch {
+            throw ConfigurationError("alipay.encryptKeyFile (ALIPAY_ENCRYPT_KEY_FILE): \(error)")
+        }
+    }
+
+    /// Everything needed to sign requests and verify responses; in certificate mode with a keyring of its own (make
+    /// it once per process, so that a rotation learnt by one call serves the others).
     public func alipayConfiguration() throws(ConfigurationError) -> AlipayConfiguration {
-        AlipayConfiguration(
+        let keyring = isCertificateMode ? AlipayCertificateKeyring(mode: try loadCertificateMode()) : nil
+        let alipayPublicKey: RSAPublicKey
+        if let keyring { alipayPublicKey = keyring.current.publicKey } else { alipayPublicKey = try loadAlipayPublicKey() }
+        return AlipayConfiguration(
             appId: try requireAppId(),
             signType: alipay.signType,
             appPrivateKey: try loadAppPrivateKey(),
-            alipayPublicKey: try loadAlipayPublicKey(),
+            alipayPublicKey: alipayPublicKey,
             gatewayURL: alipay.gatewayURL,
             notifyURL: alipay.notifyURL,
-            returnURL: alipay.returnURL
+            returnURL: alipay.returnURL,
+            certificates: keyring,
+            encryptionKey: try loadEncryptionKey()
         )
     }
 
     /// The verifier the receiver and `notifyctl verify` use for notifications and return URLs.
     public func notificationVerifier() throws(ConfigurationError) -> NotificationVerifier {
-        NotificationVerifier(alipayPublicKey: try loadAlipayPublicKey(), signType: alipay.signType, appId: try requireAppId())
+        NotificationVerifier(
+            alipayPublicKey: try loadAlipayPublicKey(), signType: alipay.signType, appId: try requireAppId(), certificateMode: isCertificateMode)
     }
 }
 
