@@ -42,7 +42,7 @@ struct Certs: AsyncParsableCommand {
                 print(
                     renderTable(
                         ["role", "subject", "sn", "not_after", "days_left"],
-                        rows.map { [$0.role, $0.subject, $0.sn, $0.notAfter, "\($0.daysLeft)"] }))
+                        rows.map { [$0.role, $0.subject, $0.sn ?? "(not RSA-signed: not in the SN)", $0.notAfter, "\($0.daysLeft)"] }))
             }
         }
     }
@@ -118,7 +118,8 @@ struct CertificateRow: Encodable {
     var role: String
     var subject: String
     var issuer: String
-    var sn: String
+    /// nil for a root that is not RSA-signed: not part of alipay_root_cert_sn.
+    var sn: String?
     var notBefore: String
     var notAfter: String
     var daysLeft: Int

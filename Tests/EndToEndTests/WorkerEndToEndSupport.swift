@@ -28,9 +28,12 @@ struct WorkerStack {
     /// of `engine`. Nil when that engine cannot run here: the reason is printed (a failure under CI).
     static func start(
         name: String, engine: TestEngine = .sqlite, sandboxFaults: String? = nil, worker extra: [String: String] = [:],
-        receiver receiverExtra: [String: String] = [:]
+        receiver receiverExtra: [String: String] = [:], mode: AlipayMode = .publicKey
     ) async throws -> WorkerStack? {
         guard let workspace = try TestWorkspace.make(name: name, engine: engine) else { return nil }
+        let modeEnvironment = try await mode.prepare(workspace)
+        let extra = modeEnvironment.daemons.merging(extra) { $1 }
+        let receiverExtra = modeEnvironment.daemons.merging(receiverExtra) { $1 }
         let storeURL = workspace.storeURL
         let sandboxPort = try Ports.free()
         let sandboxURL = "http://127.0.0.1:\(sandboxPort)"
@@ -44,6 +47,7 @@ struct WorkerStack {
             "SANDBOX_TIME_SCALE": "1000",
         ]
         if let sandboxFaults { sandboxEnvironment["SANDBOX_FAULTS"] = sandboxFaults }
+        sandboxEnvironment.merge(modeEnvironment.sandbox) { $1 }
         let sandbox = try DaemonProcess.start("alipay-sandbox", environment: sandboxEnvironment, logFile: workspace.file("sandbox.log"))
         do {
             try await sandbox.waitUntilHealthy("\(sandboxURL)/healthz")
@@ -167,5 +171,43 @@ struct WorkerStack {
         await receiver.process.stop()
         await sandbox.stop()
         await database.close()
+    }
+}
+
+/// How the merchant's account is set up at Alipay: public keys (the default), or certificate mode (公钥证书模式),
+/// optionally with AES content encryption switched on.
+enum AlipayMode: Sendable {
+    case publicKey
+    case certificate
+    case certificateWithEncryption
+
+    /// Makes the files of the mode in `workspace` (certificates with the real `alipay-sandbox certs`, an AES key)
+    /// and returns the environment of the sandbox and of the daemons.
+    func prepare(_ workspace: TestWorkspace) async throws -> (sandbox: [String: String], daemons: [String: String]) {
+        guard self != .publicKey else { return ([:], [:]) }
+        let certs = workspace.file("certs").path
+        let made = try await Command.run(
+            try Executables.path("alipay-sandbox"),
+            [
+                "certs", "--dir", certs, "--app-id", TestWorkspace.appId, "--alipay-private-key-file",
+                workspace.file("keys/alipay_private_key.pem").path, "--app-public-key-file", workspace.file("keys/app_public_key.pem").path,
+            ])
+        guard made.status == 0 else { throw HarnessError("alipay-sandbox certs failed (\(made.status)): \(made.output)") }
+        var sandbox = ["SANDBOX_CERT_DIR": certs]
+        var daemons = [
+            // Certificate mode and a public key file exclude each other: the key file goes.
+            "ALIPAY_PUBLIC_KEY_FILE": "",
+            "ALIPAY_APP_CERT_FILE": "\(certs)/appCertPublicKey_\(TestWorkspace.appId).crt",
+            "ALIPAY_CERT_FILE": "\(certs)/alipayCertPublicKey_RSA2.crt",
+            "ALIPAY_ROOT_CERT_FILE": "\(certs)/alipayRootCert.crt",
+        ]
+        if self == .certificateWithEncryption {
+            let keyFile = workspace.file("keys/aes_key.txt")
+            try ContentEncryptionKey.generate().base64.write(to: keyFile, atomically: true, encoding: .utf8)
+            sandbox["SANDBOX_ENCRYPT_KEY_FILE"] = keyFile.path
+            sandbox["SANDBOX_REQUIRE_ENCRYPTION"] = "true"
+            daemons["ALIPAY_ENCRYPT_KEY_FILE"] = keyFile.path
+        }
+        return (sandbox, daemons)
     }
 }

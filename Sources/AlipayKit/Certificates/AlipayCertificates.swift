@@ -223,11 +223,14 @@ public struct AlipayRootCertificates: Sendable {
     public let sn: String
     /// How many certificates of the file were left out of the SN (not RSA-signed).
     public let skipped: Int
+    /// For each of ``certificates``: whether it is RSA-signed, so part of the SN.
+    let rsaSigned: [Bool]
 
     /// Reads a root certificate file's text.
     public init(pem: String) throws(CertificateError) {
         let role = CertificateRole.rootCertificate
         var certificates: [Certificate] = []
+        var rsaSigned: [Bool] = []
         var sns: [String] = []
         var skipped = 0
         for (index, der) in try CertificatePEM.blocks(pem, role: role).enumerated() {
@@ -237,10 +240,14 @@ public struct AlipayRootCertificates: Sendable {
             if rsa {
                 let certificate = try CertificatePEM.certificate(der, index: index, role: role)
                 certificates.append(certificate)
+                rsaSigned.append(true)
                 sns.append(CertificateSN.of(certificate))
             } else {
                 skipped += 1
-                if let certificate = try? Certificate(derEncoded: der) { certificates.append(certificate) }
+                if let certificate = try? Certificate(derEncoded: der) {
+                    certificates.append(certificate)
+                    rsaSigned.append(false)
+                }
             }
         }
         guard !sns.isEmpty else {
@@ -249,6 +256,7 @@ public struct AlipayRootCertificates: Sendable {
         self.certificates = certificates
         self.sn = sns.joined(separator: "_")
         self.skipped = skipped
+        self.rsaSigned = rsaSigned
     }
 
     /// Reads the root certificate file at `path`.
@@ -298,17 +306,17 @@ public struct CertificateSummary: Sendable {
     public let subject: String
     /// The issuer, RFC 2253 (what the SN hashes).
     public let issuer: String
-    /// Its SN.
-    public let sn: String
+    /// Its SN; nil for a root left out of `alipay_root_cert_sn` (not RSA-signed).
+    public let sn: String?
     /// Start of validity.
     public let notValidBefore: Date
     /// End of validity.
     public let notValidAfter: Date
 
-    init(_ certificate: Certificate) {
+    init(_ certificate: Certificate, counted: Bool = true) {
         subject = CertificateSN.issuerName(certificate.subject)
         issuer = CertificateSN.issuerName(certificate.issuer)
-        sn = CertificateSN.of(certificate)
+        sn = counted ? CertificateSN.of(certificate) : nil
         notValidBefore = certificate.notValidBefore
         notValidAfter = certificate.notValidAfter
     }
@@ -321,5 +329,5 @@ extension AlipayCertificate {
 
 extension AlipayRootCertificates {
     /// Names, SN and validity of each root X509 could load, in file order.
-    public var summaries: [CertificateSummary] { certificates.map(CertificateSummary.init) }
+    public var summaries: [CertificateSummary] { zip(certificates, rsaSigned).map { CertificateSummary($0, counted: $1) } }
 }

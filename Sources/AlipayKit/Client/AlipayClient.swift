@@ -93,8 +93,15 @@ public struct AlipayClient: Sendable {
         guard let content = unverified.unverifiedNode(AlipayCertDownload.self, body: answer.body)?.alipayCertContent,
             let pemData = Data(base64Encoded: content), let pem = String(data: pemData, encoding: .utf8)
         else {
+            // Nothing is trusted from a refusal: it only says why there is no certificate (signed, if at all, by a key
+            // we do not hold yet), so it is reported as Alipay worded it.
+            let context = "\(what) alipay.open.app.alipaycert.download did not answer it"
+            if let status = unverified.unverifiedStatus(AlipayCertDownload.self, body: answer.body), status.code != "10000" {
+                let detail = [status.code, status.subCode, status.subMsg ?? status.msg].compactMap { $0 }.joined(separator: " ")
+                return .failure(.configuration("\(context): \(detail)"))
+            }
             let outcome = unverified.outcome(for: AlipayCertDownload.self, httpStatus: answer.status, body: answer.body)
-            return .failure(.from(outcome, context: "\(what) alipay.open.app.alipaycert.download did not answer it"))
+            return .failure(.from(outcome, context: context))
         }
         let certificate: AlipayCertificate
         do throws(CertificateError) {

@@ -109,6 +109,14 @@ public struct ResponseVerifier: Sendable {
         return try? JSONDecoder().decode(R.Response.self, from: Data(node.utf8))
     }
 
+    /// `code`, `sub_code` and messages of an answer (its method's node or `error_response`), unverified.
+    func unverifiedStatus<R: AlipayRequest>(_: R.Type, body: [UInt8]) -> GatewayStatus? {
+        guard let text = String(validating: body, as: UTF8.self) else { return nil }
+        let raw = ResponseExtractor.rawNode(named: Self.responseKey(method: R.method), in: text) ?? ResponseExtractor.rawNode(named: "error_response", in: text)
+        guard let raw, raw.first == "{" else { return nil }
+        return try? JSONDecoder().decode(GatewayStatus.self, from: Data(raw.utf8))
+    }
+
     /// nil when `sign` verifies over the raw node text (or over it with `\/` unescaped, as the Java SDK retries).
     private func signatureProblem(raw: Substring, members: [(key: Substring, value: Range<String.Index>)], in text: String, nodeKey: String) -> String? {
         let signs = members.filter { $0.key == "sign" }

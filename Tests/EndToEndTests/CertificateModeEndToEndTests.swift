@@ -1,0 +1,134 @@
+import AlipayKit
+import Foundation
+import NotifyStore
+import StoreTestSupport
+import Testing
+
+/// Certificate mode (公钥证书模式) and AES content encryption on the real daemons against `alipay-sandbox` speaking
+/// them: the sandbox refuses any request without the right SNs or without encryption, so every green step below
+/// proves the requests carried them.
+@Suite("certificate mode and content encryption end to end", .serialized)
+struct CertificateModeEndToEndTests {
+    @Test("cert mode with AES: paid by notification, found by trade.query when notifications are lost, closed by trade.close", arguments: TestEngine.allCases)
+    func payReconcileClose(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "cert-pay", engine: engine, mode: .certificateWithEncryption) else { return }
+        do {
+            // Paid, notified: the notification carries alipay_cert_sn and verifies with the certificate's key.
+            try await stack.createOrder("CERT1", totalAmount: "88.88")
+            _ = try await stack.sandboxControl("CERT1", "pay")
+            try await stack.waitForStatus("CERT1", "TRADE_SUCCESS")
+            #expect(try await stack.events("CERT1").filter { $0.source != "create" }.map(\.source) == ["notification"])
+
+            // Paid, notification lost: the sweeper's encrypted trade.query in certificate mode finds it.
+            _ = try await HTTP.send(.POST, "\(stack.sandboxURL)/sandbox/faults", headers: [("Content-Type", "application/json")], body: #"{"spec":"drop:1000"}"#)
+            try await stack.createOrder("CERT2", totalAmount: "12.34")
+            _ = try await stack.sandboxControl("CERT2", "pay")
+            try await stack.waitForStatus("CERT2", "TRADE_SUCCESS")
+            #expect(try await stack.events("CERT2").filter { $0.source != "create" }.map(\.source) == ["query"])
+
+            // Unpaid past the timeout, the buyer at the cashier: closed at Alipay with trade.close.
+            try await stack.openTrade("CERT3", totalAmount: "5.00")
+            _ = try await stack.sandboxControl("CERT3", "login")
+            try await StoreOrders(stack.database).create(
+                Order(outTradeNo: "CERT3", subject: "e2e cert close", totalAmountFen: 500, status: .waitBuyerPay, createdAt: Date().addingTimeInterval(-31 * 60)))
+            try await stack.waitForStatus("CERT3", "TRADE_CLOSED")
+            let closed = try await HTTP.send(.GET, "\(stack.sandboxURL)/sandbox/trades/CERT3")
+            #expect(closed.body.contains(#""status":"TRADE_CLOSED""#), "closed at Alipay too: \(closed.body)")
+            #expect(!stack.sandbox.log.contains("isv."), "the sandbox refused a request:\n\(stack.sandbox.log)")
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+
+    @Test("Alipay rotates its certificate mid-run: the worker fetches it, checks it against the roots and goes on; notifyctl certs download writes it")
+    func rotation() async throws {
+        guard let stack = try await WorkerStack.start(name: "cert-rotate", sandboxFaults: "drop:100000", mode: .certificate) else { return }
+        do {
+            try await stack.createOrder("ROT1", totalAmount: "1.00")
+            _ = try await stack.sandboxControl("ROT1", "pay")
+            try await stack.waitForStatus("ROT1", "TRADE_SUCCESS")
+
+            let rotated = try await HTTP.send(.POST, "\(stack.sandboxURL)/sandbox/certificates/rotate")
+            #expect(rotated.status == 200, "\(rotated.body)")
+            let newSN = try #require(Self.field("alipay_cert_sn", in: rotated.body))
+
+            // Every answer from now on is signed with the new key and says so; the worker learns it on the next call.
+            try await stack.createOrder("ROT2", totalAmount: "2.00")
+            _ = try await stack.sandboxControl("ROT2", "pay")
+            try await stack.waitForStatus("ROT2", "TRADE_SUCCESS")
+            #expect(stack.worker.log.contains("Alipay rotated its certificate"), "\(stack.worker.log)")
+            #expect(stack.worker.log.contains(newSN))
+
+            let out = stack.workspace.file("certs/alipayCertPublicKey_RSA2.next.crt").path
+            let download = try await Command.run(
+                try Executables.path("notifyctl"), ["certs", "download", "--sn", newSN, "--out", out], environment: stack.workerEnvironment)
+            #expect(download.status == 0, "\(download.output)")
+            let written = try AlipayCertificate(contentsOfFile: out, role: .alipayCertificate)
+            #expect(written.sn == newSN)
+            let unknown = try await Command.run(
+                try Executables.path("notifyctl"), ["certs", "download", "--sn", "0123456789abcdef0123456789abcdef", "--out", out + ".x"],
+                environment: stack.workerEnvironment)
+            #expect(unknown.status == 2 && unknown.output.contains("CERT_NOT_EXIST"), "\(unknown.output)")
+
+            let show = try await Command.run(try Executables.path("notifyctl"), ["certs", "show", "--json"], environment: stack.workerEnvironment)
+            #expect(show.status == 0, "\(show.output)")
+            let rows = try JSONSerialization.jsonObject(with: Data(show.output.utf8)) as? [[String: Any]] ?? []
+            // The sandbox's root file holds an RSA root and an ECDSA one, left out of the SN as Alipay's SM2 root is.
+            #expect(rows.compactMap { $0["role"] as? String } == ["app", "alipay", "root", "root"], "\(show.output)")
+            #expect(rows.map { $0["sn"] is String } == [true, true, true, false], "\(show.output)")
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+
+    @Test("wrong root certificate: the sandbox answers Alipay's error, and the job is dead-lettered as a configuration error, not retried forever")
+    func wrongRootSN() async throws {
+        // The worker reads the root file of another certificate set, so its alipay_root_cert_sn is not the sandbox's.
+        let other = FileManager.default.temporaryDirectory.appendingPathComponent("alipay-notify-other-certs-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: other) }
+        let keys = TestWorkspace.keys
+        let files = try CertificateIssuing.makeSet(alipayKey: keys.alipay.publicKey, appKey: keys.app.publicKey, appId: TestWorkspace.appId)
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        try files.rootBundle.write(to: other.appendingPathComponent("alipayRootCert.crt"), atomically: true, encoding: .utf8)
+        guard
+            let stack = try await WorkerStack.start(
+                name: "cert-wrong-root", sandboxFaults: "drop:100000", worker: ["ALIPAY_ROOT_CERT_FILE": other.appendingPathComponent("alipayRootCert.crt").path],
+                mode: .certificate)
+        else { return }
+        do {
+            try await stack.createOrder("ROOT1", totalAmount: "3.00")
+            _ = try await stack.sandboxControl("ROOT1", "pay")
+            let dead = try await Self.waitForDeadJob(stack)
+            #expect(dead.lastError?.contains("isv.invalid-alipay-root-cert-sn") == true, "\(dead.lastError ?? "")")
+            #expect(dead.lastError?.contains("configuration error") == true)
+            #expect(dead.attempts == 1, "a configuration error is not retried")
+            #expect(try await stack.order("ROOT1")?.status == .waitBuyerPay)
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+
+    static func waitForDeadJob(_ stack: WorkerStack, timeout: Duration = .seconds(30)) async throws -> Job {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let jobs = try await StoreInspector.jobs(in: stack.workspace, kind: .reconcile)
+            if let dead = jobs.first(where: { $0.state == .dead }) { return dead }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError("no dead reconcile job after \(timeout)\n--- worker log:\n\(stack.worker.log)\n--- sandbox log:\n\(stack.sandbox.log)")
+    }
+
+    static func field(_ name: String, in json: String) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return nil }
+        return object[name] as? String
+    }
+}
