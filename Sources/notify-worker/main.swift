@@ -81,6 +81,9 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
                 host: settings.workerMetrics.host, port: settings.workerMetrics.port, logger: Logger(label: "\(program).metrics"))
             configurations.insert(.init(service: listener, serviceName: "metrics listener"), at: 0)
         }
+        if let keyring = alipay.certificates {
+            configurations.append(.init(service: CertificateExpiry(keyring: keyring, logger: logger), serviceName: "certificate expiry"))
+        }
         configurations.append(.init(service: watchdog, serviceName: "systemd watchdog"))
         configurations.insert(.init(service: StoreEngines.service(for: store), serviceName: "store"), at: 0)
         // Shutdown runs in reverse order: watchdog (STOPPING=1), the worker (stop claiming, finish in-flight jobs,

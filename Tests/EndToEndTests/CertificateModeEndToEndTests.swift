@@ -47,6 +47,10 @@ struct CertificateModeEndToEndTests {
     func rotation() async throws {
         guard let stack = try await WorkerStack.start(name: "cert-rotate", sandboxFaults: "drop:100000", mode: .certificate) else { return }
         do {
+            let metrics = try await HTTP.send(.GET, "\(stack.metricsURL)/metrics")
+            for certificate in ["app", "alipay", "root"] {
+                #expect(metrics.body.contains(#"alipay_notify_certificate_expiry_seconds{certificate="\#(certificate)"}"#), "\(metrics.body)")
+            }
             try await stack.createOrder("ROT1", totalAmount: "1.00")
             _ = try await stack.sandboxControl("ROT1", "pay")
             try await stack.waitForStatus("ROT1", "TRADE_SUCCESS")

@@ -1,0 +1,135 @@
+import AlipayKit
+import Foundation
+import Testing
+
+@testable import NotifyCore
+
+/// The configuration of certificate mode and content encryption: the files the Alipay console hands out, the ways
+/// they get mixed up, and the errors that name the key to fix.
+@Suite("Certificate mode and AES configuration")
+struct CertificateConfigurationTests {
+    /// A folder with an app key, a certificate set for it and Alipay's key, and an AES key file.
+    struct Files {
+        let folder: URL
+        let appKey: RSAPrivateKey
+        let alipayKey: RSAPrivateKey
+
+        init() throws {
+            folder = FileManager.default.temporaryDirectory.appendingPathComponent("cert-config-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            appKey = try RSAPrivateKey.generate()
+            alipayKey = try RSAPrivateKey.generate()
+            let set = try CertificateIssuing.makeSet(alipayKey: alipayKey.publicKey, appKey: appKey.publicKey, appId: "2021000000000001")
+            try write("app_private_key.pem", appKey.pemRepresentation)
+            try write("appCertPublicKey.crt", set.appCertificate)
+            try write("alipayCertPublicKey_RSA2.crt", set.alipayCertificate)
+            try write("alipayRootCert.crt", set.rootBundle)
+            try write("alipay_public_key.pem", alipayKey.publicKey.pemRepresentation)
+            try write("aes.txt", ContentEncryptionKey.generate().base64)
+        }
+
+        func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+        func write(_ name: String, _ text: String) throws { try text.write(toFile: path(name), atomically: true, encoding: .utf8) }
+        func remove() { try? FileManager.default.removeItem(at: folder) }
+
+        /// The environment of a complete certificate-mode configuration, with `changes` applied (nil removes a variable).
+        func environment(_ changes: [String: String?] = [:]) -> [String: String] {
+            var environment = [
+                "ALIPAY_APP_ID": "2021000000000001",
+                "ALIPAY_APP_PRIVATE_KEY_FILE": path("app_private_key.pem"),
+                "ALIPAY_APP_CERT_FILE": path("appCertPublicKey.crt"),
+                "ALIPAY_CERT_FILE": path("alipayCertPublicKey_RSA2.crt"),
+                "ALIPAY_ROOT_CERT_FILE": path("alipayRootCert.crt"),
+            ]
+            for (key, value) in changes { environment[key] = value }
+            return environment
+        }
+    }
+
+    static func error(_ body: () async throws -> Void) async -> String {
+        do {
+            try await body()
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test("the three files select certificate mode: both SNs on requests, Alipay's key from its certificate")
+    func complete() async throws {
+        let files = try Files()
+        defer { files.remove() }
+        let configuration = try await NotifyConfiguration.load(environment: files.environment())
+        #expect(configuration.isCertificateMode)
+        let alipay = try configuration.alipayConfiguration()
+        let keyring = try #require(alipay.certificates)
+        #expect(alipay.alipayPublicKey.base64DER == files.alipayKey.publicKey.base64DER)
+        #expect(keyring.appCertSN.count == 32 && keyring.rootCertSN.count == 32)
+        let parameters = try RequestSigner(configuration: alipay).signedParameters(TradeQuery(outTradeNo: "C1"))
+        #expect(parameters["app_cert_sn"] == keyring.appCertSN)
+        #expect(parameters["alipay_root_cert_sn"] == keyring.rootCertSN)
+        #expect(parameters["encrypt_type"] == nil)
+        #expect(try configuration.notificationVerifier().certificateMode)
+    }
+
+    @Test("half a set, or a set next to a public key file, is refused naming the keys", arguments: [
+        (["ALIPAY_ROOT_CERT_FILE": nil] as [String: String?], "ALIPAY_ROOT_CERT_FILE"),
+        (["ALIPAY_APP_CERT_FILE": nil, "ALIPAY_ROOT_CERT_FILE": nil], "alipay.appCertFile (ALIPAY_APP_CERT_FILE), alipay.rootCertFile"),
+        (["ALIPAY_PUBLIC_KEY_FILE": "/etc/alipay-notify/alipay_public_key.pem"], "exclude each other"),
+    ])
+    func incomplete(changes: [String: String?], expected: String) async throws {
+        let files = try Files()
+        defer { files.remove() }
+        let error = await Self.error { _ = try await NotifyConfiguration.load(environment: files.environment(changes)) }
+        #expect(error.contains(expected), "\(error)")
+    }
+
+    @Test("the console's files mixed up: each refusal names the file to use instead")
+    func mixedUp() async throws {
+        let files = try Files()
+        defer { files.remove() }
+        // The app certificate where Alipay's belongs.
+        let swapped = try await NotifyConfiguration.load(environment: files.environment(["ALIPAY_CERT_FILE": files.path("appCertPublicKey.crt")]))
+        let swappedError = await Self.error { _ = try swapped.alipayConfiguration() }
+        #expect(swappedError.contains("ALIPAY_CERT_FILE") && swappedError.contains("alipayCertPublicKey_RSA2.crt"), "\(swappedError)")
+        // notifyctl verify still loads it, and its diagnosis says the same for a genuine notification.
+        let verifier = try swapped.notificationVerifier()
+        let body = try NotificationSigner.signedBody(
+            [
+                "notify_id": "n1", "notify_type": "trade_status_sync", "notify_time": "2026-12-05 10:00:00", "app_id": "2021000000000001",
+                "charset": "utf-8", "version": "1.0", "trade_no": "T1", "out_trade_no": "C1", "trade_status": "TRADE_SUCCESS",
+                "total_amount": "1.00",
+            ], key: files.alipayKey)
+        let inspection = verifier.inspect(body: Array(body.utf8), appPublicKey: files.appKey.publicKey)
+        #expect(!inspection.isValid)
+        #expect(inspection.diagnosis.contains { $0.code == .appPublicKey && $0.message.contains("alipayCertPublicKey_RSA2.crt") }, "\(inspection.diagnosis)")
+
+        // An app certificate issued for another key.
+        try files.write("other_app_key.pem", try RSAPrivateKey.generate().pemRepresentation)
+        let otherKey = try await NotifyConfiguration.load(environment: files.environment(["ALIPAY_APP_PRIVATE_KEY_FILE": files.path("other_app_key.pem")]))
+        let otherError = await Self.error { _ = try otherKey.alipayConfiguration() }
+        #expect(otherError.contains("ALIPAY_APP_CERT_FILE") && otherError.contains("does not carry the public key"), "\(otherError)")
+
+        // A public key where a certificate belongs.
+        let keyAsCertificate = try await NotifyConfiguration.load(environment: files.environment(["ALIPAY_CERT_FILE": files.path("alipay_public_key.pem")]))
+        let keyError = await Self.error { _ = try keyAsCertificate.alipayConfiguration() }
+        #expect(keyError.contains("ALIPAY_CERT_FILE") && keyError.contains("a public key"), "\(keyError)")
+    }
+
+    @Test("alipay.encryptKeyFile encrypts biz_content; a bad key file is refused without echoing it")
+    func encryption() async throws {
+        let files = try Files()
+        defer { files.remove() }
+        let configuration = try await NotifyConfiguration.load(environment: files.environment(["ALIPAY_ENCRYPT_KEY_FILE": files.path("aes.txt")]))
+        let alipay = try configuration.alipayConfiguration()
+        let parameters = try RequestSigner(configuration: alipay).signedParameters(TradeQuery(outTradeNo: "C1"))
+        #expect(parameters["encrypt_type"] == "AES")
+        #expect(try alipay.encryptionKey?.decrypt(try #require(parameters["biz_content"])) == #"{"out_trade_no":"C1"}"#)
+
+        try files.write("bad_aes.txt", "c2VjcmV0LXNob3J0")
+        let bad = try await NotifyConfiguration.load(environment: files.environment(["ALIPAY_ENCRYPT_KEY_FILE": files.path("bad_aes.txt")]))
+        let error = await Self.error { _ = try bad.alipayConfiguration() }
+        #expect(error.contains("ALIPAY_ENCRYPT_KEY_FILE") && error.contains("16 bytes"), "\(error)")
+        #expect(!error.contains("c2VjcmV0LXNob3J0"))
+    }
+}
