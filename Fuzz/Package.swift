@@ -9,7 +9,9 @@ let package = Package(
     name: "alipay-notify-fuzz",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(name: "alipay-notify", path: "..")
+        .package(name: "alipay-notify", path: ".."),
+        // MD5 for FuzzCertificates' reference SN (the same requirement as the root package's).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
     ],
     targets: [
         // Declares libFuzzer's LLVMFuzzerRunDriver, which each target's @main calls.
@@ -24,5 +26,10 @@ let package = Package(
         .executableTarget(name: "FuzzAmount", dependencies: [alipayKit, "FuzzSupport"]),
         // Key loading: PEM (PKCS#1, PKCS#8, SubjectPublicKeyInfo) and bare base64, from text and from a file.
         .executableTarget(name: "FuzzKeys", dependencies: [alipayKit, "FuzzSupport"]),
+        // Certificate files (app, Alipay, root bundle), SNs and the chain check.
+        .executableTarget(
+            name: "FuzzCertificates", dependencies: [alipayKit, "FuzzSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        // Responses with AES content encryption, and the content encryption key itself.
+        .executableTarget(name: "FuzzEncryptedResponse", dependencies: [alipayKit, "FuzzSupport"]),
     ]
 )

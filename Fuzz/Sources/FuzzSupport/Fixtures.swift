@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Found from this source file's path, so a fuzz binary runs from any directory; `ALIPAY_FUZZ_FIXTURES` overrides it.
 public enum Fixtures {
-    /// The folder holding `keys/` and `vectors.json`.
+    /// The folder holding `keys/`, `certificates/`, `vectors.json` and `aes.json`.
     public static let root: URL = {
         if let override = ProcessInfo.processInfo.environment["ALIPAY_FUZZ_FIXTURES"] { return URL(fileURLWithPath: override) }
         // Fuzz/Sources/FuzzSupport/Fixtures.swift → the repository root.
@@ -25,6 +25,24 @@ public enum Fixtures {
     /// vectors.json, the parts the fuzz targets use.
     public static let vectors: Vectors = load("vectors.json") {
         try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: URL(fileURLWithPath: $0)))
+    }
+
+    /// aes.json: the content encryption key, ciphertexts and encrypted gateway responses.
+    public static let aes: AESVectors = load("aes.json") {
+        try JSONDecoder().decode(AESVectors.self, from: Data(contentsOf: URL(fileURLWithPath: $0)))
+    }
+
+    /// The AES key of aes.json, which encrypted its ciphertexts and responses.
+    public static let encryptionKey: ContentEncryptionKey = load("aes.json") { _ in try ContentEncryptionKey(base64: aes.key) }
+
+    /// certificates/vectors.json: the SNs of the fixture certificate files.
+    public static let certificateVectors: CertificateVectors = load("certificates/vectors.json") {
+        try JSONDecoder().decode(CertificateVectors.self, from: Data(contentsOf: URL(fileURLWithPath: $0)))
+    }
+
+    /// The text of a certificate file in `certificates/`, e.g. `alipayRootCert.crt`.
+    public static func certificateFile(_ name: String) -> String {
+        load("certificates/\(name)") { try String(contentsOfFile: $0, encoding: .utf8) }
     }
 
     /// The absolute path of a fixture file.
@@ -83,4 +101,82 @@ public struct Vectors: Decodable, Sendable {
     public let responses: [Response]
 
     enum CodingKeys: String, CodingKey { case valid, forged, responses }
+}
+
+/// The parts of Tests/AlipayKitTests/Fixtures/aes.json the fuzz targets use.
+public struct AESVectors: Decodable, Sendable {
+    /// A plaintext and its ciphertext under ``AESVectors/key``.
+    public struct Content: Decodable, Sendable {
+        /// The vector's name.
+        public let name: String
+        /// The UTF-8 text.
+        public let plaintext: String
+        /// Base64 of its AES-CBC ciphertext (zero IV, PKCS#7).
+        public let ciphertext: String
+    }
+
+    /// A text that must not decrypt (not base64, not whole blocks, bad padding, another key).
+    public struct InvalidCiphertext: Decodable, Sendable {
+        /// The vector's name.
+        public let name: String
+        /// The text.
+        public let ciphertext: String
+    }
+
+    /// A gateway response body, its node encrypted or not, and the text its signature covers.
+    public struct Response: Decodable, Sendable {
+        /// The vector's name.
+        public let name: String
+        /// The gateway method, e.g. `alipay.trade.query`.
+        public let method: String
+        /// Whether the node is the quoted ciphertext.
+        public let encrypted: Bool
+        /// The whole response body.
+        public let body: String
+        /// The text the fixture Alipay key signed (for an encrypted answer: the quoted ciphertext).
+        public let sign_string: String
+        /// `success` when the signature covers the node as sent, `bad_signature` when it does not.
+        public let expect: String
+        /// The node's plaintext; absent when the signature does not verify.
+        public let decrypted: String?
+    }
+
+    /// Base64 of the 16-byte key.
+    public let key: String
+    /// Plaintexts and their ciphertexts.
+    public let contents: [Content]
+    /// Texts that must not decrypt.
+    public let invalid_ciphertexts: [InvalidCiphertext]
+    /// Gateway responses with content encryption on.
+    public let responses: [Response]
+
+    enum CodingKeys: String, CodingKey { case key, contents, invalid_ciphertexts, responses }
+}
+
+/// The parts of Tests/AlipayKitTests/Fixtures/certificates/vectors.json the fuzz targets use.
+public struct CertificateVectors: Decodable, Sendable {
+    /// One certificate of a file.
+    public struct Certificate: Decodable, Sendable {
+        /// Whether its signature algorithm is RSA (1.2.840.113549.1.1.*): only those count in a root SN.
+        public let rsa_signed: Bool
+    }
+
+    /// One certificate file and its SNs as python-alipay-sdk computes them.
+    public struct File: Decodable, Sendable {
+        /// The file name in `certificates/`.
+        public let file: String
+        /// `root_bundle`, `alipay_public_cert` or `app_public_cert`.
+        public let kind: String
+        /// The SN of the file's first certificate (absent when it is not RSA-signed).
+        public let cert_sn: String?
+        /// The `_`-joined SNs of its RSA-signed certificates (root bundles).
+        public let root_cert_sn: String?
+        /// Its certificates, in file order.
+        public let certificates: [Certificate]
+    }
+
+    /// The fixture certificate files.
+    public let files: [File]
+
+    enum CodingKeys: String, CodingKey { case files }
 }
