@@ -65,6 +65,11 @@ struct CertificateModeEndToEndTests {
             try await stack.waitForStatus("ROT2", "TRADE_SUCCESS")
             #expect(stack.worker.log.contains("Alipay rotated its certificate"), "\(stack.worker.log)")
             #expect(stack.worker.log.contains(newSN))
+            // And every later answer verifies with the adopted certificate, without fetching it again.
+            try await stack.createOrder("ROT3", totalAmount: "3.00")
+            _ = try await stack.sandboxControl("ROT3", "pay")
+            try await stack.waitForStatus("ROT3", "TRADE_SUCCESS")
+            #expect(stack.worker.log.components(separatedBy: "Alipay rotated its certificate").count == 2, "adopted once:\n\(stack.worker.log)")
 
             let out = stack.workspace.file("certs/alipayCertPublicKey_RSA2.next.crt").path
             let download = try await Command.run(

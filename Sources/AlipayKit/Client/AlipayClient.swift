@@ -59,9 +59,13 @@ public struct AlipayClient: Sendable {
         case .failure(let failure): return failure.outcome()
         case .success(let success): answer = success
         }
-        var verifier = self.verifier
-        if let keyring = configuration.certificates, let sn = ResponseVerifier.alipayCertSN(in: answer.body), sn != keyring.current.sn {
-            let certificate: AlipayCertificate
+        guard let keyring = configuration.certificates else {
+            return verifier.outcome(for: R.self, httpStatus: answer.status, body: answer.body)
+        }
+        // Certificate mode: the key of the certificate the answer names (the current one when it names none), never
+        // the one this client was made with, which a rotation may have replaced since.
+        let certificate: AlipayCertificate
+        if let sn = ResponseVerifier.alipayCertSN(in: answer.body) {
             if let known = keyring.certificate(sn: sn) {
                 certificate = known
             } else {
@@ -70,8 +74,10 @@ public struct AlipayClient: Sendable {
                 case .success(let fetched): certificate = fetched
                 }
             }
-            verifier = ResponseVerifier(alipayPublicKey: certificate.publicKey, signType: configuration.signType, encryptionKey: configuration.encryptionKey)
+        } else {
+            certificate = keyring.current
         }
+        let verifier = ResponseVerifier(alipayPublicKey: certificate.publicKey, signType: configuration.signType, encryptionKey: configuration.encryptionKey)
         return verifier.outcome(for: R.self, httpStatus: answer.status, body: answer.body)
     }
 

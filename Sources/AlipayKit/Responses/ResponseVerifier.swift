@@ -59,6 +59,8 @@ public struct ResponseVerifier: Sendable {
         if raw.first == "\"" {
             // Content encryption: the node is the quoted base64 ciphertext, signed as it came, decrypted after.
             guard let encryptionKey else {
+                // Only an answer Alipay signed says our configuration lacks the key; anything else is just malformed.
+                if let signProblem { return .retryable("malformed response: \(nodeKey) is a string, not an object (\(signProblem))") }
                 return .configurationError("the answer to \(R.method) is encrypted (AES content encryption) but alipay.encryptKeyFile is not set")
             }
             guard let ciphertext = JSONString.decode(raw) else { return .retryable("malformed response: \(nodeKey) is not a JSON string") }

@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+
+@testable import AlipayKit
+
+/// What the client does when an answer names an Alipay certificate it has not loaded: fetch it, trust it only once it
+/// chains to the configured roots and verifies, or fail with the reason — against a real loopback gateway.
+@Suite("Alipay certificate rotation in AlipayClient")
+struct CertificateRotationTests {
+    /// A certificate-mode world: the CA set (with its key, to issue rotated certificates), Alipay's first key and the app's.
+    struct World {
+        let files: CertificateIssuing.Files
+        let alipayKey: RSAPrivateKey
+        let keyring: AlipayCertificateKeyring
+
+        init() throws {
+            alipayKey = try Fixture.alipayPrivateKey()
+            files = try CertificateIssuing.makeSet(alipayKey: alipayKey.publicKey, appKey: Fixture.appPublicKey(), appId: Fixture.appId)
+            keyring = AlipayCertificateKeyring(
+                mode: CertificateMode(
+                    appCertificate: try AlipayCertificate(pem: files.appCertificate, role: .appCertificate),
+                    alipayCertificate: try AlipayCertificate(pem: files.alipayCertificate, role: .alipayCertificate),
+                    roots: try AlipayRootCertificates(pem: files.rootBundle)))
+        }
+
+        /// A new Alipay key and its certificate from this world's CA.
+        func rotated() throws -> (key: RSAPrivateKey, pem: String, sn: String) {
+            let key = try RSAPrivateKey.generate()
+            let pem = try CertificateIssuing.issueAlipayCertificate(for: key.publicKey, caCertificatePEM: files.caCertificate, caPrivateKeyPEM: files.caPrivateKey)
+            return (key, pem, try AlipayCertificate(pem: pem, role: .alipayCertificate).sn)
+        }
+
+        func configuration(gatewayURL: String) throws -> AlipayConfiguration {
+            var configuration = try Fixture.configuration(gatewayURL: gatewayURL)
+            configuration.certificates = keyring
+            configuration.alipayPublicKey = keyring.current.publicKey
+            return configuration
+        }
+    }
+
+    static let query = #"{"code":"10000","msg":"Success","out_trade_no":"O1","trade_no":"T1","trade_status":"TRADE_SUCCESS","total_amount":"88.88"}"#
+
+    /// The gateway: trade.query answered with `queryKey` and `querySN`; the download with `downloadKey` and `pem`.
+    static func reply(
+        queryKey: RSAPrivateKey, querySN: String, downloadKey: RSAPrivateKey, downloadSN: String, pem: String
+    ) -> @Sendable (StubGateway.Received) -> StubGateway.Reply {
+        let queryBody = (try? ResponseSigner.body(method: TradeQuery.method, responseJSON: query, key: queryKey, alipayCertSN: querySN)) ?? ""
+        let content = Data(pem.utf8).base64EncodedString()
+        let downloadBody =
+            (try? ResponseSigner.body(
+                method: AlipayCertDownload.method, responseJSON: #"{"code":"10000","msg":"Success","alipay_cert_content":"\#(content)"}"#,
+                key: downloadKey, alipayCertSN: downloadSN)) ?? ""
+        return { received in
+            let form = (try? FormCodec.decode(received.body).dictionary) ?? [:]
+            return .respond(status: 200, body: form["method"] == AlipayCertDownload.method ? downloadBody : queryBody)
+        }
+    }
+
+    static func methods(_ gateway: StubGateway) -> [String] {
+        gateway.received.compactMap { (try? FormCodec.decode($0.body).dictionary)?["method"] }
+    }
+
+    @Test("a new alipay_cert_sn is fetched once, checked, trusted, and the answer verified with it; requests carry both SNs")
+    func adopts() async throws {
+        let world = try World()
+        let next = try world.rotated()
+        let reply = Self.reply(queryKey: next.key, querySN: next.sn, downloadKey: next.key, downloadSN: next.sn, pem: next.pem)
+        try await StubGateway.with(reply: reply) { gateway in
+            let client = AlipayClient(configuration: try world.configuration(gatewayURL: gateway.url))
+            for _ in 0..<2 {
+                let outcome = await client.execute(TradeQuery(outTradeNo: "O1"))
+                #expect(ResponseVerifierTests.kind(outcome) == "success", "\(outcome)")
+            }
+            #expect(Self.methods(gateway) == [TradeQuery.method, AlipayCertDownload.method, TradeQuery.method], "downloaded once")
+            #expect(world.keyring.current.sn == next.sn)
+            let first = try FormCodec.decode(try #require(gateway.received.first).body).dictionary
+            #expect(first["app_cert_sn"] == world.keyring.appCertSN && first["alipay_root_cert_sn"] == world.keyring.rootCertSN)
+            let download = try FormCodec.decode(gateway.received[1].body).dictionary
+            #expect(download["biz_content"] == #"{"alipay_cert_sn":"\#(next.sn)"}"#)
+        }
+    }
+
+    @Test("a certificate that does not chain, has another SN, or does not verify its own download is refused as configuration")
+    func refuses() async throws {
+        let world = try World()
+        let next = try world.rotated()
+        // Another CA entirely: its Alipay certificate chains to its own root only.
+        let stranger = try RSAPrivateKey.generate()
+        let foreign = try CertificateIssuing.makeSet(alipayKey: stranger.publicKey, appKey: Fixture.appPublicKey(), appId: Fixture.appId)
+        let foreignSN = try AlipayCertificate(pem: foreign.alipayCertificate, role: .alipayCertificate).sn
+        let cases: [(String, @Sendable (StubGateway.Received) -> StubGateway.Reply, String)] = [
+            (
+                "foreign CA", Self.reply(queryKey: stranger, querySN: foreignSN, downloadKey: stranger, downloadSN: foreignSN, pem: foreign.alipayCertificate),
+                "does not chain to alipay.rootCertFile"
+            ),
+            (
+                "other SN", Self.reply(queryKey: next.key, querySN: String(repeating: "a", count: 32), downloadKey: next.key, downloadSN: next.sn, pem: next.pem),
+                "has SN \(next.sn) instead"
+            ),
+            (
+                "download signed by another key", Self.reply(queryKey: next.key, querySN: next.sn, downloadKey: world.alipayKey, downloadSN: next.sn, pem: next.pem),
+                "does not verify with the downloaded certificate"
+            ),
+        ]
+        for (label, reply, expected) in cases {
+            try await StubGateway.with(reply: reply) { gateway in
+                let client = AlipayClient(configuration: try world.configuration(gatewayURL: gateway.url))
+                let outcome = await client.execute(TradeQuery(outTradeNo: "O1"))
+                guard case .configurationError(let reason) = outcome else {
+                    Issue.record("\(label): expected a configuration error, got \(outcome)")
+                    return
+                }
+                #expect(reason.contains(expected), "\(label): \(reason)")
+                #expect(world.keyring.current.sn == world.keyring.mode.alipayCertificate.sn, "\(label): nothing adopted")
+            }
+        }
+    }
+}
