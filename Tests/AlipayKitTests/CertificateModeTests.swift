@@ -145,4 +145,27 @@ struct CertificateModeTests {
         }
         #expect(certificateError?.problem.contains("alipay.publicKeyFile") == true)
     }
+
+    @Test("notifyctl verify on a notification signed after a rotation names the new SN and the command that fetches it")
+    func rotatedNotificationDiagnosis() throws {
+        let configured = try AlipayCertificate(pem: CertificateVectors.pem("alipayCertPublicKey_RSA2.crt"), role: .alipayCertificate)
+        let verifier = NotificationVerifier(alipayPublicKey: configured.publicKey, appId: Fixture.appId, alipayCertSN: configured.sn)
+        let rotatedKey = try RSAPrivateKey.generate()
+        let body = try NotificationSigner.signedBody(
+            [
+                "notify_id": "n1", "notify_type": "trade_status_sync", "notify_time": "2026-12-05 10:00:00", "app_id": Fixture.appId,
+                "charset": "utf-8", "version": "1.0", "trade_no": "T1", "out_trade_no": "C1", "trade_status": "TRADE_SUCCESS",
+                "total_amount": "1.00", "alipay_cert_sn": "0123456789abcdef0123456789abcdef",
+            ], key: rotatedKey)
+        let inspection = verifier.inspect(body: Array(body.utf8), appPublicKey: nil)
+        #expect(!inspection.isValid)
+        let finding = try #require(inspection.diagnosis.first { $0.code == .otherAlipayCertificate }, "\(inspection.diagnosis)")
+        #expect(finding.message.contains("notifyctl certs download --sn 0123456789abcdef0123456789abcdef"))
+        // alipay_cert_sn is outside the signed string: the same notification under the configured key verifies.
+        let genuine = try NotificationSigner.signedBody(
+            ["notify_id": "n2", "notify_type": "trade_status_sync", "notify_time": "2026-12-05 10:00:00", "app_id": Fixture.appId,
+             "charset": "utf-8", "version": "1.0", "trade_no": "T2", "out_trade_no": "C2", "trade_status": "TRADE_SUCCESS",
+             "total_amount": "1.00", "alipay_cert_sn": configured.sn], key: try Fixture.alipayPrivateKey())
+        #expect(try verifier.verify(body: Array(genuine.utf8)).outTradeNo == "C2")
+    }
 }

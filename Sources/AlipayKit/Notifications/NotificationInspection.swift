@@ -18,6 +18,8 @@ public struct NotificationDiagnosis: Sendable, Equatable, Codable {
         case foreignAppId = "foreign_app_id"
         /// The signature verifies with the app's own public key: the wrong key is configured.
         case appPublicKey = "app_public_key"
+        /// Certificate mode: the notification names an Alipay certificate other than the configured one (a rotation).
+        case otherAlipayCertificate = "other_alipay_certificate"
         /// It verifies once spaces are turned back into '+': a literal '+' reached the form decoder.
         case plusBecameSpace = "plus_became_space"
         /// It verifies over the body without percent-decoding: it had already been decoded once.
@@ -129,6 +131,13 @@ extension NotificationVerifier {
         }
         if let signature, matches(pairs, signature, key: alipayPublicKey, type: signType) {
             return found  // The signature is good: the findings above explain the refusal.
+        }
+        if let configured = alipayCertSN, let named = form["alipay_cert_sn"], !named.isEmpty, named != configured {
+            found.append(.init(code: .otherAlipayCertificate,
+                message: "The notification was signed with Alipay's certificate \(named), but alipay.certFile is \(configured): Alipay rotated its "
+                    + "certificate. Fetch the new one (notifyctl certs download --sn \(named) --out FILE), make it alipay.certFile on every host and "
+                    + "restart the receivers; Alipay re-sends what was refused."))
+            return found
         }
         if let appPublicKey, appPublicKey.base64DER == alipayPublicKey.base64DER {
             let message =

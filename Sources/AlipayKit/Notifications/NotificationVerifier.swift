@@ -26,16 +26,18 @@ public struct NotificationVerifier: Sendable {
     public let signType: SignType
     /// Our `app_id`; anything else is refused.
     public let appId: String
-    /// Whether the key comes from Alipay's certificate (`alipay.certFile`) rather than a bare public key: only the
-    /// diagnosis words it differently.
-    public let certificateMode: Bool
+    /// Certificate mode: the SN of the Alipay certificate the key comes from (`alipay.certFile`); only the diagnosis
+    /// uses it (a notification naming another SN was signed after Alipay rotated its certificate).
+    public let alipayCertSN: String?
+    /// Whether the key comes from Alipay's certificate rather than a bare public key.
+    public var certificateMode: Bool { alipayCertSN != nil }
 
     /// Creates a verifier for one app.
-    public init(alipayPublicKey: RSAPublicKey, signType: SignType = .rsa2, appId: String, certificateMode: Bool = false) {
+    public init(alipayPublicKey: RSAPublicKey, signType: SignType = .rsa2, appId: String, alipayCertSN: String? = nil) {
         self.alipayPublicKey = alipayPublicKey
         self.signType = signType
         self.appId = appId
-        self.certificateMode = certificateMode
+        self.alipayCertSN = alipayCertSN
     }
 
     /// Verifies a notification body (application/x-www-form-urlencoded, decoded once) and reads its typed fields.

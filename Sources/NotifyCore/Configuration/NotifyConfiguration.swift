@@ -399,8 +399,10 @@ extension NotifyConfiguration {
 
     /// The verifier the receiver and `notifyctl verify` use for notifications and return URLs.
     public func notificationVerifier() throws(ConfigurationError) -> NotificationVerifier {
-        NotificationVerifier(
-            alipayPublicKey: try loadAlipayPublicKey(), signType: alipay.signType, appId: try requireAppId(), certificateMode: isCertificateMode)
+        let certificateSN: String?
+        if isCertificateMode { certificateSN = try loadAlipayCertificate().sn } else { certificateSN = nil }
+        return NotificationVerifier(
+            alipayPublicKey: try loadAlipayPublicKey(), signType: alipay.signType, appId: try requireAppId(), alipayCertSN: certificateSN)
     }
 }
 
