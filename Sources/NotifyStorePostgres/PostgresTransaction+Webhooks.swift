@@ -6,8 +6,11 @@ import PostgresNIO
 /// `ON CONFLICT DO NOTHING` and report the duplicate themselves, so the transaction stays usable (as `insertOrder`).
 extension PostgresTransaction {
     func webhookEndpoints() throws -> [WebhookEndpoint] {
+        if let endpointsMemo { return endpointsMemo }
         // "C" so that ties on created_at come in the same order as on SQLite (byte order).
-        try execute("SELECT * FROM webhook_endpoints ORDER BY created_at, endpoint_id COLLATE \"C\"").map(WebhookEndpoint.init(row:))
+        let endpoints = try execute("SELECT * FROM webhook_endpoints ORDER BY created_at, endpoint_id COLLATE \"C\"").map(WebhookEndpoint.init(row:))
+        endpointsMemo = endpoints
+        return endpoints
     }
 
     func webhookEndpoint(_ endpointId: String) throws -> WebhookEndpoint? {
@@ -93,7 +96,8 @@ extension PostgresTransaction {
 
     /// Writes the endpoint's row unless its id is taken; true when written (`insertWebhookEndpoint` and `importRows`).
     func insertWebhookEndpointRow(_ endpoint: WebhookEndpoint) throws -> Bool {
-        try changes(
+        endpointsMemo = nil
+        return try changes(
             """
             INSERT INTO webhook_endpoints (endpoint_id, url, event_types, note, secret, previous_secret, previous_secret_expires_at,
                                            enabled, disabled_reason, failing_since, created_at, updated_at)
@@ -105,7 +109,8 @@ extension PostgresTransaction {
     }
 
     func updateWebhookEndpoint(_ endpoint: WebhookEndpoint) throws -> Bool {
-        try changes(
+        endpointsMemo = nil
+        return try changes(
             """
             UPDATE webhook_endpoints
             SET url = \(endpoint.url), event_types = \(WebhookEventTypes.column(endpoint.eventTypes)), note = \(endpoint.note)::text,
@@ -118,7 +123,8 @@ extension PostgresTransaction {
     }
 
     func deleteWebhookEndpoint(_ endpointId: String) throws -> Bool {
-        try changes("DELETE FROM webhook_endpoints WHERE endpoint_id = \(endpointId)") == 1
+        endpointsMemo = nil
+        return try changes("DELETE FROM webhook_endpoints WHERE endpoint_id = \(endpointId)") == 1
     }
 
     func insertDeliveryAttempt(_ attempt: DeliveryAttempt) throws -> DeliveryAttempt {

@@ -32,6 +32,9 @@ final class PostgresTransaction: StoreTransaction {
     private var connectionLost = false
     /// A job became due in this transaction: `NOTIFY` the listeners just before COMMIT (delivered at commit).
     var wakesWorkers = false
+    /// The endpoints as this transaction read them, until it writes one or rolls back to a savepoint: publishing an
+    /// event in every applied notification of a batch reads them once.
+    var endpointsMemo: [WebhookEndpoint]?
 
     /// The channel `NOTIFY` uses and ``PostgresWakeUps`` listens on.
     static let wakeUpChannel = "alipay_notify_jobs"
@@ -134,6 +137,7 @@ final class PostgresTransaction: StoreTransaction {
             return result
         } catch {
             failure = nil
+            endpointsMemo = nil
             try execute(PostgresQuery(unsafeSQL: "ROLLBACK TO SAVEPOINT \(name)"))
             try execute(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(name)"))
             throw error

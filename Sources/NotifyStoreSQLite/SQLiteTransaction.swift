@@ -11,6 +11,9 @@ final class SQLiteTransaction: StoreTransaction {
     let db: Database
     /// A job became due in this transaction: wake the workers once it committed.
     var wakesWorkers = false
+    /// The endpoints as this transaction read them, until it writes one: publishing an event in every applied
+    /// notification of a batch reads them once.
+    var endpointsMemo: [WebhookEndpoint]?
 
     init(_ db: Database) {
         self.db = db
@@ -264,7 +267,11 @@ final class SQLiteTransaction: StoreTransaction {
     // MARK: Webhooks
 
     func webhookEndpoints() throws -> [WebhookEndpoint] {
-        try Row.fetchAll(db, sql: "SELECT * FROM webhook_endpoints ORDER BY created_at, endpoint_id").map(WebhookEndpoint.init(row:))
+        if let endpointsMemo { return endpointsMemo }
+        let endpoints = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM webhook_endpoints ORDER BY created_at, endpoint_id"))
+            .map(WebhookEndpoint.init(row:))
+        endpointsMemo = endpoints
+        return endpoints
     }
 
     func webhookEndpoint(_ endpointId: String) throws -> WebhookEndpoint? {
@@ -347,6 +354,7 @@ final class SQLiteTransaction: StoreTransaction {
 
     /// Writes the endpoint's row unless its id is taken; true when written (`insertWebhookEndpoint` and `importRows`).
     private func insertWebhookEndpointRow(_ endpoint: WebhookEndpoint) throws -> Bool {
+        endpointsMemo = nil
         try db.cachedStatement(
             sql: """
                 INSERT INTO webhook_endpoints (endpoint_id, url, event_types, note, secret, previous_secret, previous_secret_expires_at,
@@ -363,6 +371,7 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func updateWebhookEndpoint(_ endpoint: WebhookEndpoint) throws -> Bool {
+        endpointsMemo = nil
         try db.cachedStatement(
             sql: """
                 UPDATE webhook_endpoints
@@ -379,6 +388,7 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func deleteWebhookEndpoint(_ endpointId: String) throws -> Bool {
+        endpointsMemo = nil
         try db.execute(sql: "DELETE FROM webhook_endpoints WHERE endpoint_id = ?", arguments: [endpointId])
         return db.changesCount == 1
     }
@@ -540,9 +550,14 @@ final class SQLiteTransaction: StoreTransaction {
 
     func savepoint<T>(_ body: () throws -> T) throws -> T {
         var result: T?
-        try db.inSavepoint {
-            result = try body()
-            return .commit
+        do {
+            try db.inSavepoint {
+                result = try body()
+                return .commit
+            }
+        } catch {
+            endpointsMemo = nil  // what the savepoint undid may include an endpoint write
+            throw error
         }
         return result!
     }

@@ -664,6 +664,36 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("one transaction publishing many events sees every endpoint change it makes itself, and none a savepoint undid", arguments: Engine.allCases)
+    func publishSeesEndpointChangesOfItsTransaction(engine: Engine) async throws {
+        struct Undo: Error {}
+        try await engine.withFreshStore { store, _ in
+            let now = Self.wholeSecond()
+            let counts = try await store.write { tx -> [Int] in
+                var counts: [Int] = []
+                counts.append(try tx.publish(webhookEvent("evt_1", sequence: 1, at: now), now: now).deliveries.count)
+                try tx.insertWebhookEndpoint(endpoint("ep_a", at: now))
+                counts.append(try tx.publish(webhookEvent("evt_2", sequence: 2, at: now), now: now).deliveries.count)
+                var disabled = endpoint("ep_a", enabled: false, at: now)
+                disabled.updatedAt = now
+                _ = try tx.updateWebhookEndpoint(disabled)
+                counts.append(try tx.publish(webhookEvent("evt_3", sequence: 3, at: now), now: now).deliveries.count)
+                _ = try tx.updateWebhookEndpoint(endpoint("ep_a", at: now))
+                // An endpoint added, read by a publish, then undone by its savepoint: later events must not target it.
+                _ = try? tx.savepoint {
+                    try tx.insertWebhookEndpoint(endpoint("ep_b", at: now))
+                    counts.append(try tx.publish(webhookEvent("evt_4", sequence: 4, at: now), now: now).deliveries.count)
+                    throw Undo()
+                }
+                counts.append(try tx.publish(webhookEvent("evt_5", sequence: 5, at: now), now: now).deliveries.count)
+                _ = try tx.deleteWebhookEndpoint("ep_a")
+                counts.append(try tx.publish(webhookEvent("evt_6", sequence: 6, at: now), now: now).deliveries.count)
+                return counts
+            }
+            #expect(counts == [0, 1, 0, 2, 1, 0])
+        }
+    }
+
     @Test("delivery attempts come back as written, oldest first, for one event or one event and endpoint", arguments: Engine.allCases)
     func deliveryAttempts(engine: Engine) async throws {
         try await engine.withFreshStore { store, _ in

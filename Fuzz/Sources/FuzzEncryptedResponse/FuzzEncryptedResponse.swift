@@ -9,7 +9,8 @@ import FuzzSupport
 // - ResponseVerifier (with aes.json's key): a success, or a business answer (rejected, trade not exist), is only ever
 //   given for a node text the fixture Alipay key signed (aes.json's sign strings, vectors.json's nodes), for an encrypted
 //   node the quoted ciphertext as it came; a success holds the very fields of the node's plaintext; a body that is not
-//   UTF-8 is retryable. Without the key, an encrypted `<method>_response` is a configuration error, never trusted.
+//   UTF-8 is retryable. An encrypted `<method>_response` that does not decrypt is retryable, or a configuration error
+//   when it is signed; without the key, the same: never a success or a business answer.
 // - ResponseVerifier.alipayCertSN: nil for a body that is not UTF-8; a value only from an `alipay_cert_sn` string member.
 // - ContentEncryptionKey.decrypt never returns for a text that is not base64 of a whole number (≥ 1) of 16-byte blocks;
 //   what it returns encrypts back to the very same ciphertext (CBC with a fixed IV is deterministic); its errors never
@@ -106,7 +107,8 @@ func checkOutcome<R: AlipayRequest>(
 ) {
     let responseKey = ResponseVerifier.responseKey(method: R.method)
     let node = ResponseExtractor.rawNode(named: responseKey, in: text)
-    switch verifier.outcome(for: request, httpStatus: 200, body: body) {
+    let outcome = verifier.outcome(for: request, httpStatus: 200, body: body)
+    switch outcome {
     case .success(let response):
         guard let node else { Property.violated("a success without exactly one \(responseKey)") }
         requireSigned(node, what: "a success")
@@ -133,11 +135,21 @@ func checkOutcome<R: AlipayRequest>(
     case .retryable, .configurationError:
         break
     }
-    // Without the key an encrypted answer cannot be read: alipay.encryptKeyFile is missing, whatever the signature says.
-    if let node, node.first == "\"" {
-        guard case .configurationError = keylessVerifier.outcome(for: request, httpStatus: 200, body: body) else {
-            Property.violated("an encrypted \(responseKey) is not a configuration error without the key")
+    guard let node, node.first == "\"" else { return }
+    // An encrypted node that does not decrypt is retryable, or a configuration error (another key?) once it is signed.
+    if jsonString(node).flatMap({ try? Fixtures.encryptionKey.decrypt($0) }) == nil {
+        switch outcome {
+        case .retryable: break
+        case .configurationError: requireSigned(node, what: "a configuration error for a node that does not decrypt")
+        default: Property.violated("an encrypted \(responseKey) that does not decrypt is neither retryable nor a configuration error")
         }
+    }
+    // Without the key an encrypted answer cannot be read: a configuration error (alipay.encryptKeyFile is missing) once
+    // it is signed, retryable otherwise; never a success or a business answer.
+    switch keylessVerifier.outcome(for: request, httpStatus: 200, body: body) {
+    case .retryable: break
+    case .configurationError: requireSigned(node, what: "a configuration error without the key")
+    default: Property.violated("an encrypted \(responseKey) is trusted without the key")
     }
 }
 

@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+
+@testable import NotifyCore
+
+/// The order event payload is written by hand on the worker's hot path; it must stay the bytes `JSONEncoder` (sorted
+/// keys, slashes unescaped) writes for the same value, since deliveries are signed over what is stored.
+@Suite("Order event payload text")
+struct EventPayloadTests {
+    static let tricky: [String?] = [
+        nil, "", "ORDER-1", "演示订单 ☕️ 👍🏽", "a/b\\c\"d", "line\nbreak\r\ttab", "\u{08}\u{0C}", "\u{00}\u{01}\u{1F}\u{7F}",
+        "\u{2028}\u{2029}", "</script>", "2026-12-05T01:08:43Z",
+    ] + (0..<32).map { String(UnicodeScalar(UInt8($0))) }
+
+    static func encoded(_ payload: OrderEvents.Payload) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(payload), as: UTF8.self)
+    }
+
+    @Test("the hand-written text equals JSONEncoder's for every field shape, with and without review fields")
+    func matchesEncoder() throws {
+        var checked = 0
+        for (index, value) in Self.tricky.enumerated() {
+            let other = Self.tricky[(index * 7 + 3) % Self.tricky.count]
+            for review in [false, true] {
+                let data = OrderEvents.Payload.Data(
+                    outTradeNo: value ?? "N\(index)", tradeNo: other, status: value, previousStatus: other, totalAmount: value,
+                    refundedAmount: other, paidAt: value, sequence: Int64(index) * 1_000_003, reason: review ? value ?? "amount_mismatch" : nil,
+                    detail: review ? other : nil)
+                let payload = OrderEvents.Payload(id: "evt_\(index)", type: value ?? "order.paid", createdAt: other ?? "", data: data)
+                #expect(payload.json() == (try Self.encoded(payload)), "case \(index) review=\(review)")
+                checked += 1
+            }
+        }
+        #expect(checked == Self.tricky.count * 2)
+    }
+}
