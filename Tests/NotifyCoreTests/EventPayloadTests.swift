@@ -36,3 +36,27 @@ struct EventPayloadTests {
         #expect(checked == Self.tricky.count * 2)
     }
 }
+
+@Suite("Timestamps and event ids")
+struct TimestampTests {
+    @Test("OrderView.timestamp writes what ISO8601FormatStyle writes, for whole, fractional, leap-day, old and negative times")
+    func matchesFormatStyle() {
+        var dates: [Date] = [
+            Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: -1), Date(timeIntervalSince1970: -0.5),
+            Date(timeIntervalSince1970: 951_782_400), Date(timeIntervalSince1970: 1_709_164_799.999), Date(timeIntervalSince1970: 1_764_896_923.25),
+            Date(timeIntervalSince1970: 4_102_444_800), Date(timeIntervalSince1970: -2_208_988_800), Date(timeIntervalSince1970: 253_402_300_799),
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 { dates.append(Date(timeIntervalSince1970: Double.random(in: -2e9...4e9, using: &generator))) }
+        for date in dates {
+            #expect(OrderView.timestamp(date) == date.formatted(Date.ISO8601FormatStyle(timeZone: .gmt)), "\(date.timeIntervalSince1970)")
+        }
+    }
+
+    @Test("event ids are evt_ and 32 lowercase hex digits, and differ")
+    func eventIds() {
+        let ids = (0..<1000).map { _ in OrderEvents.makeEventId() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.hasPrefix("evt_") && $0.count == 36 && $0.dropFirst(4).allSatisfy { "0123456789abcdef".contains($0) } })
+    }
+}

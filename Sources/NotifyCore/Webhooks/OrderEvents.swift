@@ -156,7 +156,18 @@ public enum OrderEvents {
 
     /// A fresh public event id: `evt_` and 32 hex digits.
     public static func makeEventId() -> String {
-        "evt_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes = Array("evt_".utf8)
+        bytes.reserveCapacity(36)
+        for _ in 0..<2 {
+            var value = generator.next() as UInt64
+            for _ in 0..<16 {
+                bytes.append(digits[Int(value & 0xF)])
+                value >>= 4
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Writes the event of a transition that was just applied to `order` (the row as it is now), with its deliveries.
