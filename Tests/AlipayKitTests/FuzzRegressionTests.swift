@@ -70,4 +70,22 @@ struct FuzzRegressionTests {
             }
         }
     }
+
+    /// FuzzCertificates (a seed written while building the target): a combining mark right after the dashes of a
+    /// BEGIN line made `String.range(of:)` miss that line, so the block silently vanished from the root SN (one group
+    /// instead of two) and from the chain. Now the block is found, and its damaged body is refused by number.
+    @Test("a combining mark after a BEGIN CERTIFICATE line is a damaged block, never a silently missing one")
+    func combiningMarkAfterBeginLine() throws {
+        let bundle = try CertificateVectors.pem("alipayRootCert.crt")
+        var parts = bundle.components(separatedBy: "-----BEGIN CERTIFICATE-----")
+        try #require(parts.count == 4, "three blocks in the fixture")
+        parts[3] = "\u{0301}" + parts[3]
+        let rootError = #expect(throws: CertificateError.self) {
+            try AlipayRootCertificates(pem: parts.joined(separator: "-----BEGIN CERTIFICATE-----"))
+        }
+        #expect(rootError?.problem == "certificate 3 of the file is not valid base64")
+        let chain = try CertificateVectors.pem("alipayCertPublicKey_RSA2.crt")
+        let marked = chain.replacingOccurrences(of: "-----BEGIN CERTIFICATE-----\n", with: "-----BEGIN CERTIFICATE-----\u{0301}\n")
+        #expect(throws: CertificateError.self) { try AlipayCertificate(pem: marked, role: .alipayCertificate) }
+    }
 }

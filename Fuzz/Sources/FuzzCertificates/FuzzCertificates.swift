@@ -4,9 +4,11 @@ import Dispatch
 import Foundation
 import FuzzSupport
 
-// Input: the contents of a certificate file (alipay.appCertFile, alipay.certFile, alipay.rootCertFile); the same bytes
-// as the DER of one certificate, wrapped into a PEM block; and its first 20 bytes as the serial number of a fixture
-// certificate.
+// Input: the contents of a certificate file (alipay.appCertFile, alipay.certFile, alipay.rootCertFile); when it starts
+// like DER (0x30, a SEQUENCE, as every certificate does), the same bytes as the DER of one certificate, wrapped into a
+// PEM block; and when it is at most 20 bytes long, the serial number of a fixture certificate. (Wrapping every input
+// would spend half the run on PEM bodies whose first byte already fails; a serial taken from the front of every
+// input would be "-----BEGIN CERTIFICA" nearly every time.)
 //
 // Properties:
 // - AlipayCertificate: an accepted file has an SN of 32 lower-case hex digits, the SN CertificateSN.of gives its
@@ -15,10 +17,13 @@ import FuzzSupport
 // - A certificate that chains to the fixture roots (chainProblem nil) is one the fixture CAs issued: its SN, subject and
 //   key are those of a certificate in the fixture files (the fuzzer cannot forge a CA's RSA signature).
 // - AlipayRootCertificates: an accepted file has an SN of one or more groups of 32 lower-case hex digits joined by `_`,
-//   as many groups as the file has certificate blocks (`-----BEGIN CERTIFICATE-----`, counted byte by byte) less the
-//   skipped ones: the SNs of the roots its summaries count, in file order (at most `skipped` others loaded uncounted).
-// - A CertificateError names the role it was asked for and never repeats the input's material: no run of 24 base64
-//   characters of the input (whitespace removed) appears in the message.
+//   as many groups as the file has certificate blocks (BEGIN line to END line, found byte by byte) less the skipped
+//   ones: the SNs of the roots its summaries count, in file order (at most `skipped` others loaded uncounted).
+// - A CertificateError names the role it was asked for and never repeats the input's material: when a run of 24 base64
+//   characters of the message is also in the input (whitespace removed), the input is loaded again with that run
+//   changed (each character the next of its class), and the message must not follow it. The second load tells an echo
+//   from the libraries' own words (`underlyingCoreCryptoError`, `X509/CertificatePublicKey`…), which libFuzzer learns
+//   from comparisons and writes into inputs.
 // - CertificateSN: a fixture certificate with any serial number (1–20 bytes, as a positive DER INTEGER) loads, and its SN
 //   is the MD5 of its issuer and the serial in decimal as an independent reference computes it (UInt128 up to 16 bytes,
 //   base-10⁹ limbs for any length: the two agree).
@@ -26,8 +31,9 @@ import FuzzSupport
 /// The fixture root file every accepted certificate is checked against.
 let fixtureRootFile = Fixtures.certificateFile("alipayRootCert.crt")
 
-/// The fixture roots, loaded for each check: a loaded `Certificate` kept in a global looks leaked to LeakSanitizer
-/// (X509 holds its key and signature in multi-payload enums, whose spare bits tag the pointers, so the scan misses them).
+/// The fixture roots, loaded for each check: a loaded `Certificate` kept in a global is reported as leaked by
+/// LeakSanitizer (most likely because X509 holds its key and signature in multi-payload enums, whose spare bits tag the
+/// pointers the scan looks for).
 func fixtureRoots() -> AlipayRootCertificates {
     do {
         return try AlipayRootCertificates(pem: fixtureRootFile)
@@ -87,9 +93,14 @@ public func initialize(
                 roots?.skipped == vector.certificates.filter { !$0.rsa_signed }.count, "\(vector.file): \(roots?.skipped ?? -1) skipped")
         }
         Property.require(PEMBlocks.count(text) == vector.certificates.count, "\(vector.file): \(PEMBlocks.count(text)) blocks counted")
-        checkFile(text, material: compact(text), role: .alipayCertificate)
-        checkFile(text, material: compact(text), role: .rootCertificate)
+        checkFile(text, blocks: vector.certificates.count, role: .alipayCertificate)
+        checkFile(text, blocks: vector.certificates.count, role: .rootCertificate)
     }
+    // The echo check catches a message that prints the body, and lets a library's words be.
+    let body = Fixtures.certificateFile("appCertPublicKey.crt")
+    Property.require(echoedMaterial(in: "bad: \(body)", text: body) { "bad: \($0)" } != nil, "the echo check misses a printed body")
+    let words = "(underlyingCoreCryptoError(error: 1) X509/CertificatePublicKey.swift:58)"
+    Property.require(echoedMaterial(in: words, text: "MIIB" + words + "AAAA") { _ in words } == nil, "the echo check takes a library's words for an echo")
     // The chain property needs certificates that do chain.
     for file in ["alipayCertPublicKey_RSA2.crt", "appCertPublicKey.crt"] {
         guard let certificate = try? AlipayCertificate(pem: Fixtures.certificateFile(file), role: .alipayCertificate) else {
@@ -117,26 +128,27 @@ enum FuzzCertificatesMain {
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = FuzzDriver.bytes(data, size)
     if let text = String(validating: bytes, as: UTF8.self) {
-        let material = compact(text)
-        checkFile(text, material: material, role: bytes.count % 2 == 0 ? .alipayCertificate : .appCertificate)
-        checkFile(text, material: material, role: .rootCertificate)
+        let blocks = PEMBlocks.count(text)
+        checkFile(text, blocks: blocks, role: bytes.count % 2 == 0 ? .alipayCertificate : .appCertificate)
+        checkFile(text, blocks: blocks, role: .rootCertificate)
     }
-    let base64 = Data(bytes).base64EncodedString()
-    let pem = PEMBlocks.wrap(bytes)
-    checkFile(pem, material: base64, role: .appCertificate)
-    checkFile(pem, material: base64, role: .rootCertificate)
-    checkSerial(bytes.prefix(20))
+    if bytes.first == 0x30 {
+        let pem = PEMBlocks.wrap(bytes)
+        checkFile(pem, blocks: 1, role: .appCertificate)
+        checkFile(pem, blocks: 1, role: .rootCertificate)
+    }
+    if bytes.count <= 20 { checkSerial(bytes[...]) }
     return 0
 }
 
-/// Loads `text` as `role` asks (a certificate file, or a root file for `.rootCertificate`) and checks what came out.
-func checkFile(_ text: String, material: String, role: CertificateRole) {
-    let blocks = PEMBlocks.count(text)
+/// Loads `text`, which has `blocks` BEGIN lines, as `role` asks (a certificate file, or a root file for
+/// `.rootCertificate`) and checks what came out.
+func checkFile(_ text: String, blocks: Int, role: CertificateRole) {
     if role == .rootCertificate {
         do throws(CertificateError) {
             checkRoots(try AlipayRootCertificates(pem: text), blocks: blocks)
         } catch {
-            checkError(error, role: role, material: material)
+            checkError(error, role: role, text: text)
         }
         return
     }
@@ -149,11 +161,11 @@ func checkFile(_ text: String, material: String, role: CertificateRole) {
                 _ = try AlipayCertificate(pem: text, role: role)
                 Property.violated("a \(certificate.publicKey.bitCount)-bit certificate key loaded at the default minimum")
             } catch {
-                checkError(error, role: role, material: material)
+                checkError(error, role: role, text: text)
             }
         }
     } catch {
-        checkError(error, role: role, material: material)
+        checkError(error, role: role, text: text)
     }
 }
 
@@ -185,9 +197,17 @@ func checkRoots(_ roots: AlipayRootCertificates, blocks: Int) {
         summaries.count - counted.count <= roots.skipped, "\(summaries.count - counted.count) uncounted roots loaded, \(roots.skipped) skipped")
 }
 
-func checkError(_ error: CertificateError, role: CertificateRole, material: String) {
+func checkError(_ error: CertificateError, role: CertificateRole, text: String) {
     Property.require(error.role == role, "a CertificateError for \(role.rawValue) names \(error.role.rawValue)")
-    requireNoMaterial(in: error.description, material: material)
+    let echo = echoedMaterial(in: error.description, text: text) { changed in
+        do throws(CertificateError) {
+            if role == .rootCertificate { _ = try AlipayRootCertificates(pem: changed) } else { _ = try AlipayCertificate(pem: changed, role: role, minimumBits: 0) }
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+    Property.require(echo == nil, "a CertificateError repeats the input (and follows it when it changes): \(echo ?? "")")
 }
 
 /// A fixture certificate with `serial` as its serial number loads, and its SN hashes the reference decimal.
@@ -243,38 +263,77 @@ func hexMD5(_ text: String) -> String {
     return String(decoding: hex, as: UTF8.self)
 }
 
-/// The input's material: the text without whitespace, so a base64 body broken into lines is one run.
-func compact(_ text: String) -> String {
-    String(String.UnicodeScalarView(text.unicodeScalars.filter { !$0.properties.isWhitespace }))
+/// The message, the echoed run replaced, when it carries the input's material; `reload` gives the message for a
+/// changed text (nil: it loads).
+///
+/// A run of 24 base64 characters of the message that is also in the text (whitespace removed, so a body broken into
+/// lines is one run) is a suspect; the text is loaded again with every occurrence of the suspect changed, each
+/// character to the next of its class (A→B, z→a, 9→0, + and / swapped), and the message is an echo when it then
+/// carries the changed run. A library's own words stay put (or the message changes altogether): not an echo.
+func echoedMaterial(in message: String, text: String, reload: (String) -> String?) -> String? {
+    let window = 24
+    let runs = base64Runs(message).filter { $0.count >= window }
+    guard !runs.isEmpty else { return nil }
+    let scalars = Array(text.unicodeScalars)
+    let kept = scalars.indices.filter { !scalars[$0].properties.isWhitespace }  // material position → text position
+    let material = kept.map { scalars[$0] }
+    // The first suspect window of each run, a few runs at most: one second load each.
+    let suspects = runs.lazy.compactMap { run in
+        (0...(run.count - window)).lazy.map { Array(run[$0..<($0 + window)]) }.map { ($0, offsets(of: $0, in: material)) }.first { !$0.1.isEmpty }
+    }.prefix(4)
+    for (suspect, occurrences) in suspects {
+        var changed = scalars
+        for offset in Set(occurrences.flatMap { $0..<($0 + window) }) { changed[kept[offset]] = next(scalars[kept[offset]]) }
+        let followed = String(String.UnicodeScalarView(suspect.map(next)))
+        guard let second = reload(String(String.UnicodeScalarView(changed))), second.contains(followed), !message.contains(followed) else { continue }
+        // The report shows the message with the run replaced, so a crash log carries no material either.
+        let redacted = message.replacingOccurrences(of: String(String.UnicodeScalarView(suspect)), with: "<\(window) characters of the input>")
+        return String(redacted.prefix(400))
+    }
+    return nil
 }
 
-/// A message must not carry the input's material: no run of 24 base64 characters that is also in `material`.
-func requireNoMaterial(in message: String, material: String) {
-    let window = 24
-    let materialBytes = Array(material.utf8)
-    var redacted = ""
-    var leaked = false
+/// The maximal runs of base64 characters in `text`.
+func base64Runs(_ text: String) -> [[Unicode.Scalar]] {
+    var runs: [[Unicode.Scalar]] = []
     var run: [Unicode.Scalar] = []
-    for scalar in message.unicodeScalars + [" "] {
-        if ("A"..."Z").contains(scalar) || ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "+" || scalar == "/" || scalar == "=" {
+    for scalar in text.unicodeScalars {
+        if isBase64(scalar) {
             run.append(scalar)
-            continue
+        } else if !run.isEmpty {
+            runs.append(run)
+            run = []
         }
-        var text = String(String.UnicodeScalarView(run))
-        if run.count >= window {
-            let utf8 = Array(text.utf8)  // ASCII: one byte per scalar
-            let echoed = (0...(utf8.count - window)).contains { materialBytes.firstRange(of: utf8[$0..<($0 + window)]) != nil }
-            if echoed {
-                leaked = true
-                text = "<\(run.count) characters of the input>"
-            }
-        }
-        redacted += text
-        redacted.unicodeScalars.append(scalar)
-        run = []
     }
-    // The report shows the message with every such run replaced.
-    Property.require(!leaked, "a CertificateError repeats the input: \(redacted.prefix(400))")
+    if !run.isEmpty { runs.append(run) }
+    return runs
+}
+
+func isBase64(_ scalar: Unicode.Scalar) -> Bool {
+    ("A"..."Z").contains(scalar) || ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "+" || scalar == "/" || scalar == "="
+}
+
+/// The next character of the same class: A→B … Z→A, a→b … z→a, 0→1 … 9→0, + ↔ /; anything else stays.
+func next(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
+    func rotate(_ first: Unicode.Scalar, _ count: UInt32) -> Unicode.Scalar {
+        Unicode.Scalar((scalar.value - first.value + 1) % count + first.value)!
+    }
+    switch scalar {
+    case "A"..."Z": return rotate("A", 26)
+    case "a"..."z": return rotate("a", 26)
+    case "0"..."9": return rotate("0", 10)
+    case "+": return "/"
+    case "/": return "+"
+    default: return scalar
+    }
+}
+
+/// Where `needle` starts in `haystack`, every time (overlapping too).
+func offsets(of needle: [Unicode.Scalar], in haystack: [Unicode.Scalar]) -> [Int] {
+    guard !needle.isEmpty, needle.count <= haystack.count else { return [] }
+    return (0...(haystack.count - needle.count)).filter { start in
+        haystack[start] == needle[0] && !zip(haystack[start...], needle).contains { $0 != $1 }
+    }
 }
 
 /// Runs the async chain check to its end (the fuzz callback is synchronous; the check runs on the global executor).
@@ -292,19 +351,39 @@ func chainProblem(_ certificate: AlipayCertificate) -> String? {
     return problem
 }
 
-/// PEM blocks found byte by byte, as OpenSSL and the SDKs read a `.crt` file: the reference for block counts.
+/// Where `needle` first occurs in `haystack` (an index of `haystack`), byte by byte.
+func find(_ needle: ArraySlice<UInt8>, in haystack: ArraySlice<UInt8>) -> Int? {
+    guard !needle.isEmpty, needle.count <= haystack.count else { return nil }
+    return haystack.withUnsafeBufferPointer { hay in
+        needle.withUnsafeBufferPointer { pin in
+            let first = pin[0]
+            var index = 0
+            while index <= hay.count - pin.count {
+                if hay[index] == first, memcmp(hay.baseAddress! + index, pin.baseAddress!, pin.count) == 0 { return haystack.startIndex + index }
+                index += 1
+            }
+            return nil
+        }
+    }
+}
+
+/// PEM blocks found byte by byte, as OpenSSL and the SDKs read a `.crt` file: the reference for block counts. Byte by
+/// byte is the point: a search by Character or composed character sequence misses a BEGIN line followed by a
+/// combining mark.
 enum PEMBlocks {
     static let begin = Array("-----BEGIN CERTIFICATE-----".utf8)
     static let end = Array("-----END CERTIFICATE-----".utf8)
 
-    /// How many times the BEGIN line occurs in the text's bytes.
+    /// How many blocks a reader finds in the text's bytes: a BEGIN line, the next END line, then the next BEGIN line
+    /// after that END (a BEGIN fused into the END line before it, `-----END CERTIFICATE---------BEGIN…`, is not one).
     static func count(_ text: String) -> Int {
         let bytes = Array(text.utf8)
         var count = 0
         var rest = bytes[...]
-        while let range = rest.firstRange(of: begin) {
+        while let open = find(begin[...], in: rest) {
             count += 1
-            rest = rest[range.upperBound...]
+            guard let close = find(end[...], in: rest[(open + begin.count)...]) else { break }  // refused anyway
+            rest = rest[(close + end.count)...]
         }
         return count
     }
@@ -313,10 +392,10 @@ enum PEMBlocks {
     static func split(_ text: String) -> [[UInt8]] {
         var blocks: [[UInt8]] = []
         var rest = Array(text.utf8)[...]
-        while let open = rest.firstRange(of: begin), let close = rest[open.upperBound...].firstRange(of: end) {
-            let body = rest[open.upperBound..<close.lowerBound].filter { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+        while let open = find(begin[...], in: rest), let close = find(end[...], in: rest[(open + begin.count)...]) {
+            let body = rest[(open + begin.count)..<close].filter { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
             if let der = Data(base64Encoded: Data(body)) { blocks.append([UInt8](der)) }
-            rest = rest[close.upperBound...]
+            rest = rest[(close + end.count)...]
         }
         return blocks
     }

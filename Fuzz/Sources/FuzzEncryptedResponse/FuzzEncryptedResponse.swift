@@ -15,8 +15,8 @@ import FuzzSupport
 // - ContentEncryptionKey.decrypt never returns for a text that is not base64 of a whole number (≥ 1) of 16-byte blocks;
 //   what it returns encrypts back to the very same ciphertext (CBC with a fixed IV is deterministic); its errors never
 //   carry the key.
-// - ContentEncryptionKey.encrypt of any UTF-8 text is base64 of whole blocks, one more than the text fills, and decrypts
-//   back to the same bytes.
+// - ContentEncryptionKey.encrypt of any UTF-8 text of n bytes is base64 of ⌊n/16⌋ + 1 blocks (PKCS#7 always pads), and
+//   decrypts back to the same bytes.
 
 let verifier = ResponseVerifier(alipayPublicKey: Fixtures.alipayPublicKey, signType: .rsa2, encryptionKey: Fixtures.encryptionKey)
 let keylessVerifier = ResponseVerifier(alipayPublicKey: Fixtures.alipayPublicKey, signType: .rsa2)
