@@ -40,6 +40,8 @@ enum PostgresMigrations {
             ]),
         // The webhook outbox (docs/webhooks.md): endpoints, the order events written for them, every delivery attempt.
         Migration(name: "v4-webhooks", statements: v4Webhooks),
+        // When money last went back to the buyer, on Alipay's clock (gmt_refund).
+        Migration(name: "v5-order-refunded-at", statements: ["ALTER TABLE orders ADD COLUMN refunded_at timestamptz"]),
     ]
 
     /// The names of the migrations this build knows, in order.

@@ -216,10 +216,10 @@ final class PostgresTransaction: StoreTransaction {
         try changes(
             """
             INSERT INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
-                                review_reason, created_at, updated_at, paid_at, closed_at)
+                                review_reason, created_at, updated_at, paid_at, closed_at, refunded_at)
             VALUES (\(order.outTradeNo), \(order.subject), \(order.totalAmountFen), \(order.status.rawValue), \(order.tradeNo)::text,
                     \(order.refundedFen), \(order.needsReview), \(order.reviewReason)::text, \(order.createdAt), \(order.updatedAt),
-                    \(order.paidAt)::timestamptz, \(order.closedAt)::timestamptz)
+                    \(order.paidAt)::timestamptz, \(order.closedAt)::timestamptz, \(order.refundedAt)::timestamptz)
             ON CONFLICT DO NOTHING
             """) == 1
     }
@@ -235,6 +235,7 @@ final class PostgresTransaction: StoreTransaction {
                     refunded_fen = COALESCE(\(orderChanges.refundedFen)::bigint, refunded_fen),
                     paid_at = COALESCE(\(orderChanges.paidAt)::timestamptz, paid_at),
                     closed_at = COALESCE(\(orderChanges.closedAt)::timestamptz, closed_at),
+                    refunded_at = COALESCE(\(orderChanges.refundedAt)::timestamptz, refunded_at),
                     updated_at = \(Date())
                 WHERE out_trade_no = \(order.outTradeNo) AND status = \(order.status.rawValue) AND refunded_fen = \(order.refundedFen)
                 RETURNING out_trade_no

@@ -34,6 +34,10 @@ enum SQLiteMigrations {
         migrator.registerMigration("v4-webhooks") { db in
             try db.execute(sql: v4Webhooks)
         }
+        // When money last went back to the buyer, on Alipay's clock (gmt_refund).
+        migrator.registerMigration("v5-order-refunded-at") { db in
+            try db.execute(sql: "ALTER TABLE orders ADD COLUMN refunded_at TEXT")
+        }
         return migrator
     }
 

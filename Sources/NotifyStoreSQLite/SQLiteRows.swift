@@ -40,7 +40,8 @@ extension Order {
             tradeNo: row.decode(forColumn: "trade_no"), refundedFen: row.decode(forColumn: "refunded_fen"),
             needsReview: row.decode(forColumn: "needs_review"), reviewReason: row.decode(forColumn: "review_reason"),
             createdAt: row.decode(forColumn: "created_at"), updatedAt: row.decode(forColumn: "updated_at"),
-            paidAt: row.decode(forColumn: "paid_at"), closedAt: row.decode(forColumn: "closed_at"))
+            paidAt: row.decode(forColumn: "paid_at"), closedAt: row.decode(forColumn: "closed_at"),
+            refundedAt: row.decode(forColumn: "refunded_at"))
     }
 }
 

@@ -84,13 +84,13 @@ final class SQLiteTransaction: StoreTransaction {
         try db.cachedStatement(
             sql: """
                 INSERT INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
-                                              review_reason, created_at, updated_at, paid_at, closed_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                              review_reason, created_at, updated_at, paid_at, closed_at, refunded_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT DO NOTHING
                 """
         ).execute(arguments: [
             order.outTradeNo, order.subject, order.totalAmountFen, order.status, order.tradeNo, order.refundedFen, order.needsReview,
-            order.reviewReason, order.createdAt, order.updatedAt, order.paidAt, order.closedAt,
+            order.reviewReason, order.createdAt, order.updatedAt, order.paidAt, order.closedAt, order.refundedAt,
         ])
         return db.changesCount == 1
     }
@@ -104,11 +104,13 @@ final class SQLiteTransaction: StoreTransaction {
                     refunded_fen = COALESCE(?, refunded_fen),
                     paid_at = COALESCE(?, paid_at),
                     closed_at = COALESCE(?, closed_at),
+                    refunded_at = COALESCE(?, refunded_at),
                     updated_at = ?
                 WHERE out_trade_no = ? AND status = ? AND refunded_fen = ?
                 """)
         try update.execute(arguments: [
-            to, changes.tradeNo, changes.refundedFen, changes.paidAt, changes.closedAt, Date(), order.outTradeNo, order.status, order.refundedFen,
+            to, changes.tradeNo, changes.refundedFen, changes.paidAt, changes.closedAt, changes.refundedAt, Date(), order.outTradeNo, order.status,
+            order.refundedFen,
         ])
         guard db.changesCount == 1 else { return nil }
         var event = event

@@ -84,6 +84,7 @@ struct OrdersShow: AsyncParsableCommand {
             rows += [
                 ["created_at", view.createdAt], ["updated_at", view.updatedAt], ["paid_at", view.paidAt ?? "-"],
                 ["closed_at", view.closedAt ?? "-"],
+                ["refunded_at", view.refundedAt ?? "-"],
             ]
             print(renderTable(["field", "value"], rows))
             if !events.isEmpty {

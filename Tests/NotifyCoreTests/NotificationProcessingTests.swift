@@ -60,6 +60,29 @@ struct NotificationProcessingTests {
         #expect(order.closedAt == Date(timeIntervalSince1970: 1_704_083_400), "2024-01-01 12:30:00 Beijing time")
     }
 
+    @Test("refunds record Alipay's gmt_refund as refunded_at, the latest refund's, and leave paid_at alone")
+    func refundedAtAlipaysTime() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("R9", fen: 1000)
+        var paid = TestAlipay.notification("R9", .tradeSuccess, total: "10.00", notifyId: "r-1")
+        paid["gmt_payment"] = "2024-01-01 12:00:00"
+        #expect(try await fixture.deliver(paid).outcome == .applied)
+        var partial = TestAlipay.notification("R9", .tradeSuccess, total: "10.00", notifyId: "r-2")
+        partial["refund_fee"] = "3.00"
+        partial["gmt_refund"] = "2024-01-02 09:00:00"
+        #expect(try await fixture.deliver(partial).outcome == .applied)
+        #expect(try await fixture.currentOrder("R9").refundedAt == Date(timeIntervalSince1970: 1_704_157_200), "2024-01-02 09:00:00 Beijing time")
+        var full = TestAlipay.notification("R9", .tradeClosed, total: "10.00", notifyId: "r-3")
+        full["refund_fee"] = "10.00"
+        full["gmt_refund"] = "2024-01-03 09:00:00"
+        #expect(try await fixture.deliver(full).outcome == .applied)
+        let order = try await fixture.currentOrder("R9")
+        #expect(order.refundedFen == 1000 && order.status == .tradeClosed)
+        #expect(order.refundedAt == Date(timeIntervalSince1970: 1_704_243_600), "the latest refund's time")
+        #expect(order.paidAt == Date(timeIntervalSince1970: 1_704_081_600))
+        #expect(OrderView(order).refundedAt == "2024-01-03T01:00:00Z")
+    }
+
     @Test("duplicates: the same payment notified five times (new notify_ids) and replayed gives exactly one transition")
     func duplicates() async throws {
         let fixture = try WorkerFixture()

@@ -291,6 +291,38 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("Alipay's times on the order: paid_at and closed_at set once, refunded_at replaced by each refund, all read back as written", arguments: Engine.allCases)
+    func alipayTimes(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let base = Self.wholeSecond()
+            var copied = order("B1")
+            copied.refundedAt = base.addingTimeInterval(-60)
+            try await store.insertOrder(copied)
+            #expect(try await store.order("B1")?.refundedAt == base.addingTimeInterval(-60), "inserted as given (db copy keeps it)")
+            try await store.insertOrder(order("A1"))
+            let start = try #require(try await store.order("A1"))
+            _ = try await store.write { tx in
+                try tx.transition(start, to: .tradeSuccess, changes: OrderChanges(paidAt: base), event: OrderEvent(outTradeNo: "A1", source: "test"))
+            }
+            let paid = try #require(try await store.order("A1"))
+            _ = try await store.write { tx in
+                try tx.transition(
+                    paid, to: .tradeSuccess, changes: OrderChanges(refundedFen: 100, refundedAt: base.addingTimeInterval(60)),
+                    event: OrderEvent(outTradeNo: "A1", source: "test"))
+            }
+            let partly = try #require(try await store.order("A1"))
+            #expect(partly.refundedAt == base.addingTimeInterval(60) && partly.paidAt == base)
+            _ = try await store.write { tx in
+                try tx.transition(
+                    partly, to: .tradeClosed,
+                    changes: OrderChanges(refundedFen: partly.totalAmountFen, closedAt: base.addingTimeInterval(120), refundedAt: base.addingTimeInterval(120)),
+                    event: OrderEvent(outTradeNo: "A1", source: "test"))
+            }
+            let closed = try #require(try await store.order("A1"))
+            #expect(closed.refundedAt == base.addingTimeInterval(120) && closed.closedAt == base.addingTimeInterval(120) && closed.paidAt == base)
+        }
+    }
+
     @Test("concurrent units of work on one order never lose an update or double a transition", arguments: Engine.allCases)
     func concurrentTransitionsOnOneOrder(engine: Engine) async throws {
         try await engine.withFreshStore { store, _ in
@@ -882,7 +914,7 @@ struct StoreConformanceTests {
     @Test("migrations are named, applied once, and readiness commits", arguments: Engine.allCases)
     func migrationsAndHealth(engine: Engine) async throws {
         try await engine.withFreshStore { store, _ in
-            #expect(store.knownMigrations.starts(with: ["v1-initial-schema", "v2-job-payload", "v3-rejected-notifications", "v4-webhooks"]))
+            #expect(store.knownMigrations.starts(with: ["v1-initial-schema", "v2-job-payload", "v3-rejected-notifications", "v4-webhooks", "v5-order-refunded-at"]))
             let pending = try await store.pendingMigrations()
             let applied = try await store.migrate()
             #expect(pending.isEmpty)

@@ -32,11 +32,13 @@ public struct OrderView: Codable, Sendable, Equatable {
     public var paidAt: String?
     /// When it was closed.
     public var closedAt: String?
+    /// When money last went back to the buyer (`gmt_refund`), ISO 8601 UTC.
+    public var refundedAt: String?
 
     enum CodingKeys: String, CodingKey {
         case outTradeNo = "out_trade_no", status, totalAmount = "total_amount", subject, tradeNo = "trade_no"
         case refundedAmount = "refunded_amount", needsReview = "needs_review", reviewReason = "review_reason"
-        case createdAt = "created_at", updatedAt = "updated_at", paidAt = "paid_at", closedAt = "closed_at"
+        case createdAt = "created_at", updatedAt = "updated_at", paidAt = "paid_at", closedAt = "closed_at", refundedAt = "refunded_at"
     }
 
     /// The view of a stored order.
@@ -53,6 +55,7 @@ public struct OrderView: Codable, Sendable, Equatable {
         updatedAt = Self.timestamp(order.updatedAt)
         paidAt = order.paidAt.map(Self.timestamp)
         closedAt = order.closedAt.map(Self.timestamp)
+        refundedAt = order.refundedAt.map(Self.timestamp)
     }
 
     // Explicit so optional keys are written as `null` rather than left out: scripts can rely on every key being there.
@@ -70,6 +73,7 @@ public struct OrderView: Codable, Sendable, Equatable {
         try container.encode(updatedAt, forKey: .updatedAt)
         try container.encode(paidAt, forKey: .paidAt)
         try container.encode(closedAt, forKey: .closedAt)
+        try container.encode(refundedAt, forKey: .refundedAt)
     }
 
     /// ISO 8601 in UTC with seconds, e.g. `2025-01-31T08:15:00Z`: what `Date.ISO8601FormatStyle(timeZone: .gmt)`

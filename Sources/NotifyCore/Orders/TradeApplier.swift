@@ -106,7 +106,8 @@ public struct TradeApplier: Sendable {
                 refundedFen: transition.refundedFen,
                 paidAt: transition.kind == .payment && order.paidAt == nil ? (fact.paidAt ?? now) : nil,
                 // Alipay's clock for Alipay's facts (they line up with its statements); ours when it gives none.
-                closedAt: transition.to == .tradeClosed ? (fact.closedAt ?? now) : nil)
+                closedAt: transition.to == .tradeClosed ? (fact.closedAt ?? now) : nil,
+                refundedAt: transition.kind == .partialRefund || transition.kind == .fullRefund ? (fact.refundedAt ?? now) : nil)
             let event = OrderEvent(
                 outTradeNo: order.outTradeNo, fromStatus: transition.from, toStatus: transition.to,
                 source: fact.source.rawValue, jobId: lease?.jobId, notifyId: fact.notifyId,
@@ -123,6 +124,7 @@ public struct TradeApplier: Sendable {
             changed.refundedFen = changes.refundedFen ?? order.refundedFen
             changed.paidAt = order.paidAt ?? changes.paidAt
             changed.closedAt = order.closedAt ?? changes.closedAt
+            changed.refundedAt = changes.refundedAt ?? order.refundedAt
             try OrderEvents.published(changed, transition: transition, orderEventId: orderEventId, now: now, in: db)
             if let lease { try db.complete(lease) }
             return .applied(transition, source: fact.source)

@@ -53,12 +53,14 @@ public struct TradeFact: Sendable, Equatable {
     public var paidAt: Date?
     /// When the trade closed, as Alipay says (`gmt_close` of a notification).
     public var closedAt: Date?
+    /// When money went back to the buyer, as Alipay says (`gmt_refund` of a notification).
+    public var refundedAt: Date?
 
     /// A fact from its parts.
     public init(
         outTradeNo: String, status: OrderStatus, totalAmount: Amount, refundFee: Amount? = nil, tradeNo: String? = nil,
         party: Party? = nil, source: Source, notifyId: String? = nil, confirmedByQuery: Bool = false, paidAt: Date? = nil,
-        closedAt: Date? = nil
+        closedAt: Date? = nil, refundedAt: Date? = nil
     ) {
         self.outTradeNo = outTradeNo
         self.status = status
@@ -71,6 +73,7 @@ public struct TradeFact: Sendable, Equatable {
         self.confirmedByQuery = confirmedByQuery
         self.paidAt = paidAt
         self.closedAt = closedAt
+        self.refundedAt = refundedAt
     }
 
     /// The fact a verified notification states.
@@ -80,7 +83,8 @@ public struct TradeFact: Sendable, Equatable {
             refundFee: notification.refundFee, tradeNo: notification.tradeNo,
             party: Party(appId: notification.appId, sellerId: notification.sellerId), source: .notification,
             notifyId: notification.notifyId, paidAt: notification.gmtPayment.flatMap(RequestSigner.date(fromTimestamp:)),
-            closedAt: notification.gmtClose.flatMap(RequestSigner.date(fromTimestamp:)))
+            closedAt: notification.gmtClose.flatMap(RequestSigner.date(fromTimestamp:)),
+            refundedAt: notification.gmtRefund.flatMap(RequestSigner.date(fromTimestamp:)))
     }
 
     /// What the state machine sees of it.

@@ -27,12 +27,14 @@ public struct Order: Codable, Sendable, Equatable {
     public var paidAt: Date?
     /// When it was closed.
     public var closedAt: Date?
+    /// When money last went back to the buyer (Alipay's `gmt_refund` when it said, China time read as an instant).
+    public var refundedAt: Date?
 
     /// An order record with every column given.
     public init(
         outTradeNo: String, subject: String, totalAmountFen: Int64, status: OrderStatus = .created, tradeNo: String? = nil,
         refundedFen: Int64 = 0, needsReview: Bool = false, reviewReason: String? = nil, createdAt: Date = Date(),
-        updatedAt: Date? = nil, paidAt: Date? = nil, closedAt: Date? = nil
+        updatedAt: Date? = nil, paidAt: Date? = nil, closedAt: Date? = nil, refundedAt: Date? = nil
     ) {
         self.outTradeNo = outTradeNo
         self.subject = subject
@@ -46,6 +48,7 @@ public struct Order: Codable, Sendable, Equatable {
         self.updatedAt = updatedAt ?? createdAt
         self.paidAt = paidAt
         self.closedAt = closedAt
+        self.refundedAt = refundedAt
     }
 }
 
@@ -59,12 +62,15 @@ public struct OrderChanges: Sendable, Equatable {
     public var paidAt: Date?
     /// When the order was closed.
     public var closedAt: Date?
+    /// When money went back to the buyer (replaces an earlier refund's time: the latest refund's).
+    public var refundedAt: Date?
 
     /// Changes to apply with a transition.
-    public init(tradeNo: String? = nil, refundedFen: Int64? = nil, paidAt: Date? = nil, closedAt: Date? = nil) {
+    public init(tradeNo: String? = nil, refundedFen: Int64? = nil, paidAt: Date? = nil, closedAt: Date? = nil, refundedAt: Date? = nil) {
         self.tradeNo = tradeNo
         self.refundedFen = refundedFen
         self.paidAt = paidAt
         self.closedAt = closedAt
+        self.refundedAt = refundedAt
     }
 }
