@@ -68,4 +68,12 @@ struct LegacyKeyTests {
         let strict = NotificationVerifier(alipayPublicKey: publicKey, signType: .rsa2, appId: "2021000000000001")
         #expect(throws: NotificationError.signTypeMismatch(expected: "RSA2", got: "RSA")) { _ = try strict.verify(body: body) }
     }
+
+    @Test("sign type RSA loads with a start-up warning that recommends RSA2; RSA2 has none")
+    func legacyWarning() async throws {
+        let legacy = try await NotifyConfiguration.load(environment: ["ALIPAY_SIGN_TYPE": "RSA"])
+        #expect(legacy.warnings.contains { $0.contains("ALIPAY_SIGN_TYPE") && $0.contains("recommends RSA2") }, "\(legacy.warnings)")
+        let current = try await NotifyConfiguration.load(environment: ["ALIPAY_SIGN_TYPE": "RSA2"])
+        #expect(current.warnings.isEmpty)
+    }
 }

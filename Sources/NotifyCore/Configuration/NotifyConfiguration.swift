@@ -120,7 +120,7 @@ extension NotifyConfiguration {
         let (reader, file) = try await makeReader(configFile: configFile, environment: environment)
         let values = ConfigValues(reader: reader)
         var configuration = try NotifyConfiguration(reader: values)
-        if let file { configuration.warnings = unknownKeyWarnings(in: file.object, path: file.path, known: values.askedKeys) }
+        if let file { configuration.warnings += unknownKeyWarnings(in: file.object, path: file.path, known: values.askedKeys) }
         return configuration
     }
 
@@ -206,6 +206,11 @@ extension NotifyConfiguration {
                 throw ConfigurationError("alipay.signType (ALIPAY_SIGN_TYPE): \"\(raw)\" is not RSA2 or RSA")
             }
             alipay.signType = type
+            if type == .rsa {
+                warnings.append(
+                    "alipay.signType (ALIPAY_SIGN_TYPE) is RSA (SHA1withRSA), the legacy type of old accounts: Alipay recommends RSA2 "
+                        + "(SHA256withRSA, 2048-bit keys); switch in the console (接口加签方式) and set ALIPAY_SIGN_TYPE=RSA2")
+            }
         }
         alipay.appPrivateKeyFile = values.string("alipay.appPrivateKeyFile")
         alipay.publicKeyFile = values.string("alipay.publicKeyFile")
