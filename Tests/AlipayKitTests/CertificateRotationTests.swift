@@ -80,7 +80,7 @@ struct CertificateRotationTests {
         }
     }
 
-    @Test("a certificate that does not chain, has another SN, or does not verify its own download is refused as configuration")
+    @Test("a certificate that does not chain, has another SN or subject, is the app's own, or does not verify its download is never adopted; the job's call is transient, the operator's download a configuration error")
     func refuses() async throws {
         let world = try World()
         let next = try world.rotated()
@@ -88,11 +88,15 @@ struct CertificateRotationTests {
         let stranger = try RSAPrivateKey.generate()
         let foreign = try CertificateIssuing.makeSet(alipayKey: stranger.publicKey, appKey: Fixture.appPublicKey(), appId: Fixture.appId)
         let foreignSN = try AlipayCertificate(pem: foreign.alipayCertificate, role: .alipayCertificate).sn
+        // The app's own certificate: same CA, so it chains; whoever holds the app key could sign answers with it.
+        let appSN = try AlipayCertificate(pem: world.files.appCertificate, role: .appCertificate).sn
+        let appKey = try Fixture.appPrivateKey()
         let cases: [(String, @Sendable (StubGateway.Received) -> StubGateway.Reply, String)] = [
             (
-                "foreign CA", Self.reply(queryKey: stranger, querySN: foreignSN, downloadKey: stranger, downloadSN: foreignSN, pem: foreign.alipayCertificate),
+                "foreign CA with look-alike names", Self.reply(queryKey: stranger, querySN: foreignSN, downloadKey: stranger, downloadSN: foreignSN, pem: foreign.alipayCertificate),
                 "does not chain to alipay.rootCertFile"
             ),
+            ("the app's own certificate", Self.reply(queryKey: appKey, querySN: appSN, downloadKey: appKey, downloadSN: appSN, pem: world.files.appCertificate), "not adopted"),
             (
                 "other SN", Self.reply(queryKey: next.key, querySN: String(repeating: "a", count: 32), downloadKey: next.key, downloadSN: next.sn, pem: next.pem),
                 "has SN \(next.sn) instead"
@@ -101,18 +105,46 @@ struct CertificateRotationTests {
                 "download signed by another key", Self.reply(queryKey: next.key, querySN: next.sn, downloadKey: world.alipayKey, downloadSN: next.sn, pem: next.pem),
                 "does not verify with the downloaded certificate"
             ),
+            ("a malformed SN", Self.reply(queryKey: next.key, querySN: "not-an-sn", downloadKey: next.key, downloadSN: next.sn, pem: next.pem), "not 32 lowercase hex"),
         ]
         for (label, reply, expected) in cases {
             try await StubGateway.with(reply: reply) { gateway in
                 let client = AlipayClient(configuration: try world.configuration(gatewayURL: gateway.url))
                 let outcome = await client.execute(TradeQuery(outTradeNo: "O1"))
-                guard case .configurationError(let reason) = outcome else {
-                    Issue.record("\(label): expected a configuration error, got \(outcome)")
+                guard case .retryable(let reason) = outcome else {
+                    Issue.record("\(label): expected a transient failure, got \(outcome)")
                     return
                 }
                 #expect(reason.contains(expected), "\(label): \(reason)")
                 #expect(world.keyring.current.sn == world.keyring.mode.alipayCertificate.sn, "\(label): nothing adopted")
+                // A second answer naming the same SN within the minute costs no second download.
+                let downloads = Self.methods(gateway).filter { $0 == AlipayCertDownload.method }.count
+                _ = await client.execute(TradeQuery(outTradeNo: "O1"))
+                #expect(Self.methods(gateway).filter { $0 == AlipayCertDownload.method }.count == downloads, "\(label)")
             }
         }
+        // The operator's own download (notifyctl certs download) of a certificate that is not Alipay's: configuration.
+        try await StubGateway.with(reply: Self.reply(queryKey: appKey, querySN: appSN, downloadKey: appKey, downloadSN: appSN, pem: world.files.appCertificate)) {
+            gateway in
+            let client = AlipayClient(configuration: try world.configuration(gatewayURL: gateway.url))
+            guard case .failure(.configuration(let reason)) = await client.adoptRotatedCertificate(sn: appSN) else {
+                Issue.record("expected a configuration failure")
+                return
+            }
+            #expect(reason.contains("not adopted"))
+        }
+    }
+
+    @Test("with content encryption on, the trade calls are encrypted and page pay and the certificate download are not")
+    func encryptionIsPerRequest() throws {
+        var configuration = try Fixture.configuration()
+        configuration.encryptionKey = ContentEncryptionKey.generate().key
+        let signer = RequestSigner(configuration: configuration)
+        #expect(try signer.signedParameters(TradeQuery(outTradeNo: "O1"))["encrypt_type"] == "AES")
+        #expect(try signer.signedParameters(TradeClose(outTradeNo: "O1"))["encrypt_type"] == "AES")
+        let page = try signer.signedParameters(TradePagePay(outTradeNo: "O1", totalAmount: Amount(fen: 100), subject: "S"))
+        #expect(page["encrypt_type"] == nil && page["biz_content"]?.hasPrefix("{") == true)
+        #expect(try signer.pagePayURL(TradePagePay(outTradeNo: "O1", totalAmount: Amount(fen: 100), subject: "S")).contains("encrypt_type") == false)
+        #expect(try signer.signedParameters(AlipayCertDownload(alipayCertSN: String(repeating: "a", count: 32)))["encrypt_type"] == nil)
     }
 }

@@ -14,7 +14,32 @@ public final class AlipayCertificateKeyring: Sendable {
     private struct State {
         var current: AlipayCertificate
         var known: [String: AlipayCertificate]
+        /// SNs that could not be adopted, with when and why: not fetched again for a minute, so that a burst of
+        /// answers naming one unknown SN (or a forged one) costs one download, not one each.
+        var failures: [String: (at: ContinuousClock.Instant, reason: String)] = [:]
     }
+
+    /// How long a failed adoption is remembered.
+    static let failureMemory: Duration = .seconds(60)
+
+    /// Why `sn` could not be adopted, if that was less than a minute ago.
+    func recentFailure(sn: String) -> String? {
+        state.withLock { state in
+            guard let failure = state.failures[sn], ContinuousClock.now - failure.at < Self.failureMemory else { return nil }
+            return failure.reason
+        }
+    }
+
+    /// Remembers that `sn` could not be adopted (at most 64 SNs are kept).
+    func recordFailure(sn: String, reason: String) {
+        state.withLock { state in
+            if state.failures.count >= 64 { state.failures.removeAll() }
+            state.failures[sn] = (ContinuousClock.now, reason)
+        }
+    }
+
+    /// Whether Alipay's certificate in use is no longer the configured `alipay.certFile` (a rotation was adopted).
+    public var isRotated: Bool { state.withLock { $0.current.sn != mode.alipayCertificate.sn } }
 
     /// A keyring starting from the configured files.
     public init(mode: CertificateMode) {
@@ -37,12 +62,16 @@ public final class AlipayCertificateKeyring: Sendable {
 
     /// Trusts `certificate` (already checked against the roots) and makes it the current one.
     func adopt(_ certificate: AlipayCertificate) {
-        let previous = state.withLock { state -> String in
+        // Several calls may have fetched the same certificate at once: the first one adopts it, the others change nothing.
+        let previous = state.withLock { state -> String? in
+            guard state.known[certificate.sn] == nil else { return nil }
             let previous = state.current.sn
             state.known[certificate.sn] = certificate
             state.current = certificate
+            state.failures[certificate.sn] = nil
             return previous
         }
+        guard let previous else { return }
         logger.warning(
             "Alipay rotated its certificate: responses now carry a new alipay_cert_sn; fetched with alipay.open.app.alipaycert.download and checked against alipay.rootCertFile",
             metadata: [

@@ -223,6 +223,12 @@ public struct AlipayCertificate: Sendable {
 
     /// The subject as RFC 2253 renders it.
     public var subject: String { CertificateSN.issuerName(certificate.subject) }
+    /// Whether the certificate says it is a CA (basic constraints): never one to verify answers with.
+    public var isAuthority: Bool {
+        guard let constraints = try? certificate.extensions.basicConstraints else { return false }
+        if case .isCertificateAuthority = constraints { return true }
+        return false
+    }
     /// The issuer as RFC 2253 renders it (what the SN hashes).
     public var issuer: String { CertificateSN.issuerName(certificate.issuer) }
     /// Start of validity.

@@ -69,8 +69,18 @@ public struct AlipayClient: Sendable {
             if let known = keyring.certificate(sn: sn) {
                 certificate = known
             } else {
+                // The SN comes from an answer nothing has verified yet: whatever goes wrong adopting it is transient
+                // for the job (retried, dead-lettered only when its attempts run out), never a configuration error.
+                guard sn.count == 32, sn.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                    return .retryable("malformed response: alipay_cert_sn is not 32 lowercase hex digits")
+                }
+                if let recent = keyring.recentFailure(sn: sn) {
+                    return .retryable("the answer names Alipay certificate \(sn), which could not be adopted a moment ago: \(recent)")
+                }
                 switch await adoptRotatedCertificate(sn: sn) {
-                case .failure(let failure): return failure.outcome()
+                case .failure(let failure):
+                    keyring.recordFailure(sn: sn, reason: failure.reason)
+                    return .retryable("the answer names Alipay certificate \(sn), which could not be adopted: \(failure.reason)")
                 case .success(let fetched): certificate = fetched
                 }
             }
@@ -81,9 +91,12 @@ public struct AlipayClient: Sendable {
         return verifier.outcome(for: R.self, httpStatus: answer.status, body: answer.body)
     }
 
-    /// Fetches the Alipay certificate `sn` with `alipay.open.app.alipaycert.download`, checks that it is that SN, that
-    /// it chains to the configured root certificates and is valid now, and that the download's answer verifies with
-    /// it; then trusts it for every later call of this process.
+    /// Fetches the Alipay certificate `sn` with `alipay.open.app.alipaycert.download` and trusts it for every later call
+    /// of this process only when it is that SN; names the same subject and issuer as the configured Alipay
+    /// certificate (a certificate of the same CA issued to someone else — the app's own, another merchant's — chains
+    /// just as well); is not a CA and not the app's key; chains to the configured roots and is valid now; and the
+    /// download's own answer verifies with it. Anything else fails closed: the operator installs a new certificate by
+    /// hand.
     public func adoptRotatedCertificate(sn: String) async -> Result<AlipayCertificate, CallFailure> {
         guard let keyring = configuration.certificates else {
             return .failure(.configuration("alipay_cert_sn \(sn) in an answer, but certificate mode is not configured"))
@@ -111,12 +124,25 @@ public struct AlipayClient: Sendable {
         }
         let certificate: AlipayCertificate
         do throws(CertificateError) {
-            certificate = try AlipayCertificate(pem: pem, role: .alipayCertificate, minimumBits: keyring.current.publicKey.bitCount)
+            certificate = try AlipayCertificate(
+                pem: pem, role: .alipayCertificate, minimumBits: configuration.signType == .rsa ? KeyMaterial.legacyMinimumBits : KeyMaterial.minimumBits)
         } catch {
             return .failure(.configuration("\(what) the downloaded certificate is unusable: \(error)"))
         }
         guard certificate.sn == sn else {
             return .failure(.configuration("\(what) the downloaded certificate has SN \(certificate.sn) instead"))
+        }
+        let configured = keyring.mode.alipayCertificate
+        guard certificate.subject == configured.subject, certificate.issuer == configured.issuer else {
+            return .failure(
+                .configuration(
+                    "\(what) the downloaded certificate is \(certificate.subject) issued by \(certificate.issuer), not \(configured.subject) issued by "
+                        + "\(configured.issuer): not adopted; if Alipay really changed them, install its certificate as alipay.certFile by hand"))
+        }
+        guard !certificate.isAuthority, certificate.publicKey.base64DER != keyring.mode.appCertificate.publicKey.base64DER,
+            certificate.publicKey.base64DER != configuration.appPrivateKey.publicKey.base64DER
+        else {
+            return .failure(.configuration("\(what) the downloaded certificate is a CA or carries the app's own key: not adopted"))
         }
         if let problem = await keyring.mode.roots.chainProblem(certificate) {
             return .failure(.configuration("\(what) the downloaded certificate does not chain to alipay.rootCertFile: \(problem)"))
@@ -135,6 +161,13 @@ public struct AlipayClient: Sendable {
         case configuration(String)
         /// The outcome is unknown; ask again later.
         case retryable(String)
+
+        /// What went wrong, in words.
+        public var reason: String {
+            switch self {
+            case .configuration(let reason), .retryable(let reason): reason
+            }
+        }
 
         static func from<T>(_ outcome: GatewayOutcome<T>, context: String) -> CallFailure {
             switch outcome {

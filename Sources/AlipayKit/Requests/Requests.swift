@@ -20,11 +20,17 @@ public protocol AlipayRequest: Encodable, Sendable {
     static var method: String { get }
     /// Refuses a request Alipay would refuse, before it is signed.
     func validate() throws(RequestError)
+    /// Whether `biz_content` goes encrypted when content encryption is configured: the server-to-server trade calls
+    /// do; page pay does not (the buyer's browser carries it to a cashier that shows it anyway, and Alipay's SDKs only
+    /// encrypt the requests that opt in), nor does the certificate download.
+    static var encryptsContent: Bool { get }
 }
 
 extension AlipayRequest {
     /// Accepts everything by default.
     public func validate() throws(RequestError) {}
+    /// Not encrypted by default.
+    public static var encryptsContent: Bool { false }
 }
 
 /// `alipay.trade.page.pay`: the PC cashier page the buyer's browser is sent to (never called by the server).
@@ -86,6 +92,8 @@ public struct TradeQuery: AlipayRequest {
     public typealias Response = TradeQueryResponse
     /// `alipay.trade.query`.
     public static var method: String { "alipay.trade.query" }
+    /// Encrypted when content encryption is configured.
+    public static var encryptsContent: Bool { true }
     /// `out_trade_no`.
     public var outTradeNo: String?
     /// `trade_no`.
@@ -109,6 +117,8 @@ public struct TradeClose: AlipayRequest {
     public typealias Response = TradeCloseResponse
     /// `alipay.trade.close`.
     public static var method: String { "alipay.trade.close" }
+    /// Encrypted when content encryption is configured.
+    public static var encryptsContent: Bool { true }
     /// `out_trade_no`.
     public var outTradeNo: String?
     /// `trade_no`.
@@ -132,6 +142,8 @@ public struct TradeRefund: AlipayRequest {
     public typealias Response = TradeRefundResponse
     /// `alipay.trade.refund`.
     public static var method: String { "alipay.trade.refund" }
+    /// Encrypted when content encryption is configured.
+    public static var encryptsContent: Bool { true }
     /// `out_trade_no`.
     public var outTradeNo: String?
     /// `trade_no`.

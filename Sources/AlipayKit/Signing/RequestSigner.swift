@@ -34,7 +34,7 @@ public struct RequestSigner: Sendable {
             parameters["app_cert_sn"] = certificates.appCertSN
             parameters["alipay_root_cert_sn"] = certificates.rootCertSN
         }
-        if let encryptionKey = configuration.encryptionKey {
+        if let encryptionKey = configuration.encryptionKey, R.encryptsContent {
             // The signature covers the ciphertext and encrypt_type, as Alipay's SDKs sign an encrypted request.
             parameters["biz_content"] = try encryptionKey.encrypt(parameters["biz_content"]!)
             parameters["encrypt_type"] = ContentEncryptionKey.encryptType

@@ -64,7 +64,7 @@ struct Gateway: Sendable {
         let nodeJSON: String
         // An encrypted request is answered encrypted (with the same key); a refused one in the clear.
         var answerKey: ContentEncryptionKey?
-        switch Self.checkAndDecrypt(received, configuration: configuration, certificates: sandbox.certificates) {
+        switch Self.checkAndDecrypt(received, method: method, configuration: configuration, certificates: sandbox.certificates) {
         case .failure(let rejection):
             sandbox.logger.info("gateway request refused", metadata: ["method": "\(methodName)", "sub_code": "\(rejection.subCode)"])
             guard rejection.signed else { return Self.json("{\"\(ResponseVerifier.responseKey(method: methodName))\":\(rejection.json)}") }
@@ -159,7 +159,7 @@ struct Gateway: Sendable {
     /// `alipay.trade.page.pay`: open (or show again) the order's cashier; no trade exists until the buyer logs in.
     private func pagePay(_ received: ReceivedParameters) async -> Response {
         let parameters: [String: String]
-        switch Self.checkAndDecrypt(received, configuration: sandbox.configuration, certificates: sandbox.certificates) {
+        switch Self.checkAndDecrypt(received, method: .pagePay, configuration: sandbox.configuration, certificates: sandbox.certificates) {
         case .failure(let rejection):
             sandbox.logger.info("page.pay refused", metadata: ["sub_code": "\(rejection.subCode)"])
             return Self.html(CashierPage.error(code: rejection.code, subCode: rejection.subCode, message: rejection.subMessage))
@@ -192,12 +192,12 @@ struct Gateway: Sendable {
     /// ``check(_:configuration:certificates:)``, then `biz_content` decrypted when the request says `encrypt_type=AES`:
     /// the parameters the method runs with.
     static func checkAndDecrypt(
-        _ received: ReceivedParameters, configuration: SandboxConfiguration, certificates: SandboxCertificates?
+        _ received: ReceivedParameters, method: GatewayMethod, configuration: SandboxConfiguration, certificates: SandboxCertificates?
     ) -> Result<[String: String], GatewayRejection> {
         if let rejection = check(received, configuration: configuration, certificates: certificates) { return .failure(rejection) }
         var parameters = received.values
         guard let encryptType = parameters["encrypt_type"], !encryptType.isEmpty else {
-            if configuration.requireEncryption {
+            if configuration.requireEncryption, method.requiresEncryptionWhenOn {
                 return .failure(.missing("isv.missing-encrypt-type", "缺少加密类型参数encrypt_type：该应用已开启接口内容加密，请使用AES加密biz_content"))
             }
             return .success(parameters)

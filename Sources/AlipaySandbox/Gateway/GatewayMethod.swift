@@ -10,4 +10,7 @@ public enum GatewayMethod: String, Sendable, CaseIterable {
     case refund = "alipay.trade.refund"
     /// Server-to-server, certificate mode: an Alipay public key certificate by its SN.
     case certDownload = "alipay.open.app.alipaycert.download"
+
+    /// The methods an app with content encryption switched on must send encrypted: the server-to-server trade calls.
+    var requiresEncryptionWhenOn: Bool { self == .query || self == .close || self == .refund }
 }

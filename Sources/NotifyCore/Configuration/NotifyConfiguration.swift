@@ -215,7 +215,9 @@ extension NotifyConfiguration {
         alipay.appPrivateKeyFile = values.string("alipay.appPrivateKeyFile")
         alipay.publicKeyFile = values.string("alipay.publicKeyFile")
         alipay.appCertFile = values.string("alipay.appCertFile")
-        alipay.certFile = values.string("alipay.certFile")
+        // `alipay.alipayCertFile` is the name issue 13 used; `alipay.certFile` (ALIPAY_CERT_FILE) follows
+        // `alipay.publicKeyFile` (ALIPAY_PUBLIC_KEY_FILE). Both are read; the first wins.
+        alipay.certFile = values.string("alipay.certFile") ?? values.string("alipay.alipayCertFile")
         alipay.rootCertFile = values.string("alipay.rootCertFile")
         alipay.encryptKeyFile = values.string("alipay.encryptKeyFile")
         let certificateKeys = ["alipay.appCertFile": alipay.appCertFile, "alipay.certFile": alipay.certFile, "alipay.rootCertFile": alipay.rootCertFile]

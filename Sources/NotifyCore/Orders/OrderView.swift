@@ -80,7 +80,9 @@ public struct OrderView: Codable, Sendable, Equatable {
     /// writes (a test holds the two equal), computed directly because every order event writes two of them on the
     /// worker's hot path, where the format style cost more than the event's insert.
     public static func timestamp(_ date: Date) -> String {
-        let seconds = Int64((date.timeIntervalSince1970).rounded(.down))
+        let interval = date.timeIntervalSince1970.rounded(.down)
+        guard interval.isFinite, abs(interval) < 1e15 else { return date.formatted(Date.ISO8601FormatStyle(timeZone: .gmt)) }
+        let seconds = Int64(interval)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm), proleptic Gregorian.

@@ -40,6 +40,9 @@ public struct CertificateExpiry: Service {
             Gauge(label: "alipay_notify_certificate_expiry_seconds", dimensions: [("certificate", certificate)], factory: factory).record(seconds)
             if seconds < 30 * 86_400 { expiring.append(certificate) }
         }
+        // 1 once the worker adopted a rotated Alipay certificate that alipay.certFile does not hold yet: the receivers
+        // refuse notifications signed with it until it is installed.
+        Gauge(label: "alipay_notify_certificate_rotation_pending", factory: factory).record(keyring.isRotated ? 1 : 0)
         return expiring
     }
 
