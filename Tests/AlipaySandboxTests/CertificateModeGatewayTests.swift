@@ -134,4 +134,20 @@ import Testing
             #expect(unknown["code"] == "40004" && unknown["sub_code"] == "CERT_NOT_EXIST", "\(unknown)")
         }
     }
+
+    @Test func returnAfterPaymentCarriesTheCertificateSNAndVerifiesWithTheCertificateKey() async throws {
+        let setup = try Setup(requireEncryption: false)
+        defer { setup.remove() }
+        let merchant = MerchantClient(signer: RequestSigner(configuration: setup.merchant))
+        try await setup.harness.run { client in
+            let response = try await merchant.pay(outTradeNo: "RET1", amount: "1.00", client: client)
+            let location = try #require(response.headers[.location], "a redirect to return_url")
+            let query = String(try #require(location.split(separator: "?", maxSplits: 1).last))
+            let sn = try #require(setup.merchant.certificates?.current.sn)
+            #expect(query.contains("alipay_cert_sn=\(sn)"))
+            let verifier = NotificationVerifier(
+                alipayPublicKey: try #require(setup.merchant.certificates?.current.publicKey), appId: Fixtures.appId, alipayCertSN: sn)
+            #expect(try verifier.verifyReturn(query: query).outTradeNo == "RET1")
+        }
+    }
 }

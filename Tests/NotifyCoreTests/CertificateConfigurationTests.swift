@@ -1,5 +1,7 @@
 import AlipayKit
 import Foundation
+import Logging
+import MetricsTestKit
 import Testing
 
 @testable import NotifyCore
@@ -131,5 +133,27 @@ struct CertificateConfigurationTests {
         let error = await Self.error { _ = try bad.alipayConfiguration() }
         #expect(error.contains("ALIPAY_ENCRYPT_KEY_FILE") && error.contains("16 bytes"), "\(error)")
         #expect(!error.contains("c2VjcmV0LXNob3J0"))
+    }
+
+    @Test("the expiry gauges say the seconds left of each certificate, warn inside 30 days, and a rotation sets rotation_pending")
+    func expiryAndRotationGauges() async throws {
+        let files = try Files()
+        defer { files.remove() }
+        let keyring = try #require(try await NotifyConfiguration.load(environment: files.environment()).alipayConfiguration().certificates)
+        let metrics = TestMetrics()
+        let expiry = CertificateExpiry(keyring: keyring, logger: Logger(label: "test"), factory: metrics)
+        let appEnd = keyring.mode.appCertificate.notValidAfter
+        #expect(expiry.refresh(now: appEnd.addingTimeInterval(-40 * 86_400)) == [])
+        let gauge = try metrics.expectGauge("alipay_notify_certificate_expiry_seconds", [("certificate", "app")])
+        #expect(abs((gauge.lastValue ?? 0) - 40 * 86_400) < 1)
+        #expect(expiry.refresh(now: appEnd.addingTimeInterval(-10 * 86_400)).contains("app"))
+        #expect(try metrics.expectGauge("alipay_notify_certificate_rotation_pending").lastValue == 0)
+        // The keyring adopts a rotated certificate (as AlipayClient does after its checks): pending until installed.
+        let rotated = try AlipayCertificate(
+            pem: CertificateIssuing.makeSet(alipayKey: try RSAPrivateKey.generate().publicKey, appKey: files.appKey.publicKey, appId: "2021000000000001")
+                .alipayCertificate, role: .alipayCertificate)
+        keyring.adoptForTesting(rotated)
+        expiry.refresh()
+        #expect(try metrics.expectGauge("alipay_notify_certificate_rotation_pending").lastValue == 1)
     }
 }
