@@ -57,7 +57,7 @@ public final class SandboxCertificates: Sendable {
         let contents = [files.rootBundle, files.alipayCertificate, files.appCertificate, files.caCertificate, files.caPrivateKey]
         for (path, text) in zip(paths, contents) {
             let isPrivate = path == paths[4]
-            guard manager.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: isPrivate ? 0o600 : 0o644]) else {
+            guard SandboxFiles.write(text, to: path, mode: isPrivate ? 0o600 : 0o644) else {
                 throw .keyFiles(directory: directory, problem: "cannot write \(path)")
             }
         }

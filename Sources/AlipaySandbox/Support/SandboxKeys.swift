@@ -35,8 +35,7 @@ public enum SandboxKeys {
         for (path, text) in zip(paths, contents) {
             let isPrivate = path == paths[0]
             // The private key is created with mode 0600 so it is never readable by others, even for an instant.
-            guard manager.createFile(atPath: path, contents: Data((text.hasSuffix("\n") ? text : text + "\n").utf8),
-                attributes: [.posixPermissions: isPrivate ? 0o600 : 0o644])
+            guard SandboxFiles.write(text.hasSuffix("\n") ? text : text + "\n", to: path, mode: isPrivate ? 0o600 : 0o644)
             else {
                 throw .keyFiles(directory: directory, problem: "cannot write \(path)")
             }
