@@ -362,6 +362,19 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func complete(_ lease: JobLease) throws {
+        // A first-try success of a job with no history at all (never failed, released, expired or replayed): its row
+        // (done, attempts 1) is its whole record, and the hot path saves the history INSERT (an index probe instead).
+        // Anything with history keeps adding to it.
+        if lease.attempt == 1,
+            try changes(
+                """
+                UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = \(Date())
+                WHERE id = \(lease.jobId) AND state = 'running' AND lease_owner = \(lease.owner) AND attempts = 1 AND last_error IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM job_attempts WHERE job_id = jobs.id)
+                """) == 1
+        {
+            return
+        }
         try finish(lease, outcome: .done, error: nil, set: "state = 'done', last_error = NULL")
     }
 

@@ -212,6 +212,19 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func complete(_ lease: JobLease) throws {
+        if lease.attempt == 1 {
+            // A first-try success of a job with no history at all (never failed, released, expired or replayed): its
+            // row (done, attempts 1) is its whole record, and the hot path saves the history INSERT (an index probe
+            // instead). Anything with history keeps adding to it.
+            try db.cachedStatement(
+                sql: """
+                    UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                    WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = 1 AND last_error IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM job_attempts WHERE job_id = jobs.id)
+                    """
+            ).execute(arguments: [Date().databaseValue, lease.jobId, lease.owner])
+            if db.changesCount == 1 { return }
+        }
         try finish(
             lease, outcome: .done, error: nil,
             sql: """

@@ -138,6 +138,8 @@ struct WorkerServiceTests {
             try await fixture.notify(TestAlipay.notification("N\(index)", .tradeSuccess, total: "1.00"))
         }
         try await fixture.order("R1", fen: 100, age: 300)
+        // The reconcile job finds R1 paid, so it writes an order event: event ids give the order in which jobs applied.
+        fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .tradeSuccess, total: "1.00") }
         let reconcile = try await fixture.queue.enqueue(
             NewJob(kind: .reconcile, uniqueKey: "reconcile:R1", outTradeNo: "R1", runAt: fixture.clock.now)
         ).job
@@ -154,16 +156,13 @@ struct WorkerServiceTests {
         await group.triggerGracefulShutdown()
         try await running.value
 
-        // job_attempts ids follow the order in which jobs finished.
+        // order_events ids follow the order in which the jobs' transactions applied.
+        #expect(try await fixture.job(reconcile.id).state == .done)
         let (reconcileDone, notificationsDone) = try await fixture.database.pool.read { db in
             let reconcileDone = try Int64.fetchOne(
-                db, sql: "SELECT id FROM job_attempts WHERE job_id = ? AND outcome = 'done'", arguments: [reconcile.id])
+                db, sql: "SELECT id FROM order_events WHERE out_trade_no = 'R1' AND source = 'query'")
             let finished = try Int64.fetchAll(
-                db,
-                sql: """
-                    SELECT a.id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
-                    WHERE j.kind = 'notification' AND a.outcome = 'done' ORDER BY a.id
-                    """)
+                db, sql: "SELECT id FROM order_events WHERE source = 'notification' AND out_trade_no LIKE 'N%' ORDER BY id")
             return (reconcileDone, finished)
         }
         #expect(notificationsDone.count == count)

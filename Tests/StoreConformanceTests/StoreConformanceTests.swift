@@ -123,6 +123,35 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("a first-try success writes no history row; any job with history (a retry, a replay) keeps adding to it", arguments: Engine.allCases)
+    func firstTrySuccessHasNoHistoryRow(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let clean = try await store.enqueue(NewJob(kind: .close, outTradeNo: "A1")).job
+            let retried = try await store.enqueue(NewJob(kind: .close, outTradeNo: "A2")).job
+            let both = try await store.claim(owner: Self.owner, limit: 2, lease: .seconds(30), now: Date())
+            #expect(both.count == 2)
+            let cleanLease = try #require(both.first { $0.id == clean.id }?.lease)
+            let retriedLease = try #require(both.first { $0.id == retried.id }?.lease)
+            try await store.write { tx in
+                try tx.complete(cleanLease)
+                try tx.retry(retriedLease, at: Date(), error: "busy")
+            }
+            let again = try #require(try await store.claim(owner: Self.owner, limit: 1, lease: .seconds(30), now: Date().addingTimeInterval(1)).first)
+            try await store.write { tx in try tx.complete(again.lease!) }
+            // Replaying the clean job (done, no history) and running it again: the replay is history, so is the run.
+            _ = try await store.replay(.ids([clean.id!]), dryRun: false)
+            let rerun = try #require(try await store.claim(owner: Self.owner, limit: 1, lease: .seconds(30), now: Date().addingTimeInterval(2)).first)
+            #expect(rerun.id == clean.id && rerun.attempts == 1)
+            try await store.write { tx in try tx.complete(rerun.lease!) }
+            let (cleanJob, retriedHistory, cleanHistory) = try await store.read { db in
+                (try db.job(clean.id!), try db.jobHistory(retried.id!), try db.jobHistory(clean.id!))
+            }
+            #expect(cleanJob?.state == .done && cleanJob?.attempts == 1)
+            #expect(retriedHistory.map(\.outcome) == [.retry, .done])
+            #expect(cleanHistory.map(\.outcome) == [.replayed, .done])
+        }
+    }
+
     @Test("a fenced completion rolls back the whole unit of work", arguments: Engine.allCases)
     func fencedCompletionRollsBack(engine: Engine) async throws {
         try await engine.withFreshStore { store, _ in
@@ -474,7 +503,8 @@ struct StoreConformanceTests {
             try await engine.withFreshStore { target, _ in
                 let first = try await StoreCopier.copy(from: source, to: target, pageSize: 2)
                 #expect(first.allSatisfy { $0.source == $0.target && $0.copied == $0.source }, "\(first)")
-                #expect(first.first { $0.table == .jobAttempts }?.source == 2)
+                // The retry's row; the first-try success of the other job writes none (its job row is its record).
+                #expect(first.first { $0.table == .jobAttempts }?.source == 1)
                 #expect(first.first { $0.table == .webhookEndpoints }?.copied == 3)
                 #expect(first.first { $0.table == .webhookEvents }?.copied == 3)
                 #expect(first.first { $0.table == .deliveryAttempts }?.copied == 3)
@@ -865,7 +895,8 @@ struct StoreConformanceTests {
             }
             let (job, history) = try await store.read { db in (try db.job(enqueued.id!), try db.jobHistory(enqueued.id!)) }
             #expect(job?.state == .done && job?.attempts == 1)
-            #expect(history.map(\.outcome) == [.done])
+            // Postponing leaves no history, so the completion is a first-try success: the job row is its record.
+            #expect(history.isEmpty)
         }
     }
 
