@@ -17,14 +17,19 @@ public struct PublicListener: Sendable {
     let metrics: ReceiverMetrics
     let limits: NotifyConfiguration.ReceiverLimits
     let rateLimiter: RateLimiter?
+    /// scripts/bench/receiver's `bare` mode only: `POST /alipay/notify` answers `success` to anything, the
+    /// Hummingbird ceiling the real handler is measured against. Never in production: it verifies nothing.
+    let bareForBenchmark: Bool
 
     /// The public routes, verifying with `verifier`, storing with `writer`, reading orders from `orders`.
     ///
     /// `writer` is nil only for the benchmark baseline (verify, answer, store nothing); see ``NotificationEndpoint``.
     public init(
         verifier: NotificationVerifier, writer: NotificationWriter?, store: any Store, metrics: ReceiverMetrics,
-        limits: NotifyConfiguration.ReceiverLimits = NotifyConfiguration().receiverLimits, rateLimiter: RateLimiter? = nil
+        limits: NotifyConfiguration.ReceiverLimits = NotifyConfiguration().receiverLimits, rateLimiter: RateLimiter? = nil,
+        bareForBenchmark: Bool = false
     ) {
+        self.bareForBenchmark = bareForBenchmark
         self.endpoint = NotificationEndpoint(verifier: verifier, writer: writer, metrics: metrics, rejections: RejectionLog(store: store))
         self.verifier = verifier
         self.store = store
@@ -47,8 +52,12 @@ public struct PublicListener: Sendable {
                     limiter: rateLimiter, trustForwardedFor: limits.trustForwardedFor,
                     metrics: metrics))
         }
-        limited.post("/alipay/notify") { [endpoint] request, context in
-            await endpoint.handle(request, context: context)
+        if bareForBenchmark {
+            limited.post("/alipay/notify") { _, _ in NotificationEndpoint.answer(.ok, "success") }
+        } else {
+            limited.post("/alipay/notify") { [endpoint] request, context in
+                await endpoint.handle(request, context: context)
+            }
         }
         limited.get("/alipay/return") { [self] request, context in
             await returnPage(request, context: context)

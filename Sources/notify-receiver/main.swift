@@ -19,7 +19,8 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
     @Option(name: .long, help: "JSON configuration file (default: $ALIPAY_NOTIFY_CONFIG; environment variables win).")
     var config: String?
 
-    /// Only for scripts/bench/receiver: how notifications are committed (`group`, `per-request`) or `none` (not stored).
+    /// Only for scripts/bench/receiver: how notifications are committed (`group`, `per-request`), `none` (verified,
+    /// not stored) or `bare` (a Hummingbird route answering `success` to anything: no decoding, no verification).
     @Option(name: .customLong("bench-writer"), help: .hidden)
     var benchWriter: BenchWriter = .group
 
@@ -27,6 +28,7 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         case group
         case perRequest = "per-request"
         case none
+        case bare
     }
 
     func run() async throws {
@@ -65,6 +67,9 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         if benchWriter == .none {
             logger.critical("BENCHMARK MODE (--bench-writer none): notifications are verified and answered but NOT stored")
         }
+        if benchWriter == .bare {
+            logger.critical("BENCHMARK MODE (--bench-writer bare): every POST /alipay/notify is answered success, NOTHING is verified or stored")
+        }
         let orderService = OrderService(store: store, signer: signer, timeoutMinutes: settings.ordersTimeoutMinutes)
         let notifier = SystemdNotifier()
         let readiness = ReadinessReporter(listeners: 2, logger: logger) {
@@ -73,7 +78,8 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         }
 
         let publicApp = PublicListener(
-            verifier: verifier, writer: benchWriter == .none ? nil : writer, store: store, metrics: metrics, limits: settings.receiverLimits
+            verifier: verifier, writer: benchWriter == .none ? nil : writer, store: store, metrics: metrics, limits: settings.receiverLimits,
+            bareForBenchmark: benchWriter == .bare
         ).application(host: settings.receiver.host, port: settings.receiver.port, logger: Logger(label: "\(program).public")) {
             readiness.listening("public", channel: $0)
         }
