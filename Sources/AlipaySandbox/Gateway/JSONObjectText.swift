@@ -1,3 +1,5 @@
+import AlipayKit
+
 /// Writes one JSON object with its keys in the order they were added, the way Alipay lays out a response node.
 ///
 /// The gateway signs the raw text of the node, so the sandbox writes that text itself instead of trusting an
@@ -19,22 +21,8 @@ struct JSONObjectText: Sendable {
     /// The object's text.
     var text: String { "{" + members.joined(separator: ",") + "}" }
 
-    /// A JSON string literal for `value`.
+    /// A JSON string literal for `value` (AlipayKit's, the one the order event payloads use too).
     static func quoted(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        JSONStringLiteral.quoted(value)
     }
 }

@@ -122,35 +122,13 @@ public enum OrderEvents {
             return out
         }
 
-        /// A JSON string literal (or `null`), escaped as `JSONEncoder` escapes: `"` and `\\`, the short forms of
-        /// backspace, form feed, newline, carriage return and tab, `\\u00XX` for the other control characters; `/`
-        /// and everything else as it is.
+        /// A JSON string literal (AlipayKit's `JSONStringLiteral`, escaped as `JSONEncoder` escapes), or `null`.
         static func append(string value: String?, to out: inout String) {
             guard let value else {
                 out += "null"
                 return
             }
-            out += "\""
-            if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                out += value
-            } else {
-                for scalar in value.unicodeScalars {
-                    switch scalar {
-                    case "\"": out += "\\\""
-                    case "\\": out += "\\\\"
-                    case "\u{08}": out += "\\b"
-                    case "\u{0C}": out += "\\f"
-                    case "\n": out += "\\n"
-                    case "\r": out += "\\r"
-                    case "\t": out += "\\t"
-                    case let control where control.value < 0x20:
-                        let hex = String(control.value, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    default: out.unicodeScalars.append(scalar)
-                    }
-                }
-            }
-            out += "\""
+            JSONStringLiteral.append(value, to: &out)
         }
     }
 
