@@ -24,13 +24,14 @@ struct AESVectors: Decodable {
         let decrypted: String?
     }
     struct RequestVector: Decodable {
+        let name: String
         let unixTime: Double
         let bizContentPlaintext: String
         let parameters: [String: String]
         let signString: String
         let sign: String
         enum CodingKeys: String, CodingKey {
-            case unixTime = "unix_time", bizContentPlaintext = "biz_content_plaintext", parameters, signString = "sign_string", sign
+            case name, unixTime = "unix_time", bizContentPlaintext = "biz_content_plaintext", parameters, signString = "sign_string", sign
         }
     }
     let key: String
@@ -143,5 +144,11 @@ struct ContentEncryptionTests {
             #expect(parameters[name] == vector.parameters[name], "\(name)")
         }
         #expect(RequestVerifier.verify(parameters, appPublicKey: try Fixture.appPublicKey()))
+
+        // The SDK's own request for exactly this query: every parameter AlipayKit signs, the signature included.
+        let same = try #require(vectors.requests.first { $0.name == "trade_query_encrypted_by_order_number" })
+        var expected = same.parameters
+        expected["sign"] = same.sign
+        #expect(parameters == expected)
     }
 }
