@@ -66,32 +66,13 @@ public struct RequestSigner: Sendable {
 
     /// "yyyy-MM-dd HH:mm:ss" in China time (UTC+8, no daylight saving), as `timestamp` and `time_expire` want it.
     public static func timestamp(_ date: Date) -> String {
-        let calendar = Self.chinaCalendar
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        func two(_ value: Int?) -> String {
-            let value = value ?? 0
-            return value < 10 ? "0\(value)" : "\(value)"
-        }
-        return "\(parts.year ?? 0)-\(two(parts.month))-\(two(parts.day)) \(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))"
+        ChinaTime.string(date)
     }
-
-    /// The Gregorian calendar in China time (UTC+8), made once: Alipay's timestamps are read and written in it.
-    static let chinaCalendar: Calendar = {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(secondsFromGMT: 8 * 3600)!
-        return calendar
-    }()
 
     /// Reads a time in Alipay's format ("yyyy-MM-dd HH:mm:ss", China time: `gmt_payment`, `send_pay_date`); nil
     /// when the text is not one.
     public static func date(fromTimestamp text: String) -> Date? {
-        let parts = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == ":" }).map { Int($0) }
-        guard parts.count == 6, text.count == 19, parts.allSatisfy({ $0 != nil }) else { return nil }
-        let calendar = Self.chinaCalendar
-        let components = DateComponents(
-            year: parts[0], month: parts[1], day: parts[2], hour: parts[3], minute: parts[4], second: parts[5])
-        guard components.isValidDate(in: calendar), let date = calendar.date(from: components) else { return nil }
-        return date
+        ChinaTime.date(text)
     }
 
     /// Compact JSON with sorted keys and unescaped slashes, so the same request always signs the same way.

@@ -1,3 +1,4 @@
+import AlipayKit
 import Foundation
 
 /// Makes the numbers Alipay hands out, in Alipay's shapes.

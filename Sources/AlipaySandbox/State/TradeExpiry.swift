@@ -1,3 +1,4 @@
+import AlipayKit
 import Foundation
 
 /// When an unpaid order stops being payable: page.pay's `timeout_express` (relative) or `time_expire` (absolute).

@@ -1,38 +1,40 @@
 import Foundation
 
-/// Alipay's wall clock: `yyyy-MM-dd HH:mm:ss` in China Standard Time (UTC+8, no daylight saving).
+/// Alipay's wall clock: `yyyy-MM-dd HH:mm:ss` in China Standard Time (UTC+8, no daylight saving) — `timestamp`,
+/// `time_expire`, `gmt_payment` … — and the ISO 8601 UTC text of our own records, from one civil-date computation.
 ///
-/// Computed with plain arithmetic instead of `DateFormatter`, which is neither cheap nor `Sendable`.
-enum ChinaTime {
+/// Plain arithmetic instead of `DateFormatter`, `Calendar` or `ISO8601FormatStyle`: those are not cheap (the format
+/// style went through ICU twice per order event on the worker's hot path), and the first is not `Sendable`.
+public enum ChinaTime {
     static let offsetSeconds: Int64 = 8 * 3600
 
     /// `2026-11-29 14:03:07` for the given instant.
-    static func string(_ date: Date) -> String {
+    public static func string(_ date: Date) -> String {
         let (y, m, d, hh, mm, ss) = fields(date)
         return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(hh, 2)):\(pad(mm, 2)):\(pad(ss, 2))"
     }
 
     /// `20261129`, the day prefix of trade and notify numbers.
-    static func compactDay(_ date: Date) -> String {
+    public static func compactDay(_ date: Date) -> String {
         let (y, m, d, _, _, _) = fields(date)
         return "\(pad(y, 4))\(pad(m, 2))\(pad(d, 2))"
     }
 
     /// `140503`, the time of day (China time) inside a `notify_id`.
-    static func compactTime(_ date: Date) -> String {
+    public static func compactTime(_ date: Date) -> String {
         let (_, _, _, hh, mm, ss) = fields(date)
         return "\(pad(hh, 2))\(pad(mm, 2))\(pad(ss, 2))"
     }
 
     /// The next midnight in China after `date`: when a `timeout_express` of `1c` ends.
-    static func nextMidnight(after date: Date) -> Date {
+    public static func nextMidnight(after date: Date) -> Date {
         let local = Int64(date.timeIntervalSince1970.rounded(.down)) + offsetSeconds
         let days = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
         return Date(timeIntervalSince1970: TimeInterval((days + 1) * 86_400 - offsetSeconds))
     }
 
     /// Parses `yyyy-MM-dd HH:mm:ss` (China time); nil when the text is not exactly that shape or not a real time.
-    static func date(_ text: String) -> Date? {
+    public static func date(_ text: String) -> Date? {
         let bytes = Array(text.utf8)
         guard bytes.count == 19, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: " "),
             bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":")
@@ -53,8 +55,18 @@ enum ChinaTime {
         return Date(timeIntervalSince1970: TimeInterval(seconds))
     }
 
-    private static func fields(_ date: Date) -> (Int64, Int64, Int64, Int64, Int64, Int64) {
-        let local = Int64(date.timeIntervalSince1970.rounded(.down)) + offsetSeconds
+    /// ISO 8601 in UTC with seconds, `2025-01-31T08:15:00Z`: what `Date.ISO8601FormatStyle(timeZone: .gmt)` writes
+    /// (a test holds the two equal); dates outside the years 0…9999, or not finite, are left to the format style.
+    public static func utcISO8601(_ date: Date) -> String {
+        let interval = date.timeIntervalSince1970.rounded(.down)
+        guard interval.isFinite, abs(interval) < 2.5e11 else { return date.formatted(Date.ISO8601FormatStyle(timeZone: .gmt)) }
+        let (y, m, d, hh, mm, ss) = fields(date, offset: 0)
+        guard (0...9999).contains(y) else { return date.formatted(Date.ISO8601FormatStyle(timeZone: .gmt)) }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(hh, 2)):\(pad(mm, 2)):\(pad(ss, 2))Z"
+    }
+
+    private static func fields(_ date: Date, offset: Int64 = offsetSeconds) -> (Int64, Int64, Int64, Int64, Int64, Int64) {
+        let local = Int64(date.timeIntervalSince1970.rounded(.down)) + offset
         let days = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
         let secondOfDay = local - days * 86_400
         let (y, m, d) = civilFromDays(days)
