@@ -153,18 +153,9 @@ public enum OrderEvents {
     public static func published(
         _ order: Order, transition: Transition, orderEventId: Int64?, now: Date, in db: any StoreTransaction
     ) throws -> WebhookEvent {
-        let sequence = try db.lastWebhookSequence(outTradeNo: order.outTradeNo) + 1
-        let id = makeEventId()
-        let type = EventType(transition.kind)
-        let data = Payload.Data(
-            outTradeNo: order.outTradeNo, tradeNo: order.tradeNo, status: order.status.rawValue, previousStatus: transition.from.rawValue,
-            totalAmount: Amount(fen: order.totalAmountFen).description, refundedAmount: Amount(fen: order.refundedFen).description,
-            paidAt: order.paidAt.map(OrderView.timestamp), sequence: sequence)
-        let payload = Payload(id: id, type: type.rawValue, createdAt: OrderView.timestamp(now), data: data).json()
-        let event = WebhookEvent(
-            eventId: id, type: type.rawValue, outTradeNo: order.outTradeNo, sequence: sequence, orderEventId: orderEventId, payload: payload,
-            createdAt: now)
-        return try db.publish(event, now: now).event
+        try publish(
+            EventType(transition.kind), outTradeNo: order.outTradeNo, order: order, previousStatus: transition.from,
+            orderEventId: orderEventId, now: now, in: db)
     }
 
     /// Writes the `order.needs_review` event of a review: `order` is the row as it is (nil when the order is unknown).
@@ -172,16 +163,26 @@ public enum OrderEvents {
     public static func publishedReview(
         outTradeNo: String, order: Order?, reason: ReviewReason, detail: String, now: Date, in db: any StoreTransaction
     ) throws -> WebhookEvent {
+        try publish(.needsReview, outTradeNo: outTradeNo, order: order, review: (reason, detail), now: now, in: db)
+    }
+
+    /// The one place an event is made: the order's next sequence, a fresh id, the payload text, then the store's
+    /// `publish` (the event and its deliveries, in the caller's transaction).
+    private static func publish(
+        _ type: EventType, outTradeNo: String, order: Order?, previousStatus: OrderStatus? = nil, orderEventId: Int64? = nil,
+        review: (reason: ReviewReason, detail: String)? = nil, now: Date, in db: any StoreTransaction
+    ) throws -> WebhookEvent {
         let sequence = try db.lastWebhookSequence(outTradeNo: outTradeNo) + 1
         let id = makeEventId()
         let data = Payload.Data(
-            outTradeNo: outTradeNo, tradeNo: order?.tradeNo, status: order?.status.rawValue, previousStatus: nil,
+            outTradeNo: outTradeNo, tradeNo: order?.tradeNo, status: order?.status.rawValue, previousStatus: previousStatus?.rawValue,
             totalAmount: order.map { Amount(fen: $0.totalAmountFen).description },
             refundedAmount: order.map { Amount(fen: $0.refundedFen).description }, paidAt: order?.paidAt.map(OrderView.timestamp),
-            sequence: sequence, reason: reason.rawValue, detail: detail)
-        let type = EventType.needsReview.rawValue
-        let payload = Payload(id: id, type: type, createdAt: OrderView.timestamp(now), data: data).json()
-        let event = WebhookEvent(eventId: id, type: type, outTradeNo: outTradeNo, sequence: sequence, payload: payload, createdAt: now)
+            sequence: sequence, reason: review?.reason.rawValue, detail: review?.detail)
+        let payload = Payload(id: id, type: type.rawValue, createdAt: OrderView.timestamp(now), data: data).json()
+        let event = WebhookEvent(
+            eventId: id, type: type.rawValue, outTradeNo: outTradeNo, sequence: sequence, orderEventId: orderEventId, payload: payload,
+            createdAt: now)
         return try db.publish(event, now: now).event
     }
 }
