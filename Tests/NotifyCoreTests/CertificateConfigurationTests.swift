@@ -1,4 +1,4 @@
-import AlipayKit
+@testable import AlipayKit
 import Foundation
 import Logging
 import MetricsTestKit
@@ -152,7 +152,7 @@ struct CertificateConfigurationTests {
         let rotated = try AlipayCertificate(
             pem: CertificateIssuing.makeSet(alipayKey: try RSAPrivateKey.generate().publicKey, appKey: files.appKey.publicKey, appId: "2021000000000001")
                 .alipayCertificate, role: .alipayCertificate)
-        keyring.adoptForTesting(rotated)
+        keyring.adopt(rotated)
         expiry.refresh()
         #expect(try metrics.expectGauge("alipay_notify_certificate_rotation_pending").lastValue == 1)
     }

@@ -60,9 +60,6 @@ public final class AlipayCertificateKeyring: Sendable {
         state.withLock { $0.known[sn] }
     }
 
-    /// ``adopt(_:)`` for tests of what depends on a rotation (metrics, logs); AlipayClient adopts only after its checks.
-    public func adoptForTesting(_ certificate: AlipayCertificate) { adopt(certificate) }
-
     /// Trusts `certificate` (already checked against the roots) and makes it the current one.
     func adopt(_ certificate: AlipayCertificate) {
         // Several calls may have fetched the same certificate at once: the first one adopts it, the others change nothing.

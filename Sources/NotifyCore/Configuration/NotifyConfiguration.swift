@@ -406,10 +406,11 @@ extension NotifyConfiguration {
 
     /// The verifier the receiver and `notifyctl verify` use for notifications and return URLs.
     public func notificationVerifier() throws(ConfigurationError) -> NotificationVerifier {
-        let certificateSN: String?
-        if isCertificateMode { certificateSN = try loadAlipayCertificate().sn } else { certificateSN = nil }
-        return NotificationVerifier(
-            alipayPublicKey: try loadAlipayPublicKey(), signType: alipay.signType, appId: try requireAppId(), alipayCertSN: certificateSN)
+        // Certificate mode reads the certificate file once: its key verifies, its SN words the diagnosis.
+        let certificate = isCertificateMode ? try loadAlipayCertificate() : nil
+        let key: RSAPublicKey
+        if let certificate { key = certificate.publicKey } else { key = try loadAlipayPublicKey() }
+        return NotificationVerifier(alipayPublicKey: key, signType: alipay.signType, appId: try requireAppId(), alipayCertSN: certificate?.sn)
     }
 }
 
