@@ -74,6 +74,9 @@ struct TestWorkspace {
             "RECEIVER_PORT": "\(receiverPort)",
             "API_HOST": "127.0.0.1",
             "API_PORT": "\(apiPort)",
+            // Off unless a test asks for it: the default 8082 is the port the README's dev stack (and the walkthrough
+            // test, running alongside) listens on, and a worker started here with it made the walkthrough's worker fail.
+            "WORKER_METRICS_PORT": "0",
         ]
         environment.merge(extra) { $1 }
         return environment
