@@ -230,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "AlipaySandboxTests",
             dependencies: [
-                "AlipaySandbox", "AlipayKit",
+                "AlipaySandbox", "AlipayKit", "StoreTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

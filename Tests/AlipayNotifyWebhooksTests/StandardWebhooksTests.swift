@@ -104,7 +104,7 @@ struct StandardWebhooksTests {
             lines.append(try StandardWebhooksReference.line(["op": "sign", "secret": secret.text, "id": "evt_py", "timestamp": now, "body": body]))
             expectations.append(true)
         }
-        let answers = try StandardWebhooksReference.run(python, lines)
+        let answers = try await StandardWebhooksReference.run(python, lines)
         try #require(answers.count == lines.count, "the reference script answered \(answers.count) of \(lines.count)")
         var signIndex = 0
         for (index, answer) in answers.enumerated() {

@@ -1,4 +1,5 @@
 import Foundation
+import StoreTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,24 +11,10 @@ import Testing
 struct ReceiverNotifyctlTests {
     /// Runs `notifyctl` with the workspace's configuration; returns exit status, standard output and standard error.
     static func notifyctl(_ arguments: [String], in workspace: TestWorkspace) async throws -> (status: Int32, out: String, err: String) {
-        let path = try Executables.path("notifyctl")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
         var environment = workspace.environment(receiverPort: 9, apiPort: 9)
         environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read before waiting, so a large output cannot fill the pipe and block the child.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let result = try await ChildProcess.run(try Executables.path("notifyctl"), arguments, environment: environment, timeout: .seconds(120))
+        return (result.status, result.output, result.errorOutput)
     }
 
     @Test("read-only commands refuse a missing SQLite database (exit 2, the path named) and never create one")

@@ -75,8 +75,8 @@ struct WebhookEndToEndTests {
             // The independent check: Standard Webhooks' reference library accepts what the worker sent.
             if let python = StandardWebhooksReference.python() {
                 for delivery in [paid, refunded] {
-                    #expect(try StandardWebhooksReference.verifies(python, secret: endpoint.secret, body: delivery.body, headers: delivery.headers), "\(delivery.headers)")
-                    #expect(try !StandardWebhooksReference.verifies(python, secret: WebhookSecret.generate().text, body: delivery.body, headers: delivery.headers))
+                    #expect(try await StandardWebhooksReference.verifies(python, secret: endpoint.secret, body: delivery.body, headers: delivery.headers), "\(delivery.headers)")
+                    #expect(try await !StandardWebhooksReference.verifies(python, secret: WebhookSecret.generate().text, body: delivery.body, headers: delivery.headers))
                 }
             }
             let attempts = try await stack.database.read { db in try db.deliveryAttempts(eventId: paid.id, endpointId: nil) }

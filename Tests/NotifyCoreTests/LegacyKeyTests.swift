@@ -1,5 +1,6 @@
 import AlipayKit
 import Foundation
+import StoreTestSupport
 import Testing
 
 @testable import NotifyCore
@@ -8,26 +9,19 @@ import Testing
 /// only, and their notifications verify (the signature made by OpenSSL, an independent implementation).
 @Suite("Legacy RSA keys")
 struct LegacyKeyTests {
-    static func openssl(_ arguments: [String], in folder: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl"] + arguments
-        process.currentDirectoryURL = folder
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "openssl \(arguments.joined(separator: " ")) failed")
+    static func openssl(_ arguments: [String], in folder: URL) async throws {
+        let result = try await ChildProcess.run("/usr/bin/env", ["openssl"] + arguments, in: folder, timeout: .seconds(60))
+        try #require(result.status == 0, "openssl \(arguments.joined(separator: " ")) failed: \(result.errorOutput)")
     }
 
     @Test("1024-bit keys load for alipay.signType RSA, are refused for RSA2 with the reason, and an OpenSSL SHA1withRSA notification verifies")
-    func legacyKeys() throws {
+    func legacyKeys() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("legacy-keys-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        try Self.openssl(["genrsa", "-out", "alipay.pem", "1024"], in: folder)
-        try Self.openssl(["rsa", "-in", "alipay.pem", "-pubout", "-out", "alipay_public.pem"], in: folder)
-        try Self.openssl(["genrsa", "-out", "app.pem", "1024"], in: folder)
+        try await Self.openssl(["genrsa", "-out", "alipay.pem", "1024"], in: folder)
+        try await Self.openssl(["rsa", "-in", "alipay.pem", "-pubout", "-out", "alipay_public.pem"], in: folder)
+        try await Self.openssl(["genrsa", "-out", "app.pem", "1024"], in: folder)
 
         var configuration = NotifyConfiguration()
         configuration.alipay.appId = "2021000000000001"
@@ -55,7 +49,7 @@ struct LegacyKeyTests {
         ]
         let signString = parameters.keys.sorted().map { "\($0)=\(parameters[$0]!)" }.joined(separator: "&")
         try Data(signString.utf8).write(to: folder.appendingPathComponent("message.txt"))
-        try Self.openssl(["dgst", "-sha1", "-sign", "alipay.pem", "-out", "signature.bin", "message.txt"], in: folder)
+        try await Self.openssl(["dgst", "-sha1", "-sign", "alipay.pem", "-out", "signature.bin", "message.txt"], in: folder)
         let signature = try Data(contentsOf: folder.appendingPathComponent("signature.bin")).base64EncodedString()
         var form = URLComponents()
         form.queryItems = parameters.map { URLQueryItem(name: $0.key, value: $0.value) } + [

@@ -175,10 +175,9 @@ struct WorkerServiceTests {
         let fixture = try WorkerFixture()
         try await fixture.order("G1", fen: 100, age: 300)
         let gate = Gate()
-        defer { gate.open() }  // never leave a pool thread blocked, even when the test fails early
+        defer { gate.open() }  // never leave the held call waiting, even when the test fails early
         fixture.gateway.onQuery { outTradeNo in
-            gate.arrive()
-            gate.waitBlocking()
+            await gate.wait()
             return TestAlipay.queryAnswer(outTradeNo, .tradeSuccess, total: "1.00")
         }
         // Two jobs of the same order that both start with trade.query: whichever takes the order's lock first blocks in
@@ -196,7 +195,7 @@ struct WorkerServiceTests {
             settings: Worker.Settings(concurrency: 2, lease: .seconds(30), pollInterval: .milliseconds(5)), logger: Self.quiet)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Self.quiet))
         let running = Task { try await group.run() }
-        try await waitUntil("the query to start") { gate.arrived }
+        try await waitUntil("the query to start") { gate.arrivals > 0 }
         #expect(try await fixture.queue.stats().running == 2)
 
         await group.triggerGracefulShutdown()
@@ -212,28 +211,5 @@ struct WorkerServiceTests {
         #expect(fixture.gateway.queries == ["G1"], "the released job never reached the gateway")
         // The released job runs later, and changes nothing.
         #expect(try await fixture.drain().map(\.outcome) == [.unchanged])
-    }
-}
-
-/// A one-shot gate for a fake gateway that must hold a call open (the gateway's handlers are synchronous).
-final class Gate: Sendable {
-    private let state = Mutex((arrived: false, open: false))
-    private let condition = NSCondition()
-
-    var arrived: Bool { state.withLock { $0.arrived } }
-
-    func arrive() { state.withLock { $0.arrived = true } }
-
-    func open() {
-        condition.lock()
-        state.withLock { $0.open = true }
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func waitBlocking() {
-        condition.lock()
-        while !state.withLock({ $0.open }) { condition.wait() }
-        condition.unlock()
     }
 }

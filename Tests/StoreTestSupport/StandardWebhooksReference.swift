@@ -25,28 +25,19 @@ public enum StandardWebhooksReference {
     }
 
     /// Sends the request lines, returns one answer per line.
-    public static func run(_ python: String, _ lines: [String]) throws -> [[String: Any]] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root.appendingPathComponent("Tests/AlipayNotifyWebhooksTests/reference_check.py").path]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(Data((lines.joined(separator: "\n") + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "reference_check.py exited \(process.terminationStatus)")
-        return try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
+    public static func run(_ python: String, _ lines: [String]) async throws -> [[String: Any]] {
+        let script = root.appendingPathComponent("Tests/AlipayNotifyWebhooksTests/reference_check.py").path
+        let result = try await ChildProcess.run(
+            python, [script], input: Data((lines.joined(separator: "\n") + "\n").utf8), timeout: .seconds(120))
+        #expect(result.status == 0, "reference_check.py exited \(result.status): \(result.errorOutput)")
+        return try result.output.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
     }
 
     /// Whether the reference library accepts one delivery (body and headers as received) for `secret`.
-    public static func verifies(_ python: String, secret: String, body: String, headers: [String: String]) throws -> Bool {
-        let answers = try run(python, [try line(["op": "verify", "secret": secret, "body": body, "headers": headers])])
+    public static func verifies(_ python: String, secret: String, body: String, headers: [String: String]) async throws -> Bool {
+        let answers = try await run(python, [try line(["op": "verify", "secret": secret, "body": body, "headers": headers])])
         return answers.first?["ok"] as? Bool == true
     }
 }

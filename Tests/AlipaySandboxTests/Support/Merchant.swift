@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import StoreTestSupport
 import Synchronization
 
 /// A merchant's `notify_url` on a real loopback port: records every body and answers as told.

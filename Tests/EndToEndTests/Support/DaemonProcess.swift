@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import StoreTestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -8,25 +9,28 @@ import NIOCore
 
 /// One of the project's executables running as a child process, its standard output and error in a log file.
 ///
-/// Waiting is polling with a deadline (never a fixed sleep): for a port to answer, for the process to exit.
+/// Waiting is polling with a deadline (never a fixed sleep): for a port to answer, for the process to exit
+/// (``ProcessExit``, never `waitUntilExit()`).
 final class DaemonProcess: @unchecked Sendable {
     /// The executable's name, for messages.
     let name: String
     /// Where its standard output and error go.
     let logFile: URL
     private let process: Process
+    private let exit: ProcessExit
 
     /// The process id.
     var pid: Int32 { process.processIdentifier }
-    /// Whether it still runs.
-    var isRunning: Bool { process.isRunning }
+    /// Whether it still runs (until Foundation has reaped it).
+    var isRunning: Bool { exit.status == nil }
     /// Everything it wrote so far.
     var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
-    private init(name: String, logFile: URL, process: Process) {
+    private init(name: String, logFile: URL, process: Process, exit: ProcessExit) {
         self.name = name
         self.logFile = logFile
         self.process = process
+        self.exit = exit
     }
 
     /// Starts `executable` (a name in ``Executables/directory``) with exactly `environment` plus PATH and HOME.
@@ -49,30 +53,25 @@ final class DaemonProcess: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
+        let exit = ProcessExit(watching: process)
         try process.run()
         try? output.close()
-        return DaemonProcess(name: executable, logFile: logFile, process: process)
+        return DaemonProcess(name: executable, logFile: logFile, process: process, exit: exit)
     }
 
     /// Sends a signal (SIGTERM, SIGKILL…).
     func signal(_ signal: Int32) {
-        guard process.isRunning else { return }
+        guard isRunning else { return }
         kill(process.processIdentifier, signal)
     }
 
     /// Waits for the process to end; returns its exit code, or 128+signal when a signal ended it.
     @discardableResult
     func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else {
-                throw HarnessError("\(name) (pid \(pid)) did not exit within \(timeout); log:\n\(log)")
-            }
-            try await Task.sleep(for: .milliseconds(10))
+        guard let status = try await exit.wait(timeout: timeout) else {
+            throw HarnessError("\(name) (pid \(pid)) did not exit within \(timeout); log:\n\(log)")
         }
-        // isRunning turns false before Foundation has reaped the child and read its status; waitUntilExit closes that gap.
-        process.waitUntilExit()
-        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return status
     }
 
     /// Kills the process with SIGKILL if it still runs, and waits for it (for cleanup paths).
@@ -85,8 +84,8 @@ final class DaemonProcess: @unchecked Sendable {
     func waitUntilHealthy(_ url: String, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            guard process.isRunning else {
-                throw HarnessError("\(name) exited with status \(process.terminationStatus) before \(url) answered; log:\n\(log)")
+            if let status = exit.status {
+                throw HarnessError("\(name) exited with status \(status) before \(url) answered; log:\n\(log)")
             }
             var request = HTTPClientRequest(url: url)
             request.method = .GET

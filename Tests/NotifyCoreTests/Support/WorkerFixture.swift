@@ -77,8 +77,8 @@ enum TestAlipay {
 
 /// A fake gateway in place of `AlipayClient`: answers come from closures, calls are counted.
 final class FakeGateway: TradeGateway {
-    typealias QueryHandler = @Sendable (String) -> GatewayOutcome<TradeQueryResponse>
-    typealias CloseHandler = @Sendable (String) -> GatewayOutcome<TradeCloseResponse>
+    typealias QueryHandler = @Sendable (String) async -> GatewayOutcome<TradeQueryResponse>
+    typealias CloseHandler = @Sendable (String) async -> GatewayOutcome<TradeCloseResponse>
 
     private struct State {
         var query: QueryHandler = { _ in TestAlipay.tradeNotExist }
@@ -99,7 +99,7 @@ final class FakeGateway: TradeGateway {
             $0.queries.append(outTradeNo)
             return $0.query
         }
-        return handler(outTradeNo)
+        return await handler(outTradeNo)
     }
 
     func close(outTradeNo: String) async -> GatewayOutcome<TradeCloseResponse> {
@@ -107,7 +107,7 @@ final class FakeGateway: TradeGateway {
             $0.closes.append(outTradeNo)
             return $0.close
         }
-        return handler(outTradeNo)
+        return await handler(outTradeNo)
     }
 }
 
