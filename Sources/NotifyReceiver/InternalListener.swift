@@ -1,3 +1,4 @@
+import AlipayKit
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -18,6 +19,7 @@ public struct InternalListener: Sendable {
     let metrics: ReceiverMetrics
     let token: String?
     let webhooks: WebhookService
+    let refunds: RefundService
 
     /// The internal routes over `database`, creating orders with `orderService`; endpoint URLs follow `webhookPolicy`.
     public init(
@@ -29,6 +31,7 @@ public struct InternalListener: Sendable {
         self.metrics = metrics
         self.token = token
         self.webhooks = WebhookService(store: store, policy: webhookPolicy)
+        self.refunds = RefundService(store: store)
     }
 
     /// The router with every internal route.
@@ -75,6 +78,17 @@ public struct InternalListener: Sendable {
             let outTradeNo = context.parameters.get("out_trade_no") ?? ""
             do throws(OrderServiceError) {
                 return JSONResponse.make(.ok, try await orderService.payURL(for: outTradeNo))
+            } catch {
+                return Self.errorResponse(error)
+            }
+        }
+        protected.post("/api/orders/{out_trade_no}/refunds") { [self] request, context in
+            await createRefund(request, context: context)
+        }
+        protected.get("/api/orders/{out_trade_no}/refunds") { [refunds] _, context in
+            let outTradeNo = context.parameters.get("out_trade_no") ?? ""
+            do throws(RefundServiceError) {
+                return JSONResponse.make(.ok, try await refunds.list(outTradeNo: outTradeNo))
             } catch {
                 return Self.errorResponse(error)
             }
@@ -203,6 +217,55 @@ public struct InternalListener: Sendable {
                 context.logger.error("order not created", metadata: ["error": "\(error)"])
             }
             return Self.errorResponse(error)
+        }
+    }
+
+    /// `POST /api/orders/{n}/refunds`: 201 with the pending refund (200 with it when the same request was made before),
+    /// 400 for bad input or more than is left to refund, 404 for an unknown order, 409 when it cannot be refunded.
+    func createRefund(_ request: Request, context: ReceiverRequestContext) async -> Response {
+        let outTradeNo = context.parameters.get("out_trade_no") ?? ""
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            return JSONResponse.error(.contentTooLarge, "request body larger than \(context.maxUploadSize) bytes")
+        }
+        let input: CreateRefundRequest
+        do {
+            input = try JSONDecoder().decode(CreateRefundRequest.self, from: Data(body.readableBytesView))
+        } catch {
+            return JSONResponse.error(
+                .badRequest,
+                "body must be JSON {\"refund_amount\": \"10.00\", \"reason\"?: \"…\", \"out_request_no\"?: \"…\"}: \(Self.describe(error))")
+        }
+        do throws(RefundServiceError) {
+            let result = try await refunds.create(outTradeNo: outTradeNo, input)
+            if result.created {
+                context.logger.info(
+                    "refund requested",
+                    metadata: [
+                        "out_trade_no": "\(outTradeNo)", "out_request_no": "\(result.refund.outRequestNo)",
+                        "refund_amount": "\(result.refund.refundAmount)",
+                    ])
+            }
+            return JSONResponse.make(result.created ? .created : .ok, result.refund)
+        } catch {
+            if case .unavailable = error {
+                context.logger.error("refund not recorded", metadata: ["error": "\(error)"])
+            }
+            return Self.errorResponse(error)
+        }
+    }
+
+    static func errorResponse(_ error: RefundServiceError) -> Response {
+        switch error {
+        case .invalid: JSONResponse.error(.badRequest, error.description)
+        case .overRefund(_, _, let remaining):
+            // The amount left, for a caller that offers the rest.
+            JSONResponse.make(.badRequest, ["error": error.description, "remaining_amount": Amount(fen: remaining).description])
+        case .notFound: JSONResponse.error(.notFound, error.description)
+        case .notRefundable, .conflict: JSONResponse.error(.conflict, error.description)
+        case .unavailable: JSONResponse.error(.serviceUnavailable, error.description)
         }
     }
 

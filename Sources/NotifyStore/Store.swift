@@ -105,6 +105,18 @@ public protocol StoreReading {
         statuses: Set<OrderStatus>, createdBefore: Date, liveKinds: Set<JobKind>, deadKinds: Set<JobKind>, limit: Int
     ) throws -> [Order]
 
+    /// The order's refund requests, oldest first.
+    func refunds(_ outTradeNo: String) throws -> [Refund]
+    /// One refund request of an order by its `out_request_no`.
+    func refund(_ outTradeNo: String, outRequestNo: String) throws -> Refund?
+    /// Oldest first: pending refunds recorded at or before `createdBefore` whose `refund` job (``Refund/jobKey``) is
+    /// neither live nor dead — what the sweeper hands to a new job (a dead one waits for a person).
+    func pendingRefundsWithoutJobs(createdBefore: Date, limit: Int) throws -> [Refund]
+
+    /// Oldest payment first: `TRADE_SUCCESS` orders paid within `paidAfter ... paidBefore`, not flagged for review,
+    /// with no live job of `liveKinds` (the paid orders the sweeper asks Alipay about, for a lost refund notification).
+    func paidOrdersWithoutJobs(paidAfter: Date, paidBefore: Date, liveKinds: Set<JobKind>, limit: Int) throws -> [Order]
+
     /// Stored notifications by id, in no particular order; missing ids are absent.
     func notifications(ids: [Int64]) throws -> [StoredNotification]
     /// The stored notification with this `notify_id`.
@@ -168,6 +180,17 @@ public protocol StoreTransaction: StoreReading {
     /// Marks the order for a person to look at, with the reason. Returns false when there is no such order.
     @discardableResult
     func flagForReview(_ outTradeNo: String, reason: String) throws -> Bool
+
+    /// Records a refund request and returns it with its id. A taken (`outTradeNo`, `outRequestNo`) throws
+    /// ``StoreError/duplicate(_:)``; one that would make the order's refunds that did not fail exceed its amount
+    /// throws ``StoreError/overRefund(_:)`` and writes nothing (the engine enforces it, concurrent writers included).
+    @discardableResult
+    func insertRefund(_ refund: Refund) throws -> Refund
+
+    /// Settles a pending refund as Alipay said; a refund already settled is left as it is (false). A failed refund
+    /// stops counting against the order's amount.
+    @discardableResult
+    func settleRefund(outTradeNo: String, outRequestNo: String, _ settlement: RefundSettlement, now: Date) throws -> Bool
 
     /// Enqueues a job. Idempotent on `uniqueKey` among live (pending or running) jobs: returns the live job with
     /// `inserted` false instead of adding another.

@@ -1,9 +1,10 @@
 import Foundation
 
 /// The tables `notifyctl db copy` moves from one store to another, in an order that keeps every reference valid
-/// (orders before their events, notifications before their jobs, jobs before their attempts).
+/// (orders before their refunds and events, notifications before their jobs, jobs before their attempts).
 public enum StoreTable: String, CaseIterable, Sendable, Codable {
     case orders
+    case refunds
     case orderEvents = "order_events"
     case notifications
     case jobs
@@ -18,6 +19,7 @@ public enum StoreTable: String, CaseIterable, Sendable, Codable {
 /// that a copy keeps every id and every reference between rows.
 public enum StoreRows: Sendable {
     case orders([Order])
+    case refunds([Refund])
     case orderEvents([OrderEvent])
     case notifications([StoredNotification])
     case jobs([Job])
@@ -30,6 +32,7 @@ public enum StoreRows: Sendable {
     public var count: Int {
         switch self {
         case .orders(let rows): rows.count
+        case .refunds(let rows): rows.count
         case .orderEvents(let rows): rows.count
         case .notifications(let rows): rows.count
         case .jobs(let rows): rows.count
@@ -44,6 +47,7 @@ public enum StoreRows: Sendable {
     public var lastKey: StoreCopyKey? {
         switch self {
         case .orders(let rows): rows.last.map { .text($0.outTradeNo) }
+        case .refunds(let rows): rows.last?.id.map { .id($0) }
         case .orderEvents(let rows): rows.last?.id.map { .id($0) }
         case .notifications(let rows): rows.last?.id.map { .id($0) }
         case .jobs(let rows): rows.last?.id.map { .id($0) }

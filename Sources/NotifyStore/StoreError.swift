@@ -23,6 +23,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     case duplicate(String)
     /// A write broke a rule the store enforces (a check or foreign key): a bug or bad input, not worth retrying.
     case constraint(String)
+    /// A refund would make the order's refunds exceed its amount (the store's own rule); nothing was written.
+    case overRefund(String)
     /// The notification writer was shut down and accepts no more appends.
     case shutDown
     /// The database is locked or the row is contended past the timeout: retry soon.
@@ -60,6 +62,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
             return "already exists: \(what)"
         case .constraint(let what):
             return "the store refused the write: \(what)"
+        case .overRefund(let what):
+            return "refused: refunds would exceed the order's amount (\(what))"
         case .shutDown:
             return "the notification writer is shut down and accepts no more notifications"
         case .busy(let reason):

@@ -47,6 +47,8 @@ enum PostgresErrors {
             switch sqlState {
             case "23505":
                 return .duplicate(message)
+            case "23514" where message.hasPrefix("over_refund"):
+                return .overRefund(message)
             case _ where sqlState.hasPrefix("23"):
                 return .constraint("PostgreSQL: \(sqlState) \(message)")
             case "40001", "40P01", "55P03", "57014":

@@ -42,6 +42,63 @@ enum PostgresMigrations {
         Migration(name: "v4-webhooks", statements: v4Webhooks),
         // When money last went back to the buyer, on Alipay's clock (gmt_refund).
         Migration(name: "v5-order-refunded-at", statements: ["ALTER TABLE orders ADD COLUMN refunded_at timestamptz"]),
+        // One row per refund request; the trigger keeps the refunds that did not fail within the order's amount.
+        Migration(name: "v6-refunds", statements: v6Refunds),
+    ]
+
+    /// Refund requests (docs/refunds.md). The trigger locks the order row first, so two sessions adding refunds to
+    /// one order take turns and each sees the other's committed sum (READ COMMITTED reads it after the lock).
+    /// `over_refund` and SQLSTATE 23514 are what ``PostgresErrors`` recognises.
+    static let v6Refunds = [
+        """
+        CREATE TABLE refunds (
+            id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            out_trade_no   text NOT NULL REFERENCES orders(out_trade_no),
+            out_request_no text NOT NULL,
+            amount_fen     bigint NOT NULL CHECK (amount_fen > 0),
+            reason         text,
+            status         text NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+            refunded_at    timestamptz,
+            fund_change    boolean,
+            failure        text,
+            created_at     timestamptz NOT NULL,
+            updated_at     timestamptz NOT NULL,
+            UNIQUE (out_trade_no, out_request_no)
+        )
+        """,
+        "CREATE INDEX refunds_pending ON refunds(created_at) WHERE status = 'pending'",
+        // The sweeper asks Alipay about recently paid orders (a lost refund notification).
+        "CREATE INDEX orders_paid_at ON orders(paid_at) WHERE status = 'TRADE_SUCCESS'",
+        """
+        CREATE FUNCTION refunds_within_amount() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            order_total bigint;
+            others bigint;
+        BEGIN
+            IF NEW.status = 'failed' THEN
+                RETURN NEW;
+            END IF;
+            -- A taken request number is the unique constraint's to refuse (a duplicate, not an over-refund).
+            IF TG_OP = 'INSERT' AND EXISTS (
+                SELECT 1 FROM refunds WHERE out_trade_no = NEW.out_trade_no AND out_request_no = NEW.out_request_no
+            ) THEN
+                RETURN NEW;
+            END IF;
+            SELECT total_amount_fen INTO order_total FROM orders WHERE out_trade_no = NEW.out_trade_no FOR UPDATE;
+            SELECT COALESCE(sum(amount_fen), 0) INTO others FROM refunds
+            WHERE out_trade_no = NEW.out_trade_no AND status <> 'failed' AND id IS DISTINCT FROM NEW.id;
+            IF order_total IS NOT NULL AND others + NEW.amount_fen > order_total THEN
+                RAISE EXCEPTION 'over_refund: the refunds of order % would exceed its amount', NEW.out_trade_no
+                    USING ERRCODE = 'check_violation';
+            END IF;
+            RETURN NEW;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER refunds_within_amount BEFORE INSERT OR UPDATE OF status, amount_fen ON refunds
+        FOR EACH ROW EXECUTE FUNCTION refunds_within_amount()
+        """,
     ]
 
     /// The names of the migrations this build knows, in order.

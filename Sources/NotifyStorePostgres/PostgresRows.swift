@@ -56,6 +56,19 @@ extension Order {
     }
 }
 
+extension Refund {
+    init(row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        let status: String = try row.value("status")
+        guard let refundStatus = RefundStatus(rawValue: status) else { throw StoreError.constraint("refund with unknown status \(status)") }
+        try self.init(
+            id: row.value("id", as: Int64.self), outTradeNo: row.value("out_trade_no"), outRequestNo: row.value("out_request_no"),
+            amountFen: row.value("amount_fen"), reason: row.value("reason"), status: refundStatus,
+            refundedAt: row.value("refunded_at"), fundChange: row.value("fund_change"), failure: row.value("failure"),
+            createdAt: row.value("created_at"), updatedAt: row.value("updated_at"))
+    }
+}
+
 extension RejectedNotification {
     init(row: PostgresRow) throws {
         let row = row.makeRandomAccess()

@@ -41,6 +41,7 @@ extension PostgresTransaction {
         let rows = try execute(query)
         switch table {
         case .orders: return .orders([])
+        case .refunds: return .refunds(try rows.map(Refund.init(row:)))
         case .orderEvents: return .orderEvents(try rows.map(OrderEvent.init(row:)))
         case .notifications: return .notifications(try rows.map(StoredNotification.init(row:)))
         case .jobs: return .jobs(try rows.map(Job.init(row:)))
@@ -57,6 +58,8 @@ extension PostgresTransaction {
         case .orders(let orders):
             for order in orders where try insertOrderRow(order) { inserted += 1 }
             return inserted
+        case .refunds(let refunds):
+            for refund in refunds where try insertRefundRow(refund, keepingId: true) != nil { inserted += 1 }
         case .orderEvents(let events):
             for event in events {
                 inserted += try changes(
@@ -135,6 +138,7 @@ extension PostgresTransaction {
         let table =
             switch rows {
             case .orders: StoreTable.orders.rawValue
+            case .refunds: StoreTable.refunds.rawValue
             case .orderEvents: StoreTable.orderEvents.rawValue
             case .notifications: StoreTable.notifications.rawValue
             case .jobs: StoreTable.jobs.rawValue

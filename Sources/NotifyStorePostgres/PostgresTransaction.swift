@@ -202,6 +202,87 @@ final class PostgresTransaction: StoreTransaction {
         ).map(Order.init(row:))
     }
 
+    func paidOrdersWithoutJobs(paidAfter: Date, paidBefore: Date, liveKinds: Set<JobKind>, limit: Int) throws -> [Order] {
+        let live = liveKinds.map(\.rawValue).sorted()
+        return try execute(
+            """
+            SELECT * FROM orders
+            WHERE status = 'TRADE_SUCCESS' AND paid_at > \(paidAfter) AND paid_at <= \(paidBefore) AND NOT needs_review
+              AND NOT EXISTS (
+                  SELECT 1 FROM jobs
+                  WHERE jobs.out_trade_no = orders.out_trade_no AND jobs.kind = ANY(\(live)) AND jobs.state IN ('pending', 'running'))
+            ORDER BY paid_at
+            LIMIT \(limit)
+            """
+        ).map(Order.init(row:))
+    }
+
+    // MARK: Refunds
+
+    func refunds(_ outTradeNo: String) throws -> [Refund] {
+        try execute("SELECT * FROM refunds WHERE out_trade_no = \(outTradeNo) ORDER BY id").map(Refund.init(row:))
+    }
+
+    func refund(_ outTradeNo: String, outRequestNo: String) throws -> Refund? {
+        try execute("SELECT * FROM refunds WHERE out_trade_no = \(outTradeNo) AND out_request_no = \(outRequestNo)").first.map(Refund.init(row:))
+    }
+
+    func pendingRefundsWithoutJobs(createdBefore: Date, limit: Int) throws -> [Refund] {
+        try execute(
+            """
+            SELECT * FROM refunds r
+            WHERE r.status = 'pending' AND r.created_at <= \(createdBefore)
+              AND NOT EXISTS (SELECT 1 FROM jobs j
+                              WHERE j.unique_key = 'refund:' || r.out_trade_no || ':' || r.out_request_no
+                                AND j.state IN ('pending', 'running', 'dead'))
+            ORDER BY r.created_at LIMIT \(limit)
+            """
+        ).map(Refund.init(row:))
+    }
+
+    func insertRefund(_ refund: Refund) throws -> Refund {
+        guard let id = try insertRefundRow(refund, keepingId: false) else {
+            throw StoreError.duplicate("refund \(refund.outRequestNo) of order \(refund.outTradeNo)")
+        }
+        var inserted = refund
+        inserted.id = id
+        return inserted
+    }
+
+    /// The one refunds INSERT (`insertRefund` and `importRows`): the new id, nil when the request number is taken.
+    func insertRefundRow(_ refund: Refund, keepingId: Bool) throws -> Int64? {
+        let columns = """
+            out_trade_no, out_request_no, amount_fen, reason, status, refunded_at, fund_change, failure, created_at, updated_at
+            """
+        let query: PostgresQuery =
+            keepingId
+            ? """
+            INSERT INTO refunds (id, \(unescaped: columns)) OVERRIDING SYSTEM VALUE
+            VALUES (\(refund.id), \(refund.outTradeNo), \(refund.outRequestNo), \(refund.amountFen), \(refund.reason)::text,
+                    \(refund.status.rawValue), \(refund.refundedAt)::timestamptz, \(refund.fundChange)::boolean, \(refund.failure)::text,
+                    \(refund.createdAt), \(refund.updatedAt))
+            ON CONFLICT DO NOTHING RETURNING id
+            """
+            : """
+            INSERT INTO refunds (\(unescaped: columns))
+            VALUES (\(refund.outTradeNo), \(refund.outRequestNo), \(refund.amountFen), \(refund.reason)::text,
+                    \(refund.status.rawValue), \(refund.refundedAt)::timestamptz, \(refund.fundChange)::boolean, \(refund.failure)::text,
+                    \(refund.createdAt), \(refund.updatedAt))
+            ON CONFLICT DO NOTHING RETURNING id
+            """
+        return try execute(query).first.map { try $0.decode(Int64.self) }
+    }
+
+    func settleRefund(outTradeNo: String, outRequestNo: String, _ settlement: RefundSettlement, now: Date) throws -> Bool {
+        try changes(
+            """
+            UPDATE refunds SET status = \(settlement.status.rawValue), refunded_at = COALESCE(\(settlement.refundedAt)::timestamptz, refunded_at),
+                               fund_change = COALESCE(\(settlement.fundChange)::boolean, fund_change), failure = \(settlement.failure)::text,
+                               updated_at = \(now)
+            WHERE out_trade_no = \(outTradeNo) AND out_request_no = \(outRequestNo) AND status = 'pending'
+            """) == 1
+    }
+
     /// `ON CONFLICT DO NOTHING` rather than catching the unique violation: the transaction stays usable after a
     /// duplicate, as on SQLite.
     func insertOrder(_ order: Order) throws {

@@ -38,6 +38,10 @@ enum SQLiteMigrations {
         migrator.registerMigration("v5-order-refunded-at") { db in
             try db.execute(sql: "ALTER TABLE orders ADD COLUMN refunded_at TEXT")
         }
+        // One row per refund request; the triggers keep the refunds that did not fail within the order's amount.
+        migrator.registerMigration("v6-refunds") { db in
+            try db.execute(sql: v6Refunds)
+        }
         return migrator
     }
 
@@ -94,6 +98,45 @@ enum SQLiteMigrations {
             at          TEXT NOT NULL
         );
         CREATE INDEX delivery_attempts_event_endpoint ON delivery_attempts(event_id, endpoint_id, id);
+        """
+
+    /// Refund requests (docs/refunds.md). `over_refund` is the message ``SQLiteQueue/translate(_:)`` recognises; a taken
+    /// request number is left to the unique constraint (a duplicate, not an over-refund).
+    static let v6Refunds = """
+        CREATE TABLE refunds (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            out_trade_no   TEXT NOT NULL REFERENCES orders(out_trade_no),
+            out_request_no TEXT NOT NULL,
+            amount_fen     INTEGER NOT NULL CHECK (amount_fen > 0),
+            reason         TEXT,
+            status         TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+            refunded_at    TEXT,
+            fund_change    INTEGER,
+            failure        TEXT,
+            created_at     TEXT NOT NULL,
+            updated_at     TEXT NOT NULL,
+            UNIQUE (out_trade_no, out_request_no)
+        );
+        CREATE INDEX refunds_pending ON refunds(created_at) WHERE status = 'pending';
+        -- The sweeper asks Alipay about recently paid orders (a lost refund notification).
+        CREATE INDEX orders_paid_at ON orders(paid_at) WHERE status = 'TRADE_SUCCESS';
+        CREATE TRIGGER refunds_within_amount_insert BEFORE INSERT ON refunds
+        WHEN NEW.status <> 'failed'
+         AND NOT EXISTS (SELECT 1 FROM refunds WHERE out_trade_no = NEW.out_trade_no AND out_request_no = NEW.out_request_no)
+         AND NEW.amount_fen + (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds
+                               WHERE out_trade_no = NEW.out_trade_no AND status <> 'failed')
+             > (SELECT total_amount_fen FROM orders WHERE out_trade_no = NEW.out_trade_no)
+        BEGIN
+            SELECT RAISE(ABORT, 'over_refund: the refunds of this order would exceed its amount');
+        END;
+        CREATE TRIGGER refunds_within_amount_update BEFORE UPDATE OF status, amount_fen ON refunds
+        WHEN NEW.status <> 'failed'
+         AND NEW.amount_fen + (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds
+                               WHERE out_trade_no = NEW.out_trade_no AND status <> 'failed' AND id <> NEW.id)
+             > (SELECT total_amount_fen FROM orders WHERE out_trade_no = NEW.out_trade_no)
+        BEGIN
+            SELECT RAISE(ABORT, 'over_refund: the refunds of this order would exceed its amount');
+        END;
         """
 
     static let v1InitialSchema = """

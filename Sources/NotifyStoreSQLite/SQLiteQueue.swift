@@ -43,6 +43,7 @@ extension SQLiteStore: Store {
         case .SQLITE_CONSTRAINT:
             switch error.extendedResultCode {
             case .SQLITE_CONSTRAINT_PRIMARYKEY, .SQLITE_CONSTRAINT_UNIQUE: return StoreError.duplicate(message)
+            case .SQLITE_CONSTRAINT_TRIGGER where message.hasPrefix("over_refund"): return StoreError.overRefund(message)
             default: return StoreError.constraint(message)
             }
         default:

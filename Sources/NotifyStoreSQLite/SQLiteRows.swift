@@ -45,6 +45,20 @@ extension Order {
     }
 }
 
+extension RefundStatus: DatabaseValueConvertible {}
+
+extension Refund {
+    init(row: Row) throws {
+        try self.init(
+            id: row.decode(forColumn: "id"), outTradeNo: row.decode(forColumn: "out_trade_no"),
+            outRequestNo: row.decode(forColumn: "out_request_no"), amountFen: row.decode(forColumn: "amount_fen"),
+            reason: row.decode(forColumn: "reason"), status: row.decode(forColumn: "status"),
+            refundedAt: row.decode(forColumn: "refunded_at"), fundChange: row.decode(forColumn: "fund_change"),
+            failure: row.decode(forColumn: "failure"), createdAt: row.decode(forColumn: "created_at"),
+            updatedAt: row.decode(forColumn: "updated_at"))
+    }
+}
+
 extension OrderEvent {
     init(row: Row) throws {
         try self.init(

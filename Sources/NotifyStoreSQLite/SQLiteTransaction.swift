@@ -51,6 +51,69 @@ final class SQLiteTransaction: StoreTransaction {
             .map(OrderEvent.init(row:))
     }
 
+    func refunds(_ outTradeNo: String) throws -> [Refund] {
+        try Row.fetchAll(db, sql: "SELECT * FROM refunds WHERE out_trade_no = ? ORDER BY id", arguments: [outTradeNo]).map(Refund.init(row:))
+    }
+
+    func refund(_ outTradeNo: String, outRequestNo: String) throws -> Refund? {
+        try Row.fetchOne(
+            db, sql: "SELECT * FROM refunds WHERE out_trade_no = ? AND out_request_no = ?", arguments: [outTradeNo, outRequestNo]
+        ).map(Refund.init(row:))
+    }
+
+    func pendingRefundsWithoutJobs(createdBefore: Date, limit: Int) throws -> [Refund] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT * FROM refunds r
+                WHERE r.status = 'pending' AND r.created_at <= ?
+                  AND NOT EXISTS (SELECT 1 FROM jobs j
+                                  WHERE j.unique_key = 'refund:' || r.out_trade_no || ':' || r.out_request_no
+                                    AND j.state IN ('pending', 'running', 'dead'))
+                ORDER BY r.created_at LIMIT ?
+                """,
+            arguments: [createdBefore, limit]
+        ).map(Refund.init(row:))
+    }
+
+    func insertRefund(_ refund: Refund) throws -> Refund {
+        guard try insertRefundRow(refund, keepingId: false) else {
+            throw StoreError.duplicate("refund \(refund.outRequestNo) of order \(refund.outTradeNo)")
+        }
+        var inserted = refund
+        inserted.id = db.lastInsertedRowID
+        return inserted
+    }
+
+    /// The one refunds INSERT (`insertRefund` and `importRows`); false when the request number is taken.
+    private func insertRefundRow(_ refund: Refund, keepingId: Bool) throws -> Bool {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO refunds (id, out_trade_no, out_request_no, amount_fen, reason, status, refunded_at, fund_change, failure,
+                                     created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """
+        ).execute(arguments: [
+            keepingId ? refund.id : nil, refund.outTradeNo, refund.outRequestNo, refund.amountFen, refund.reason, refund.status,
+            refund.refundedAt, refund.fundChange, refund.failure, refund.createdAt, refund.updatedAt,
+        ])
+        return db.changesCount == 1
+    }
+
+    func settleRefund(outTradeNo: String, outRequestNo: String, _ settlement: RefundSettlement, now: Date) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE refunds SET status = ?, refunded_at = COALESCE(?, refunded_at), fund_change = COALESCE(?, fund_change),
+                                   failure = ?, updated_at = ?
+                WHERE out_trade_no = ? AND out_request_no = ? AND status = 'pending'
+                """,
+            arguments: [
+                settlement.status, settlement.refundedAt, settlement.fundChange, settlement.failure, now, outTradeNo, outRequestNo,
+            ])
+        return db.changesCount == 1
+    }
+
     func ordersWithoutJobs(
         statuses: Set<OrderStatus>, createdBefore: Date, liveKinds: Set<JobKind>, deadKinds: Set<JobKind>, limit: Int
     ) throws -> [Order] {
@@ -67,6 +130,21 @@ final class SQLiteTransaction: StoreTransaction {
                         AND ((jobs.kind IN \(live) AND jobs.state IN ('pending', 'running'))
                              OR (jobs.kind IN \(dead) AND jobs.state = 'dead')))
                 ORDER BY created_at
+                LIMIT \(limit)
+                """
+        ).fetchAll(db).map(Order.init(row:))
+    }
+
+    func paidOrdersWithoutJobs(paidAfter: Date, paidBefore: Date, liveKinds: Set<JobKind>, limit: Int) throws -> [Order] {
+        let live = liveKinds.map(\.rawValue).sorted()
+        return try SQLRequest<Row>(
+            literal: """
+                SELECT * FROM orders
+                WHERE status = 'TRADE_SUCCESS' AND paid_at > \(paidAfter) AND paid_at <= \(paidBefore) AND needs_review = 0
+                  AND NOT EXISTS (
+                      SELECT 1 FROM jobs
+                      WHERE jobs.out_trade_no = orders.out_trade_no AND jobs.kind IN \(live) AND jobs.state IN ('pending', 'running'))
+                ORDER BY paid_at
                 LIMIT \(limit)
                 """
         ).fetchAll(db).map(Order.init(row:))
@@ -485,6 +563,7 @@ final class SQLiteTransaction: StoreTransaction {
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM \(table.rawValue) WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit])
             switch table {
             case .orders: return .orders([])
+            case .refunds: return .refunds(try rows.map(Refund.init(row:)))
             case .orderEvents: return .orderEvents(try rows.map(OrderEvent.init(row:)))
             case .notifications: return .notifications(try rows.map(StoredNotification.init(row:)))
             case .jobs: return .jobs(try rows.map(Job.init(row:)))
@@ -507,6 +586,8 @@ final class SQLiteTransaction: StoreTransaction {
         switch rows {
         case .orders(let orders):
             for order in orders where try insertOrderRow(order) { inserted += 1 }
+        case .refunds(let refunds):
+            for refund in refunds where try insertRefundRow(refund, keepingId: true) { inserted += 1 }
         case .orderEvents(let events):
             for event in events {
                 try insert(

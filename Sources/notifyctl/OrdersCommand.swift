@@ -62,15 +62,15 @@ struct OrdersShow: AsyncParsableCommand {
         try await reporting {
             let settings = try await options.load()
             let outTradeNo = outTradeNo
-            let (order, events): (Order?, [OrderEvent]) = try await withStore(settings) { store in
+            let (order, events, refunds): (Order?, [OrderEvent], [Refund]) = try await withStore(settings) { store in
                 do {
-                    return try await store.read { db in (try db.order(outTradeNo), try db.orderEvents(outTradeNo)) }
+                    return try await store.read { db in (try db.order(outTradeNo), try db.orderEvents(outTradeNo), try db.refunds(outTradeNo)) }
                 } catch {
                     throw CLIFailure.failed("cannot read order \(outTradeNo): \(error)")
                 }
             }
             guard let order else { throw CLIFailure.no("no order with out_trade_no \(outTradeNo)") }
-            let view = OrderView(order)
+            let view = OrderView(order, refunds: refunds)
             if json {
                 try printJSON(view)
                 return
@@ -87,6 +87,10 @@ struct OrdersShow: AsyncParsableCommand {
                 ["refunded_at", view.refundedAt ?? "-"],
             ]
             print(renderTable(["field", "value"], rows))
+            if let refunds = view.refunds, !refunds.isEmpty {
+                print("")
+                print(refundsTable(refunds))
+            }
             if !events.isEmpty {
                 print("")
                 print(
@@ -136,7 +140,7 @@ struct OrdersList: AsyncParsableCommand {
                     throw CLIFailure.failed("cannot list orders: \(error)")
                 }
             }
-            let views = orders.map(OrderView.init)
+            let views = orders.map { OrderView($0) }
             if json {
                 try printJSON(views)
                 return

@@ -46,8 +46,8 @@ struct Reconcile: AsyncParsableCommand {
                 return
             }
             switch report.result {
-            case .applied(let transition, _):
-                print("\(outTradeNo): \(transition.from) → \(transition.to) (\(transition.detail))")
+            case .applied(let transition, _, let earlier):
+                for move in earlier + [transition] { print("\(outTradeNo): \(move.from) → \(move.to) (\(move.detail))") }
             case .unchanged(let status, let reason):
                 print("\(outTradeNo): unchanged, \(status) (\(reason))")
             case .review(let reason, let detail):
@@ -77,7 +77,7 @@ struct ReconcileOutput: Encodable {
         alipay = report.alipay
         order = OrderView(report.after)
         switch report.result {
-        case .applied(let transition, _):
+        case .applied(let transition, _, _):
             changed = true
             result = "applied"
             detail = transition.detail

@@ -171,7 +171,7 @@ struct ReconcilerTests {
         try await fixture.order("N1", fen: 100, status: .tradeSuccess)
         fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .tradeClosed, total: "1.00") }
         let report = try await fixture.runtime.reconciler.reconcileNow(outTradeNo: "N1")
-        guard case .applied(let transition, .query) = report.result else {
+        guard case .applied(let transition, .query, _) = report.result else {
             Issue.record("expected an applied transition, got \(report.result)")
             return
         }

@@ -64,7 +64,7 @@ struct TradeApplierProperties {
                     ? status : Invariant5.status(after: status, everPaid: everPaid, totalFen: totalFen, observed: fact.observation)
 
                 switch result {
-                case .applied(let transition, let source):
+                case .applied(let transition, let source, _):
                     #expect(review == nil, "applied where a person must look: \(context)")
                     #expect(source == fact.source && transition.from == status && transition.to == after, "\(context)")
                     #expect(events.count == eventsBefore + 1, "one event per change: \(context)")

@@ -481,6 +481,14 @@ struct StoreConformanceTests {
                         previousSecretExpiresAt: now.addingTimeInterval(60), enabled: false, disabledReason: "operator",
                         failingSince: now.addingTimeInterval(-60), createdAt: now, updatedAt: now.addingTimeInterval(1)))
                 try tx.insertWebhookEndpoint(endpoint("ep_c", types: ["order.closed"], at: now))
+                // Refund requests, every column used.
+                _ = try tx.insertRefund(
+                    Refund(
+                        outTradeNo: "C2", outRequestNo: "R1", amountFen: 1000, reason: "damaged", status: .succeeded, refundedAt: now,
+                        fundChange: true, createdAt: now, updatedAt: now.addingTimeInterval(1)))
+                _ = try tx.insertRefund(
+                    Refund(outTradeNo: "C2", outRequestNo: "R2", amountFen: 2000, status: .failed, failure: "ACQ.X: no", createdAt: now))
+                _ = try tx.insertRefund(Refund(outTradeNo: "C2", outRequestNo: "R3", amountFen: 3000, createdAt: now))
                 let paid = try #require(try tx.orderEvents("C1").last?.id)
                 try tx.publish(webhookEvent("evt_1", order: "C1", sequence: 1, orderEventId: paid, at: now), now: now)
                 try tx.publish(webhookEvent("evt_2", order: "C1", sequence: 2, type: "order.refunded", at: now), now: now)
@@ -506,6 +514,7 @@ struct StoreConformanceTests {
                 // The retry's row; the first-try success of the other job writes none (its job row is its record).
                 #expect(first.first { $0.table == .jobAttempts }?.source == 1)
                 #expect(first.first { $0.table == .webhookEndpoints }?.copied == 3)
+                #expect(first.first { $0.table == .refunds }?.copied == 3)
                 #expect(first.first { $0.table == .webhookEvents }?.copied == 3)
                 #expect(first.first { $0.table == .deliveryAttempts }?.copied == 3)
                 let again = try await StoreCopier.copy(from: source, to: target, pageSize: 2)
@@ -525,6 +534,14 @@ struct StoreConformanceTests {
                     )
                 }
                 #expect(copiedEndpoints == sourceEndpoints)
+                let (sourceRefunds, copiedRefunds) = (
+                    try await source.read { db in try db.refunds("C2") }, try await target.read { db in try db.refunds("C2") }
+                )
+                #expect(copiedRefunds == sourceRefunds && copiedRefunds.count == 3)
+                let newRefund = try await target.write { tx in
+                    try tx.insertRefund(Refund(outTradeNo: "C2", outRequestNo: "R4", amountFen: 1, createdAt: now))
+                }
+                #expect(try #require(newRefund.id) > sourceRefunds.compactMap(\.id).max()!)
                 #expect(copiedEvents == sourceEvents)
                 #expect(copiedAttempts == sourceAttempts)
                 #expect(Set(undelivered.keys) == ["ep_b", "ep_c"])

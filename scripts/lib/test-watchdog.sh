@@ -54,5 +54,17 @@ test_watchdog() {
     fi
     echo "test: tests that started and did not finish:"
     unfinished_tests "$events"
-    for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
+    # The daemons the hung tests started go too (servers that detached, such as PostgreSQL's, stay).
+    local all=$pids
+    for pid in $pids; do all+=" $(descendants "$pid")"; done
+    for pid in $all; do kill -9 "$pid" 2>/dev/null || true; done
+}
+
+# Every process below PID.
+descendants() {
+    local child
+    for child in $(pgrep -P "$1"); do
+        echo "$child"
+        descendants "$child"
+    done
 }

@@ -176,6 +176,44 @@ public struct TradeRefund: AlipayRequest {
     }
 }
 
+/// `alipay.trade.fastpay.refund.query`: what became of one refund request. Settles a `trade.refund` whose answer
+/// never came (a timeout, a 5xx): Alipay's rule is that the refund succeeded when the answer carries it
+/// (`refund_amount`) with `refund_status` absent or `REFUND_SUCCESS`; an answer without it means no refund was made.
+public struct TradeRefundQuery: AlipayRequest {
+    /// The verified `alipay_trade_fastpay_refund_query_response`.
+    public typealias Response = TradeRefundQueryResponse
+    /// `alipay.trade.fastpay.refund.query`.
+    public static var method: String { "alipay.trade.fastpay.refund.query" }
+    /// Encrypted when content encryption is configured, like the refund itself.
+    public static var encryptsContent: Bool { true }
+    /// `out_trade_no`.
+    public var outTradeNo: String?
+    /// `trade_no`.
+    public var tradeNo: String?
+    /// `out_request_no` of the refund asked about.
+    public var outRequestNo: String
+    /// `query_options`: `gmt_refund_pay` makes the answer carry when the money went back.
+    public var queryOptions: [String]?
+
+    /// Creates a refund query, asking for `gmt_refund_pay` by default.
+    public init(outTradeNo: String? = nil, tradeNo: String? = nil, outRequestNo: String, queryOptions: [String]? = ["gmt_refund_pay"]) {
+        self.outTradeNo = outTradeNo
+        self.tradeNo = tradeNo
+        self.outRequestNo = outRequestNo
+        self.queryOptions = queryOptions
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case outTradeNo = "out_trade_no", tradeNo = "trade_no", outRequestNo = "out_request_no", queryOptions = "query_options"
+    }
+
+    /// Requires an order or trade number and the refund's request number.
+    public func validate() throws(RequestError) {
+        try RequestChecks.identified(outTradeNo, tradeNo)
+        guard !outRequestNo.isEmpty else { throw RequestError("out_request_no is required") }
+    }
+}
+
 enum RequestChecks {
     static func outTradeNo(_ value: String) throws(RequestError) {
         if let problem = AlipayLimits.outTradeNoProblem(value) { throw RequestError(problem) }

@@ -112,6 +112,39 @@ public struct TradeRefundResponse: Decodable, Sendable {
     }
 }
 
+/// The verified content of `alipay_trade_fastpay_refund_query_response`.
+public struct TradeRefundQueryResponse: Decodable, Sendable {
+    /// `code`, "10000" on success (also when no such refund was made).
+    public let code: String
+    /// `msg`.
+    public let msg: String
+    /// `trade_no`.
+    public let tradeNo: String?
+    /// `out_trade_no`.
+    public let outTradeNo: String?
+    /// `out_request_no`.
+    public let outRequestNo: String?
+    /// `total_amount` of the trade.
+    public let totalAmount: Amount?
+    /// `refund_amount` of this refund request; absent when Alipay made no such refund.
+    public let refundAmount: Amount?
+    /// `refund_status`: `REFUND_SUCCESS`, or absent.
+    public let refundStatus: String?
+    /// `gmt_refund_pay`, when `query_options` asked for it.
+    public let gmtRefundPay: String?
+
+    /// Alipay's rule: the refund was made when the answer carries it and does not say otherwise.
+    public var refundSucceeded: Bool {
+        refundAmount != nil && (refundStatus == nil || refundStatus == "REFUND_SUCCESS")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, msg, tradeNo = "trade_no", outTradeNo = "out_trade_no", outRequestNo = "out_request_no"
+        case totalAmount = "total_amount", refundAmount = "refund_amount", refundStatus = "refund_status"
+        case gmtRefundPay = "gmt_refund_pay"
+    }
+}
+
 /// What a gateway call came to, in the terms a worker acts on.
 public enum GatewayOutcome<Response: Sendable>: Sendable {
     /// Code 10000 and the signature verified.

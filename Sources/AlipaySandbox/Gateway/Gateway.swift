@@ -134,6 +134,26 @@ struct Gateway: Sendable {
                 node.add("refund_fee", result.trade.refundedAmount.description)
                 node.add("gmt_refund_pay", result.refund.gmtRefund)
                 return node.text
+            case .refundQuery:
+                let reference = try biz.tradeReference()
+                guard let requestNo = biz.outRequestNo, !requestNo.isEmpty else {
+                    throw TradeError.invalidParameter("out_request_no is required")
+                }
+                guard let trade = await sandbox.existingTrade(outTradeNo: reference.outTradeNo, tradeNo: reference.tradeNo) else {
+                    throw TradeError.tradeNotExist
+                }
+                var node = Self.successNode()
+                node.add("trade_no", trade.tradeNo)
+                node.add("out_trade_no", trade.outTradeNo)
+                node.add("out_request_no", requestNo)
+                // Alipay answers 10000 for a request number it never refunded, without the refund's fields.
+                if let refund = trade.refunds.first(where: { $0.outRequestNo == requestNo }) {
+                    node.add("total_amount", trade.totalAmount.description)
+                    node.add("refund_amount", refund.refundAmount.description)
+                    node.add("refund_status", "REFUND_SUCCESS")
+                    if biz.queryOptions?.contains("gmt_refund_pay") == true { node.add("gmt_refund_pay", refund.gmtRefund) }
+                }
+                return node.text
             case .certDownload:
                 guard let sn = biz.alipayCertSN, !sn.isEmpty else { throw TradeError.invalidParameter("alipay_cert_sn is required") }
                 guard let pem = sandbox.certificates?.certificatePEM(sn: sn) else { throw TradeError.certNotExist }

@@ -47,6 +47,10 @@ public struct NotifyConfiguration: Sendable {
         public var pollMilliseconds = 200
         public var sweepIntervalSeconds = 30.0
         public var reconcileAfterSeconds = 120.0
+        /// Paid orders are asked about too (a lost refund notification): the first query this long after payment…
+        public var reconcilePaidAfterSeconds = 3600.0
+        /// …then on the decaying schedule until this many hours after payment; 0 turns it off.
+        public var reconcilePaidForHours = 24.0
         public var confirmWithQuery = false
     }
 
@@ -273,6 +277,8 @@ extension NotifyConfiguration {
         worker.pollMilliseconds = try values.int("worker.pollMilliseconds", in: 1...600_000) ?? worker.pollMilliseconds
         worker.sweepIntervalSeconds = try values.seconds("worker.sweepIntervalSeconds") ?? worker.sweepIntervalSeconds
         worker.reconcileAfterSeconds = try values.seconds("worker.reconcileAfterSeconds") ?? worker.reconcileAfterSeconds
+        worker.reconcilePaidAfterSeconds = try values.seconds("worker.reconcilePaidAfterSeconds") ?? worker.reconcilePaidAfterSeconds
+        worker.reconcilePaidForHours = try values.seconds("worker.reconcilePaidForHours") ?? worker.reconcilePaidForHours
         worker.confirmWithQuery = try values.bool("worker.confirmWithQuery") ?? worker.confirmWithQuery
         if worker.retryMaxSeconds < worker.retryBaseSeconds {
             throw ConfigurationError("worker.retryMaxSeconds (WORKER_RETRY_MAX_SECONDS) must not be below worker.retryBaseSeconds")

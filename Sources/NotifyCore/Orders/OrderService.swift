@@ -188,22 +188,22 @@ public struct OrderService: Sendable {
         }
     }
 
-    /// The order as the API and the CLI show it.
+    /// The order as the API and the CLI show it, with its refunds.
     public func find(_ outTradeNo: String) async throws(OrderServiceError) -> OrderView {
-        let order: Order?
+        let found: (Order, [Refund])?
         do {
-            order = try await store.order(outTradeNo)
+            found = try await store.read { db in try db.order(outTradeNo).map { ($0, try db.refunds(outTradeNo)) } }
         } catch {
             throw .unavailable("cannot read the order: \(error)")
         }
-        guard let order else { throw .notFound(outTradeNo: outTradeNo) }
-        return OrderView(order)
+        guard let (order, refunds) = found else { throw .notFound(outTradeNo: outTradeNo) }
+        return OrderView(order, refunds: refunds)
     }
 
     /// Orders, newest first, optionally of one status.
     public func list(status: OrderStatus?, limit: Int = 100) async throws(OrderServiceError) -> [OrderView] {
         do {
-            return try await store.read { db in try db.orders(status: status, limit: limit) }.map(OrderView.init)
+            return try await store.read { db in try db.orders(status: status, limit: limit) }.map { OrderView($0) }
         } catch {
             throw .unavailable("cannot list orders: \(error)")
         }

@@ -39,7 +39,10 @@ public enum OrderStateMachine {
 
         if target == order.status {
             if order.status.isPaid, let refund, refund > order.refundedFen {
-                let detail = "partial refund: \(fen(refund)) refunded of \(fen(order.totalFen))"
+                let detail =
+                    refund == order.totalFen
+                    ? "refunded in full: \(fen(refund)) of \(fen(order.totalFen)) (Alipay closes the trade)"
+                    : "partial refund: \(fen(refund)) refunded of \(fen(order.totalFen))"
                 return .apply(Transition(from: order.status, to: order.status, kind: .partialRefund, refundedFen: refund, detail: detail))
             }
             return .unchanged("repeated: the order is already \(order.status)")
@@ -48,6 +51,19 @@ public enum OrderStateMachine {
         if target == .tradeClosed {
             switch order.status {
             case .created, .waitBuyerPay:
+                if let refund, refund > 0 {
+                    // Closed after a refund: the buyer paid first, and that notification is late or lost. The payment is
+                    // recorded first; the same fact then closes the order as a full refund (the next decision).
+                    guard refund == order.totalFen else {
+                        return .review(
+                            .refundMismatch,
+                            "TRADE_CLOSED with refund_fee \(fen(refund)) of \(fen(order.totalFen)) for an order not paid here: not a full refund")
+                    }
+                    return .apply(
+                        Transition(
+                            from: order.status, to: .tradeSuccess, kind: .payment, refundedFen: nil,
+                            detail: "paid (Alipay reports the trade closed after a refund of \(fen(refund)), so it was paid first)"))
+                }
                 return .apply(Transition(from: order.status, to: .tradeClosed, kind: .closeUnpaid, refundedFen: nil, detail: "closed unpaid"))
             case .tradeSuccess:
                 // Alipay closes a paid trade only once it is fully refunded; a query answer carries no refund_fee.

@@ -34,15 +34,20 @@ public struct OrderView: Codable, Sendable, Equatable {
     public var closedAt: String?
     /// When money last went back to the buyer (`gmt_refund`), ISO 8601 UTC.
     public var refundedAt: String?
+    /// The order's refund requests, oldest first: only in the view of one order (`GET /api/orders/{n}`,
+    /// `notifyctl orders show`), absent from lists.
+    public var refunds: [RefundView]?
 
     enum CodingKeys: String, CodingKey {
         case outTradeNo = "out_trade_no", status, totalAmount = "total_amount", subject, tradeNo = "trade_no"
         case refundedAmount = "refunded_amount", needsReview = "needs_review", reviewReason = "review_reason"
         case createdAt = "created_at", updatedAt = "updated_at", paidAt = "paid_at", closedAt = "closed_at", refundedAt = "refunded_at"
+        case refunds
     }
 
-    /// The view of a stored order.
-    public init(_ order: Order) {
+    /// The view of a stored order, with its refunds when given.
+    public init(_ order: Order, refunds: [Refund]? = nil) {
+        self.refunds = refunds?.map(RefundView.init)
         outTradeNo = order.outTradeNo
         status = order.status.rawValue
         totalAmount = Amount(fen: order.totalAmountFen).description
@@ -74,6 +79,7 @@ public struct OrderView: Codable, Sendable, Equatable {
         try container.encode(paidAt, forKey: .paidAt)
         try container.encode(closedAt, forKey: .closedAt)
         try container.encode(refundedAt, forKey: .refundedAt)
+        try container.encodeIfPresent(refunds, forKey: .refunds)
     }
 
     /// ISO 8601 in UTC with seconds, e.g. `2025-01-31T08:15:00Z` (AlipayKit's ``ChinaTime/utcISO8601(_:)``).

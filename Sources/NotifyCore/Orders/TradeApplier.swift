@@ -75,60 +75,80 @@ public struct TradeApplier: Sendable {
 
     /// Applies a fact: checks, state machine, the order change with its one event, and the job's completion — all
     /// inside `db`'s transaction. Without a lease (`notifyctl reconcile`) only the order is written.
+    ///
+    /// A fact may take more than one move, each with its own event: `TRADE_CLOSED` after a full refund for an order
+    /// still unpaid here records the payment, then the refund that closed it. The rules are asked again after each
+    /// move until they have nothing more to do. A refund fact (`out_biz_no`, `out_request_no`) also settles the
+    /// refund request it names (see ``RefundRecords``).
     public func apply(_ fact: TradeFact, lease: JobLease?, now: Date, in db: any StoreTransaction) throws -> TradeApplication {
         // The order is read for update: on PostgreSQL a second worker applying a fact of the same order waits here
         // until this transaction ends, then reads the status this one left.
-        switch try evaluate(fact, found: db.order(fact.outTradeNo, forUpdate: true)) {
-        case .review(let reason, let detail, let order):
-            if order != nil {
-                try db.flagForReview(fact.outTradeNo, reason: "\(reason.rawValue): \(detail)")
-            }
-            try OrderEvents.publishedReview(outTradeNo: fact.outTradeNo, order: order, reason: reason, detail: detail, now: now, in: db)
-            if let lease {
-                try db.deadLetter(lease, reason: "\(reason.rawValue): \(detail) — \(reason.operatorHint)")
-            }
-            return .review(reason, detail)
+        var found = try db.order(fact.outTradeNo, forUpdate: true)
+        var moves: [Transition] = []
+        for _ in 0..<3 {
+            switch try evaluate(fact, found: found) {
+            case .review(let reason, let detail, let order):
+                if order != nil {
+                    try db.flagForReview(fact.outTradeNo, reason: "\(reason.rawValue): \(detail)")
+                }
+                try OrderEvents.publishedReview(outTradeNo: fact.outTradeNo, order: order, reason: reason, detail: detail, now: now, in: db)
+                if let lease {
+                    try db.deadLetter(lease, reason: "\(reason.rawValue): \(detail) — \(reason.operatorHint)")
+                }
+                return .review(reason, detail)
 
-        case .decided(.unchanged(let why), let order):
-            if let lease { try db.complete(lease) }
-            return .unchanged(status: order.status, reason: why)
+            case .decided(.unchanged(let why), let order):
+                if moves.isEmpty { try RefundRecords.record(fact, refundedBefore: order.refundedFen, now: now, in: db) }
+                if let lease { try db.complete(lease) }
+                guard let last = moves.last else { return .unchanged(status: order.status, reason: why) }
+                return .applied(last, source: fact.source, earlier: Array(moves.dropLast()))
 
-        case .decided(.review(let reason, let detail), _):
-            // evaluate() turns state-machine reviews into .review above; kept total for the compiler.
-            throw JobFailure.permanent("\(reason.rawValue): \(detail)")
+            case .decided(.review(let reason, let detail), _):
+                // evaluate() turns state-machine reviews into .review above; kept total for the compiler.
+                throw JobFailure.permanent("\(reason.rawValue): \(detail)")
 
-        case .decided(.apply(let transition), let order):
-            if confirmWithQuery, fact.source == .notification, transition.kind == .payment, !fact.confirmedByQuery {
-                throw JobFailure.retryable("payment of \(order.outTradeNo) not confirmed by alipay.trade.query yet")
+            case .decided(.apply(let transition), let order):
+                if confirmWithQuery, fact.source == .notification, transition.kind == .payment, !fact.confirmedByQuery {
+                    throw JobFailure.retryable("payment of \(order.outTradeNo) not confirmed by alipay.trade.query yet")
+                }
+                if moves.isEmpty { try RefundRecords.record(fact, refundedBefore: order.refundedFen, now: now, in: db) }
+                found = try move(order, transition, fact: fact, lease: lease, now: now, in: db)
+                moves.append(transition)
             }
-            let changes = OrderChanges(
-                tradeNo: order.tradeNo == nil ? fact.tradeNo : nil,
-                refundedFen: transition.refundedFen,
-                paidAt: transition.kind == .payment && order.paidAt == nil ? (fact.paidAt ?? now) : nil,
-                // Alipay's clock for Alipay's facts (they line up with its statements); ours when it gives none.
-                closedAt: transition.to == .tradeClosed ? (fact.closedAt ?? now) : nil,
-                refundedAt: transition.kind == .partialRefund || transition.kind == .fullRefund ? (fact.refundedAt ?? now) : nil)
-            let event = OrderEvent(
-                outTradeNo: order.outTradeNo, fromStatus: transition.from, toStatus: transition.to,
-                source: fact.source.rawValue, jobId: lease?.jobId, notifyId: fact.notifyId,
-                detail: "\(transition.detail) (\(fact.summary))", createdAt: now)
-            guard let orderEventId = try db.transition(order, to: transition.to, changes: changes, event: event) else {
-                // The order was read for update in this transaction, so this means another writer got in between
-                // anyway (an engine without row locks): nothing was written, and the retry re-reads the order.
-                throw JobFailure.retryable("order \(order.outTradeNo) changed while being updated")
-            }
-            // The order as the transition left it, and the event it wrote: what the merchant's application is told.
-            var changed = order
-            changed.status = transition.to
-            changed.tradeNo = order.tradeNo ?? changes.tradeNo
-            changed.refundedFen = changes.refundedFen ?? order.refundedFen
-            changed.paidAt = order.paidAt ?? changes.paidAt
-            changed.closedAt = order.closedAt ?? changes.closedAt
-            changed.refundedAt = changes.refundedAt ?? order.refundedAt
-            try OrderEvents.published(changed, transition: transition, orderEventId: orderEventId, now: now, in: db)
-            if let lease { try db.complete(lease) }
-            return .applied(transition, source: fact.source)
         }
+        throw JobFailure.permanent("\(fact.summary): the rules kept moving order \(fact.outTradeNo) (\(moves.map(\.detail))); a bug")
+    }
+
+    /// Writes one allowed move with its event and reports it to the outbox; the order as it left it.
+    private func move(_ order: Order, _ transition: Transition, fact: TradeFact, lease: JobLease?, now: Date, in db: any StoreTransaction) throws
+        -> Order
+    {
+        let changes = OrderChanges(
+            tradeNo: order.tradeNo == nil ? fact.tradeNo : nil,
+            refundedFen: transition.refundedFen,
+            paidAt: transition.kind == .payment && order.paidAt == nil ? (fact.paidAt ?? now) : nil,
+            // Alipay's clock for Alipay's facts (they line up with its statements); ours when it gives none.
+            closedAt: transition.to == .tradeClosed ? (fact.closedAt ?? now) : nil,
+            refundedAt: transition.kind == .partialRefund || transition.kind == .fullRefund ? (fact.refundedAt ?? now) : nil)
+        let event = OrderEvent(
+            outTradeNo: order.outTradeNo, fromStatus: transition.from, toStatus: transition.to,
+            source: fact.source.rawValue, jobId: lease?.jobId, notifyId: fact.notifyId,
+            detail: "\(transition.detail) (\(fact.summary))", createdAt: now)
+        guard let orderEventId = try db.transition(order, to: transition.to, changes: changes, event: event) else {
+            // The order was read for update in this transaction, so this means another writer got in between
+            // anyway (an engine without row locks): nothing was written, and the retry re-reads the order.
+            throw JobFailure.retryable("order \(order.outTradeNo) changed while being updated")
+        }
+        // The order as the transition left it, and the event it wrote: what the merchant's application is told.
+        var changed = order
+        changed.status = transition.to
+        changed.tradeNo = order.tradeNo ?? changes.tradeNo
+        changed.refundedFen = changes.refundedFen ?? order.refundedFen
+        changed.paidAt = order.paidAt ?? changes.paidAt
+        changed.closedAt = order.closedAt ?? changes.closedAt
+        changed.refundedAt = changes.refundedAt ?? order.refundedAt
+        try OrderEvents.published(changed, transition: transition, orderEventId: orderEventId, now: now, in: db)
+        return changed
     }
 
     /// Records a review found before a fact could be built (a foreign `app_id` rejected by the verifier):
@@ -153,8 +173,9 @@ public struct TradeApplier: Sendable {
 
 /// What applying one fact did.
 public enum TradeApplication: Sendable, Equatable {
-    /// The order changed (one event appended); `source` is where the fact came from.
-    case applied(Transition, source: TradeFact.Source)
+    /// The order changed (one event appended per move); `source` is where the fact came from. `earlier` holds the
+    /// moves before the last one when a fact took more than one (a payment recorded before the refund that closed it).
+    case applied(Transition, source: TradeFact.Source, earlier: [Transition] = [])
     /// Nothing to do: stale, repeated, or still waiting.
     case unchanged(status: OrderStatus, reason: String)
     /// The order (if any) is flagged for review and was not changed; the job is dead.

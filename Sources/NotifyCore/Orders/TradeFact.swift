@@ -15,6 +15,8 @@ public struct TradeFact: Sendable, Equatable {
         case query
         /// The order timed out and was closed with `alipay.trade.close`.
         case timeout
+        /// A verified `alipay.trade.refund` or `alipay.trade.fastpay.refund.query` answer about our own refund.
+        case refund
     }
 
     /// Who the message says the trade belongs to; checked against the configuration.
@@ -55,12 +57,14 @@ public struct TradeFact: Sendable, Equatable {
     public var closedAt: Date?
     /// When money went back to the buyer, as Alipay says (`gmt_refund` of a notification).
     public var refundedAt: Date?
+    /// The refund request a refund fact is about (`out_biz_no` of a notification, our `out_request_no`).
+    public var outRequestNo: String?
 
     /// A fact from its parts.
     public init(
         outTradeNo: String, status: OrderStatus, totalAmount: Amount, refundFee: Amount? = nil, tradeNo: String? = nil,
         party: Party? = nil, source: Source, notifyId: String? = nil, confirmedByQuery: Bool = false, paidAt: Date? = nil,
-        closedAt: Date? = nil, refundedAt: Date? = nil
+        closedAt: Date? = nil, refundedAt: Date? = nil, outRequestNo: String? = nil
     ) {
         self.outTradeNo = outTradeNo
         self.status = status
@@ -74,6 +78,7 @@ public struct TradeFact: Sendable, Equatable {
         self.paidAt = paidAt
         self.closedAt = closedAt
         self.refundedAt = refundedAt
+        self.outRequestNo = outRequestNo
     }
 
     /// The fact a verified notification states.
@@ -84,7 +89,8 @@ public struct TradeFact: Sendable, Equatable {
             party: Party(appId: notification.appId, sellerId: notification.sellerId), source: .notification,
             notifyId: notification.notifyId, paidAt: notification.gmtPayment.flatMap(RequestSigner.date(fromTimestamp:)),
             closedAt: notification.gmtClose.flatMap(RequestSigner.date(fromTimestamp:)),
-            refundedAt: notification.gmtRefund.flatMap(RequestSigner.date(fromTimestamp:)))
+            refundedAt: notification.gmtRefund.flatMap(RequestSigner.date(fromTimestamp:)),
+            outRequestNo: notification.refundFee == nil ? nil : notification.outBizNo)
     }
 
     /// What the state machine sees of it.
@@ -99,6 +105,7 @@ public struct TradeFact: Sendable, Equatable {
         case .notification: text = "notification \(notifyId ?? "?")"
         case .query: text = "trade.query"
         case .timeout: text = "trade.close"
+        case .refund: text = "trade.refund \(outRequestNo ?? "?")"
         }
         text += ": \(status.rawValue), total_amount \(totalAmount)"
         if let refundFee { text += ", refund_fee \(refundFee)" }

@@ -26,9 +26,10 @@ public struct Reconciler: Sendable {
         self.metrics = metrics
     }
 
-    /// A `reconcile` job: query the trade of a still-unpaid order and apply the verified answer.
+    /// A `reconcile` job: query the trade of a still-unpaid order, or of a paid one that may have been refunded
+    /// (`TRADE_CLOSED` after a full refund, `TRADE_FINISHED`), and apply the verified answer.
     public func reconcile(_ job: Job, lease: JobLease, now: Date) async throws -> TradeApplication {
-        let order = try await unpaidOrder(of: job, lease: lease)
+        let order = try await unpaidOrder(of: job, lease: lease, alsoPaid: true)
         guard case .unpaid(let order) = order else { return try await finish(order, lease: lease) }
 
         let outcome = await gateway.query(outTradeNo: order.outTradeNo)
@@ -142,15 +143,16 @@ public struct Reconciler: Sendable {
         case settled(Order, String)
     }
 
-    /// The job's order if it still needs Alipay; a vanished order is a permanent failure.
-    private func unpaidOrder(of job: Job, lease: JobLease) async throws -> Lookup {
+    /// The job's order if it still needs Alipay (unpaid, or with `alsoPaid` paid and still refundable); a vanished
+    /// order is a permanent failure.
+    private func unpaidOrder(of job: Job, lease: JobLease, alsoPaid: Bool = false) async throws -> Lookup {
         guard let outTradeNo = job.outTradeNo else {
             throw JobFailure.permanent("\(job.kind.rawValue) job \(lease.jobId) names no order")
         }
         guard let order = try await store.order(outTradeNo) else {
             throw JobFailure.permanent("order \(outTradeNo) no longer exists")
         }
-        if order.status.isUnpaid {
+        if order.status.isUnpaid || (alsoPaid && order.status == .tradeSuccess) {
             return .unpaid(order)
         }
         return .settled(order, "the order is already \(order.status): nothing to ask Alipay")

@@ -20,13 +20,22 @@ public struct Sweeper: Service {
         public var interval: Duration
         /// Orders looked at per sweep, oldest first.
         public var batchSize: Int
+        /// When paid orders are queried, measured from the payment (a lost refund notification).
+        public var paidSchedule: ReconcileSchedule
+        /// Seconds after payment past which a paid order is no longer queried; 0: paid orders are never queried.
+        public var paidWindow: Double
 
         /// A policy from its parts.
-        public init(schedule: ReconcileSchedule, timeout: Double, interval: Duration, batchSize: Int = 500) {
+        public init(
+            schedule: ReconcileSchedule, timeout: Double, interval: Duration, batchSize: Int = 500,
+            paidSchedule: ReconcileSchedule = ReconcileSchedule(first: 3600), paidWindow: Double = 0
+        ) {
             self.schedule = schedule
             self.timeout = timeout
             self.interval = interval
             self.batchSize = batchSize
+            self.paidSchedule = paidSchedule
+            self.paidWindow = paidWindow
         }
 
         /// The policy of a configuration (`worker.reconcileAfterSeconds`, `worker.sweepIntervalSeconds`, `orders.timeoutMinutes`).
@@ -34,7 +43,9 @@ public struct Sweeper: Service {
             self.init(
                 schedule: ReconcileSchedule(first: configuration.worker.reconcileAfterSeconds),
                 timeout: Double(configuration.ordersTimeoutMinutes) * 60,
-                interval: .milliseconds(Int64(max(0.05, configuration.worker.sweepIntervalSeconds) * 1000)))
+                interval: .milliseconds(Int64(max(0.05, configuration.worker.sweepIntervalSeconds) * 1000)),
+                paidSchedule: ReconcileSchedule(first: configuration.worker.reconcilePaidAfterSeconds),
+                paidWindow: configuration.worker.reconcilePaidForHours * 3600)
         }
     }
 
@@ -44,6 +55,10 @@ public struct Sweeper: Service {
         public var reconcile: Int
         /// New `close` jobs.
         public var close: Int
+        /// New `reconcile` jobs for paid orders.
+        public var paid: Int = 0
+        /// New `refund` jobs for pending refunds whose job ended without settling them.
+        public var refunds: Int = 0
     }
 
     /// The store holding orders and jobs.
@@ -70,8 +85,13 @@ public struct Sweeper: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let report = try await sweep()
-                if report.reconcile + report.close > 0 {
-                    logger.info("sweep enqueued jobs", metadata: ["reconcile": "\(report.reconcile)", "close": "\(report.close)"])
+                if report.reconcile + report.close + report.paid + report.refunds > 0 {
+                    logger.info(
+                        "sweep enqueued jobs",
+                        metadata: [
+                            "reconcile": "\(report.reconcile)", "close": "\(report.close)", "reconcile_paid": "\(report.paid)",
+                            "refund": "\(report.refunds)",
+                        ])
                 }
             } catch {
                 logger.error("sweep failed; trying again at the next interval", metadata: ["error": "\(error)"])
@@ -101,8 +121,37 @@ public struct Sweeper: Service {
                 default: break
                 }
             }
+            // Only orders young enough for another point of the schedule: so every order read gets a job, and a large
+            // number of older paid orders cannot starve newer ones.
+            if let lastAge = policy.paidSchedule.ages(upTo: policy.paidWindow).last {
+                let paid = try db.paidOrdersWithoutJobs(
+                    paidAfter: now.addingTimeInterval(-lastAge), paidBefore: now.addingTimeInterval(-policy.paidSchedule.first),
+                    liveKinds: [.reconcile], limit: policy.batchSize)
+                for order in paid where try Self.enqueueNextPaid(order, now: now, policy: policy, in: db) { report.paid += 1 }
+            }
+            // A refund whose job ended without settling it (a worker that did not know `refund` jobs, a pruned job):
+            // a new job asks Alipay again, with the same out_request_no. A dead one waits for an operator's replay.
+            for refund in try db.pendingRefundsWithoutJobs(createdBefore: now.addingTimeInterval(-policy.schedule.first), limit: policy.batchSize)
+            where try db.enqueue(Refunder.job(for: refund, runAt: now)).inserted {
+                report.refunds += 1
+            }
             return report
         }
+    }
+
+    /// Enqueues the next query of a paid order on its schedule measured from the payment, while it is within the
+    /// window; true when a job was added.
+    static func enqueueNextPaid(_ order: Order, now: Date, policy: Policy, in db: any StoreTransaction) throws -> Bool {
+        guard let paidAt = order.paidAt else { return false }
+        let last = try db.latestJob(kind: .reconcile, outTradeNo: order.outTradeNo)
+        // Only queries made after the payment count: the unpaid order's own schedule came before.
+        let lastAge = last.map { max($0.runAt, $0.updatedAt).timeIntervalSince(paidAt) }.flatMap { $0 >= 0 ? $0 : nil }
+        let nextAge = policy.paidSchedule.next(after: lastAge)
+        guard nextAge <= policy.paidWindow else { return false }
+        let job = NewJob(
+            kind: .reconcile, uniqueKey: "reconcile:\(order.outTradeNo)", outTradeNo: order.outTradeNo,
+            runAt: max(now, paidAt.addingTimeInterval(nextAge)))
+        return try db.enqueue(job).inserted
     }
 
     /// Enqueues what comes next for an unpaid order without a live job: the next reconcile on the schedule, measured

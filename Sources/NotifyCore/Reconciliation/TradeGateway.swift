@@ -8,6 +8,10 @@ public protocol TradeGateway: Sendable {
     func query(outTradeNo: String) async -> GatewayOutcome<TradeQueryResponse>
     /// `alipay.trade.close` for one order.
     func close(outTradeNo: String) async -> GatewayOutcome<TradeCloseResponse>
+    /// `alipay.trade.refund` of one refund request (idempotent at Alipay on `out_request_no`).
+    func refund(_ request: TradeRefund) async -> GatewayOutcome<TradeRefundResponse>
+    /// `alipay.trade.fastpay.refund.query` for one refund request.
+    func refundQuery(outTradeNo: String, outRequestNo: String) async -> GatewayOutcome<TradeRefundQueryResponse>
 }
 
 extension AlipayClient: TradeGateway {
@@ -19,5 +23,15 @@ extension AlipayClient: TradeGateway {
     /// `alipay.trade.close` by `out_trade_no`, response verified by the client.
     public func close(outTradeNo: String) async -> GatewayOutcome<TradeCloseResponse> {
         await execute(TradeClose(outTradeNo: outTradeNo))
+    }
+
+    /// `alipay.trade.refund`, response verified by the client.
+    public func refund(_ request: TradeRefund) async -> GatewayOutcome<TradeRefundResponse> {
+        await execute(request)
+    }
+
+    /// `alipay.trade.fastpay.refund.query` by `out_trade_no` and `out_request_no`, response verified by the client.
+    public func refundQuery(outTradeNo: String, outRequestNo: String) async -> GatewayOutcome<TradeRefundQueryResponse> {
+        await execute(TradeRefundQuery(outTradeNo: outTradeNo, outRequestNo: outRequestNo))
     }
 }

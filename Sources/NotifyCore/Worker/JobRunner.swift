@@ -25,13 +25,16 @@ public struct JobRunner: Sendable {
     public let now: @Sendable () -> Date
     /// `deliver` jobs (order events to the merchant's endpoints); nil in processes that send none.
     public let deliverer: WebhookDeliverer?
+    /// `refund` jobs; nil in processes that run none (a `refund` job then fails as unknown to them).
+    public let refunder: Refunder?
 
     /// A runner from its parts.
     public init(
         store: any Store, notifications: NotificationProcessor, reconciler: Reconciler, retry: RetryPolicies, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
-        deliverer: WebhookDeliverer? = nil
+        deliverer: WebhookDeliverer? = nil, refunder: Refunder? = nil
     ) {
         self.deliverer = deliverer
+        self.refunder = refunder
         self.store = store
         self.notifications = notifications
         self.reconciler = reconciler
@@ -42,7 +45,7 @@ public struct JobRunner: Sendable {
     }
 
     /// The job kinds of the worker's main lane.
-    public static let kinds: Set<JobKind> = [.notification, .reconcile, .close]
+    public static let kinds: Set<JobKind> = [.notification, .reconcile, .close, .refund]
     /// The job kinds of the delivery lane (their own concurrency: a slow endpoint never takes the main lane's slots).
     public static let deliveryKinds: Set<JobKind> = [.deliver]
 
@@ -63,7 +66,7 @@ public struct JobRunner: Sendable {
         return report
     }
 
-    /// A job whose outcome is a ``TradeApplication`` (notification, reconcile, close).
+    /// A job whose outcome is a ``TradeApplication`` (notification, reconcile, close, refund).
     private func runRules(_ job: Job, lease: JobLease) async -> JobReport {
         let report: JobReport
         do {
@@ -138,6 +141,7 @@ public struct JobRunner: Sendable {
         case .notification: return try await notifications.process(job, lease: lease, now: now())
         case .reconcile: return try await reconciler.reconcile(job, lease: lease, now: now())
         case .close: return try await reconciler.close(job, lease: lease, now: now())
+        case .refund where refunder != nil: return try await refunder!.refund(job, lease: lease, now: now())
         default: throw JobFailure.permanent("\(job.kind) jobs are not known to this worker version; upgrade it, then replay")
         }
     }
@@ -202,8 +206,8 @@ public struct JobRunner: Sendable {
         switch report.outcome {
         case .applied:
             metrics.job(kind: report.kind.rawValue, outcome: "done")
-            if case .applied(let transition, let source) = report.result {
-                metrics.applied(transition, source: source)
+            if case .applied(let transition, let source, let earlier) = report.result {
+                for move in earlier + [transition] { metrics.applied(move, source: source) }
                 logger.info("order updated: \(report.message)", metadata: metadata)
             } else {
                 logger.info("\(report.message)", metadata: metadata)
@@ -285,9 +289,10 @@ public struct JobReport: Sendable {
         let outcome: Outcome
         let message: String
         switch result {
-        case .applied(let transition, _):
+        case .applied(let transition, _, let earlier):
             outcome = .applied
-            message = "\(job.outTradeNo ?? "?"): \(transition.from) → \(transition.to) (\(transition.detail))"
+            message = (earlier + [transition]).map { "\(job.outTradeNo ?? "?"): \($0.from) → \($0.to) (\($0.detail))" }
+                .joined(separator: "; then ")
         case .unchanged(let status, let reason):
             outcome = .unchanged
             message = "\(job.outTradeNo ?? "?") stays \(status): \(reason)"

@@ -25,6 +25,14 @@ public struct WorkerMetrics: Sendable {
         Counter(label: "alipay_notify_trade_query_total", dimensions: [("result", Self.result(outcome))], factory: factory).increment()
     }
 
+    /// `alipay_notify_refund_calls_total{method,result}`: `alipay.trade.refund` and `alipay.trade.fastpay.refund.query`
+    /// calls by outcome (the `result` values of `alipay_notify_trade_query_total`).
+    public func refundCall<R>(_ method: String, _ outcome: GatewayOutcome<R>) {
+        Counter(
+            label: "alipay_notify_refund_calls_total", dimensions: [("method", method), ("result", Self.result(outcome))], factory: factory
+        ).increment()
+    }
+
     /// `alipay_notify_reviews_total{reason}`.
     public func review(_ reason: ReviewReason) {
         Counter(label: "alipay_notify_reviews_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
@@ -68,6 +76,12 @@ public struct WorkerMetrics: Sendable {
         }
         for result in ["success", "waiting", "retryable", "config_error", "rejected"] {
             Counter(label: "alipay_notify_trade_query_total", dimensions: [("result", result)], factory: factory).increment(by: 0)
+        }
+        for method in [TradeRefund.method, TradeRefundQuery.method] {
+            for result in ["success", "waiting", "retryable", "config_error", "rejected"] {
+                Counter(label: "alipay_notify_refund_calls_total", dimensions: [("method", method), ("result", result)], factory: factory)
+                    .increment(by: 0)
+            }
         }
         for reason in ReviewReason.allCases {
             Counter(label: "alipay_notify_reviews_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment(by: 0)

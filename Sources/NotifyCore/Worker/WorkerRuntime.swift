@@ -14,6 +14,8 @@ public struct WorkerRuntime: Sendable {
     public let notifications: NotificationProcessor
     /// Reconcile and close jobs, `notifyctl reconcile`.
     public let reconciler: Reconciler
+    /// Refund jobs.
+    public let refunder: Refunder
     /// Runs one job to its end.
     public let runner: JobRunner
     /// Outcome counts shared by the worker and the summary.
@@ -46,6 +48,7 @@ public struct WorkerRuntime: Sendable {
         self.store = store
         notifications = NotificationProcessor(store: store, verifier: verifier, applier: applier, gateway: client, metrics: metrics)
         reconciler = Reconciler(store: store, gateway: client, applier: applier, metrics: metrics)
+        refunder = Refunder(store: store, gateway: client, applier: applier, metrics: metrics)
         let backoff = Backoff(base: configuration.worker.retryBaseSeconds, cap: configuration.worker.retryMaxSeconds, random: backoffRandom)
         deliverer = webhookClient.map {
             WebhookDeliverer(
@@ -55,7 +58,7 @@ public struct WorkerRuntime: Sendable {
         runner = JobRunner(
             store: store, notifications: notifications, reconciler: reconciler,
             retry: RetryPolicies(default: RetryPolicy(backoff: backoff, maxAttempts: configuration.worker.maxAttempts)),
-            metrics: metrics, logger: logger, now: now, deliverer: deliverer)
+            metrics: metrics, logger: logger, now: now, deliverer: deliverer, refunder: refunder)
         stats = WorkerStats()
     }
 

@@ -79,18 +79,30 @@ enum TestAlipay {
 final class FakeGateway: TradeGateway {
     typealias QueryHandler = @Sendable (String) async -> GatewayOutcome<TradeQueryResponse>
     typealias CloseHandler = @Sendable (String) async -> GatewayOutcome<TradeCloseResponse>
+    typealias RefundHandler = @Sendable (TradeRefund) async -> GatewayOutcome<TradeRefundResponse>
+    typealias RefundQueryHandler = @Sendable (String, String) async -> GatewayOutcome<TradeRefundQueryResponse>
 
     private struct State {
         var query: QueryHandler = { _ in TestAlipay.tradeNotExist }
         var close: CloseHandler = { _ in TestAlipay.closeSuccess }
+        var refund: RefundHandler = { _ in .retryable("no refund handler set") }
+        var refundQuery: RefundQueryHandler = { _, _ in .retryable("no refund query handler set") }
         var queries: [String] = []
         var closes: [String] = []
+        var refunds: [TradeRefund] = []
+        var refundQueries: [String] = []
     }
 
     private let state = Mutex(State())
 
     func onQuery(_ handler: @escaping QueryHandler) { state.withLock { $0.query = handler } }
     func onClose(_ handler: @escaping CloseHandler) { state.withLock { $0.close = handler } }
+    func onRefund(_ handler: @escaping RefundHandler) { state.withLock { $0.refund = handler } }
+    func onRefundQuery(_ handler: @escaping RefundQueryHandler) { state.withLock { $0.refundQuery = handler } }
+    /// The `out_request_no` of every `trade.refund` call, in order.
+    var refunds: [String] { state.withLock { $0.refunds.map { $0.outRequestNo ?? "" } } }
+    /// The `out_request_no` of every refund query, in order.
+    var refundQueries: [String] { state.withLock { $0.refundQueries } }
     var queries: [String] { state.withLock { $0.queries } }
     var closes: [String] { state.withLock { $0.closes } }
 
@@ -100,6 +112,22 @@ final class FakeGateway: TradeGateway {
             return $0.query
         }
         return await handler(outTradeNo)
+    }
+
+    func refund(_ request: TradeRefund) async -> GatewayOutcome<TradeRefundResponse> {
+        let handler = state.withLock {
+            $0.refunds.append(request)
+            return $0.refund
+        }
+        return await handler(request)
+    }
+
+    func refundQuery(outTradeNo: String, outRequestNo: String) async -> GatewayOutcome<TradeRefundQueryResponse> {
+        let handler = state.withLock {
+            $0.refundQueries.append(outRequestNo)
+            return $0.refundQuery
+        }
+        return await handler(outTradeNo, outRequestNo)
     }
 
     func close(outTradeNo: String) async -> GatewayOutcome<TradeCloseResponse> {
