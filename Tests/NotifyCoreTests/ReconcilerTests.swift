@@ -152,14 +152,24 @@ struct ReconcilerTests {
         #expect(try await fixture.currentOrder("C4").status == .tradeSuccess)
     }
 
-    @Test("a reconcile or close job for an order that is no longer unpaid completes without calling Alipay")
+    @Test("a close job for a paid order, and any job for a finished or closed one, completes without calling Alipay; a reconcile job of a paid order asks")
     func settledOrder() async throws {
         let fixture = try WorkerFixture()
         try await fixture.order("S1", fen: 100, status: .tradeSuccess, age: 3600)
-        _ = try await enqueue(fixture, .reconcile, "S1")
+        try await fixture.order("S2", fen: 100, status: .tradeFinished, age: 3600)
+        try await fixture.order("S3", fen: 100, status: .tradeClosed, age: 3600)
         _ = try await enqueue(fixture, .close, "S1")
-        #expect(try await fixture.drain().map(\.outcome) == [.unchanged, .unchanged])
+        for number in ["S2", "S3"] {
+            _ = try await enqueue(fixture, .reconcile, number)
+            _ = try await enqueue(fixture, .close, number)
+        }
+        #expect(try await fixture.drain().map(\.outcome) == Array(repeating: .unchanged, count: 5))
         #expect(fixture.gateway.queries.isEmpty && fixture.gateway.closes.isEmpty)
+        // A paid order may have been refunded in full without us hearing of it: a reconcile job asks.
+        fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .tradeSuccess, total: "1.00") }
+        _ = try await enqueue(fixture, .reconcile, "S1")
+        #expect(try await fixture.drain().map(\.outcome) == [.unchanged])
+        #expect(fixture.gateway.queries == ["S1"] && fixture.gateway.closes.isEmpty)
         #expect(try await fixture.currentOrder("S1").status == .tradeSuccess)
     }
 

@@ -112,4 +112,54 @@ struct SweeperTests {
         for _ in 0..<3 { #expect(try await sweeper.sweep() == Sweeper.Report(reconcile: 0, close: 0)) }
         #expect(try await jobs(fixture, "E1").count == 1)
     }
+
+    @Test("paid orders are queried on the decaying schedule from the payment, within reconcilePaidForHours; TRADE_CLOSED closes one as refunded")
+    func paidOrdersAreQueried() async throws {
+        let fixture = try WorkerFixture()
+        let now = fixture.clock.now
+        for (number, paidAgo) in [("PAID", 3700.0), ("YOUNG", 60.0), ("OLD", 200_000.0)] {
+            try await fixture.orders.create(
+                Order(
+                    outTradeNo: number, subject: "x", totalAmountFen: 8888, status: .tradeSuccess, createdAt: now.addingTimeInterval(-paidAgo - 60),
+                    paidAt: now.addingTimeInterval(-paidAgo)))
+        }
+        var configuration = fixture.configuration
+        configuration.worker.reconcilePaidAfterSeconds = 3600
+        configuration.worker.reconcilePaidForHours = 24
+        let clock = fixture.clock
+        let sweeper = Sweeper(store: fixture.database, policy: Sweeper.Policy(configuration), logger: Logger(label: "test"), now: { clock.now })
+        #expect(try await sweeper.sweep().paid == 1)
+        #expect(try await sweeper.sweep().paid == 0, "one live job per order")
+        #expect(try await jobs(fixture, "PAID").map(\.kind) == [.reconcile])
+        #expect(try await jobs(fixture, "OLD").isEmpty)
+        #expect(try await jobs(fixture, "YOUNG").isEmpty)
+        // Alipay says the trade closed: the lost notification of a full refund.
+        fixture.gateway.onQuery { outTradeNo in TestAlipay.queryAnswer(outTradeNo, .tradeClosed, total: "88.88") }
+        #expect(try await fixture.drain().map(\.outcome) == [.applied])
+        let order = try await fixture.currentOrder("PAID")
+        #expect(order.status == .tradeClosed && order.refundedFen == 8888)
+        // Closed orders are no longer queried.
+        #expect(try await sweeper.sweep().paid == 0)
+
+        // With reconcilePaidForHours = 0, paid orders are never queried.
+        configuration.worker.reconcilePaidForHours = 0
+        let off = Sweeper(store: fixture.database, policy: Sweeper.Policy(configuration), logger: Logger(label: "test"), now: { clock.now.addingTimeInterval(7200) })
+        #expect(try await off.sweep().paid == 0)
+    }
+
+    @Test("a pending refund whose job ended without settling it gets a new refund job; a dead one waits for an operator")
+    func pendingRefundsGetAJob() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("P1", fen: 10_000, status: .tradeSuccess)
+        let old = fixture.clock.now.addingTimeInterval(-3600)
+        try await fixture.database.write { tx in
+            _ = try tx.insertRefund(Refund(outTradeNo: "P1", outRequestNo: "R1", amountFen: 100, createdAt: old))
+        }
+        let sweeper = sweeper(fixture)
+        #expect(try await sweeper.sweep().refunds == 1)
+        #expect(try await sweeper.sweep().refunds == 0)
+        let job = try #require(try await jobs(fixture, "P1").first)
+        #expect(job.kind == .refund && job.uniqueKey == Refund.jobKey(outTradeNo: "P1", outRequestNo: "R1"))
+        #expect(Refunder.Payload(job.payload)?.outRequestNo == "R1")
+    }
 }

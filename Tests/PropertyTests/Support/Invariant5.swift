@@ -34,6 +34,10 @@ enum Invariant5 {
         if status == .tradeSuccess, observed.status == .tradeClosed, let refund = observed.refundFen, refund != totalFen {
             return .refundMismatch
         }
+        // Closed after a refund that was not the whole amount, for an order not even paid here.
+        if status.isUnpaid, observed.status == .tradeClosed, let refund = observed.refundFen, refund > 0, refund != totalFen {
+            return .refundMismatch
+        }
         if status == .tradeClosed, !everPaid, observed.status.isPaid { return .paidAfterClose }
         return nil
     }
@@ -46,6 +50,7 @@ enum Invariant5 {
         case (.created, .waitBuyerPay): return .waitBuyerPay
         case (.created, .tradeSuccess), (.waitBuyerPay, .tradeSuccess): return .tradeSuccess
         case (.created, .tradeFinished), (.waitBuyerPay, .tradeFinished), (.tradeSuccess, .tradeFinished): return .tradeFinished
+        // Unpaid and closed: timed out, or (with a full refund_fee) paid and refunded — two moves, one report.
         case (.created, .tradeClosed), (.waitBuyerPay, .tradeClosed): return .tradeClosed
         case (.tradeSuccess, .tradeClosed): return .tradeClosed  // review() above let only a full refund through
         default: return status
