@@ -29,6 +29,9 @@ public struct NotifyConfiguration: Sendable {
         public var sellerId: String?
         public var notifyURL: String?
         public var returnURL: String?
+        /// How long the worker waits for a gateway answer; past it the outcome is unknown and the job is retried (a
+        /// refund with the same `out_request_no`, which Alipay never doubles).
+        public var timeoutSeconds = 10.0
     }
 
     /// A host and port to listen on.
@@ -237,6 +240,8 @@ extension NotifyConfiguration {
             }
         }
         alipay.sellerId = values.string("alipay.sellerId")
+        alipay.timeoutSeconds = try values.seconds("alipay.timeoutSeconds") ?? alipay.timeoutSeconds
+        guard alipay.timeoutSeconds > 0 else { throw ConfigurationError("alipay.timeoutSeconds (ALIPAY_TIMEOUT_SECONDS) must be above 0") }
         alipay.notifyURL = values.string("alipay.notifyUrl")
         alipay.returnURL = values.string("alipay.returnUrl")
         if let url = alipay.notifyURL, url.contains("?") {
