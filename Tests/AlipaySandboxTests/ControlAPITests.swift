@@ -120,13 +120,18 @@ import Testing
         }
     }
 
-    @Test func resetForgetsEverything() async throws {
+    @Test("reset forgets every trade, but never hands out a trade_no again (nor a notify_id: the same sequences)")
+    func resetForgetsEverything() async throws {
         let harness = try SandboxHarness()
         try await harness.run { client in
-            _ = try await post(client, "/sandbox/trades", #"{"out_trade_no":"R1","total_amount":"1","subject":"x"}"#)
+            let before = try await post(client, "/sandbox/trades", #"{"out_trade_no":"R1","total_amount":"1","subject":"x"}"#)
             let reset = try await post(client, "/sandbox/reset")
             #expect(reset.status == .ok)
             #expect(String(buffer: try await client.execute(uri: "/sandbox/trades", method: .get).body) == "[]")
+            let after = try await post(client, "/sandbox/trades", #"{"out_trade_no":"R1","total_amount":"1","subject":"x"}"#)
+            let tradeNo = { (reply: String) in reply.firstMatch(of: /"trade_no":"(\d+)"/).map { String($0.1) } }
+            #expect(tradeNo(String(buffer: before.body)) != nil)
+            #expect(tradeNo(String(buffer: before.body)) != tradeNo(String(buffer: after.body)))
             #expect(String(buffer: try await client.execute(uri: "/healthz", method: .get).body) == "ok")
         }
     }

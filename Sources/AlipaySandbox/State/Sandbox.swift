@@ -244,7 +244,12 @@ public actor Sandbox {
     /// Forgets every trade, notification and delivery (and saves the empty state); faults stay as they are.
     public func reset() {
         generation += 1
-        state = SandboxState()
+        // Alipay never hands out a trade_no or notify_id twice: the sequences go on, or a notification after a reset
+        // would carry the notify_id of one before it and a receiver would rightly take it for a re-delivery.
+        var fresh = SandboxState()
+        fresh.tradeSequence = state.tradeSequence
+        fresh.notifySequence = state.notifySequence
+        state = fresh
         logger.info("sandbox reset")
         commit()
     }
