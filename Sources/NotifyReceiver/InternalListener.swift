@@ -113,12 +113,11 @@ public struct InternalListener: Sendable {
         }
         routes.post("/api/endpoints") { request, context in
             let input: CreateEndpointRequest
-            do {
-                let body = try await request.body.collect(upTo: context.maxUploadSize)
-                input = try JSONDecoder().decode(CreateEndpointRequest.self, from: Data(body.readableBytesView))
-            } catch {
-                return JSONResponse.error(
-                    .badRequest, "body must be JSON {\"url\": \"https://…\", \"events\"?: [\"order.paid\", …], \"description\"?: \"…\"}: \(Self.describe(error))")
+            switch await Self.decodeBody(
+                CreateEndpointRequest.self, request, context, shape: #"{"url": "https://…", "events"?: ["order.paid", …], "description"?: "…"}"#)
+            {
+            case .failure(let refusal): return refusal.response
+            case .success(let decoded): input = decoded
             }
             return await Self.answer(.created) { () async throws(WebhookServiceError) in
                 try await webhooks.add(url: input.url, events: input.events ?? [], note: input.description)
@@ -193,18 +192,12 @@ public struct InternalListener: Sendable {
 
     /// `POST /api/orders`: 201 with the pay URL, 400 for bad input, 409 for a duplicate number.
     func createOrder(_ request: Request, context: ReceiverRequestContext) async -> Response {
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: context.maxUploadSize)
-        } catch {
-            return JSONResponse.error(.contentTooLarge, "request body larger than \(context.maxUploadSize) bytes")
-        }
         let input: CreateOrderRequest
-        do {
-            input = try JSONDecoder().decode(CreateOrderRequest.self, from: Data(body.readableBytesView))
-        } catch {
-            return JSONResponse.error(
-                .badRequest, "body must be JSON {\"total_amount\": \"88.88\", \"subject\": \"…\", \"out_trade_no\"?: \"…\"}: \(Self.describe(error))")
+        switch await Self.decodeBody(
+            CreateOrderRequest.self, request, context, shape: #"{"total_amount": "88.88", "subject": "…", "out_trade_no"?: "…"}"#)
+        {
+        case .failure(let refusal): return refusal.response
+        case .success(let decoded): input = decoded
         }
         do throws(OrderServiceError) {
             let created = try await orderService.create(input)
@@ -224,19 +217,12 @@ public struct InternalListener: Sendable {
     /// 400 for bad input or more than is left to refund, 404 for an unknown order, 409 when it cannot be refunded.
     func createRefund(_ request: Request, context: ReceiverRequestContext) async -> Response {
         let outTradeNo = context.parameters.get("out_trade_no") ?? ""
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: context.maxUploadSize)
-        } catch {
-            return JSONResponse.error(.contentTooLarge, "request body larger than \(context.maxUploadSize) bytes")
-        }
         let input: CreateRefundRequest
-        do {
-            input = try JSONDecoder().decode(CreateRefundRequest.self, from: Data(body.readableBytesView))
-        } catch {
-            return JSONResponse.error(
-                .badRequest,
-                "body must be JSON {\"refund_amount\": \"10.00\", \"reason\"?: \"…\", \"out_request_no\"?: \"…\"}: \(Self.describe(error))")
+        switch await Self.decodeBody(
+            CreateRefundRequest.self, request, context, shape: #"{"refund_amount": "10.00", "reason"?: "…", "out_request_no"?: "…"}"#)
+        {
+        case .failure(let refusal): return refusal.response
+        case .success(let decoded): input = decoded
         }
         do throws(RefundServiceError) {
             let result = try await refunds.create(outTradeNo: outTradeNo, input)
@@ -275,6 +261,29 @@ public struct InternalListener: Sendable {
         case .duplicate, .notPayable: JSONResponse.error(.conflict, error.description)
         case .notFound: JSONResponse.error(.notFound, error.description)
         case .unavailable: JSONResponse.error(.serviceUnavailable, error.description)
+        }
+    }
+
+    /// Why a request body was refused, as the answer to send.
+    struct BodyRefusal: Error {
+        let response: Response
+    }
+
+    /// The JSON body as `T` (strictly, see the request types), or the answer refusing it: 413 past the upload limit,
+    /// 400 naming what is wrong and the `shape` expected.
+    static func decodeBody<T: Decodable>(
+        _ type: T.Type, _ request: Request, _ context: ReceiverRequestContext, shape: String
+    ) async -> Result<T, BodyRefusal> {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            return .failure(BodyRefusal(response: JSONResponse.error(.contentTooLarge, "request body larger than \(context.maxUploadSize) bytes")))
+        }
+        do {
+            return .success(try JSONDecoder().decode(T.self, from: Data(body.readableBytesView)))
+        } catch {
+            return .failure(BodyRefusal(response: JSONResponse.error(.badRequest, "body must be JSON \(shape): \(describe(error))")))
         }
     }
 

@@ -213,25 +213,17 @@ public struct OrderService: Sendable {
 extension OrderService {
     /// Parses the decimal amount exactly and checks Alipay's range.
     public static func validatedAmount(_ text: String) throws(OrderServiceError) -> Amount {
-        let amount: Amount
-        do {
-            amount = try Amount(text)
-        } catch {
-            throw .invalid("total_amount: \(error)")
+        switch InputRules.amount(text, field: "total_amount") {
+        case .success(let amount): return amount
+        case .failure(let problem): throw .invalid(problem.message)
         }
-        guard AlipayLimits.amountRange.contains(amount) else {
-            throw .invalid("total_amount: \"\(text)\" is outside Alipay's range 0.01 to 100000000.00")
-        }
-        return amount
     }
 
     /// A subject Alipay accepts: not blank, at most 256 characters, no control characters.
     public static func validatedSubject(_ text: String) throws(OrderServiceError) -> String {
         let subject = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if let problem = AlipayLimits.subjectProblem(subject) { throw .invalid(problem) }
-        guard !subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw .invalid("subject: must not contain control characters")
-        }
+        if let problem = InputRules.controlCharacterProblem(subject, field: "subject") { throw .invalid(problem.message) }
         return subject
     }
 

@@ -203,25 +203,17 @@ public struct RefundService: Sendable {
 extension RefundService {
     /// Parses the decimal amount exactly; at least 0.01, at most Alipay's maximum.
     public static func validatedAmount(_ text: String) throws(RefundServiceError) -> Amount {
-        let amount: Amount
-        do {
-            amount = try Amount(text)
-        } catch {
-            throw .invalid("refund_amount: \(error)")
+        switch InputRules.amount(text, field: "refund_amount") {
+        case .success(let amount): return amount
+        case .failure(let problem): throw .invalid(problem.message)
         }
-        guard AlipayLimits.amountRange.contains(amount) else {
-            throw .invalid("refund_amount: \"\(text)\" is outside 0.01 to 100000000.00")
-        }
-        return amount
     }
 
     /// A reason Alipay accepts: at most 256 characters, no control characters; blank means none.
     public static func validatedReason(_ text: String) throws(RefundServiceError) -> String {
         let reason = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard reason.count <= 256 else { throw .invalid("reason: at most 256 characters (got \(reason.count))") }
-        guard !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw .invalid("reason: must not contain control characters")
-        }
+        if let problem = InputRules.controlCharacterProblem(reason, field: "reason") { throw .invalid(problem.message) }
         return reason
     }
 
