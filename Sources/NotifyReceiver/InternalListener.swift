@@ -259,6 +259,7 @@ public struct InternalListener: Sendable {
         switch error {
         case .invalid: JSONResponse.error(.badRequest, error.description)
         case .duplicate, .notPayable: JSONResponse.error(.conflict, error.description)
+        case .refusedByAlipay: JSONResponse.error(.badGateway, error.description)
         case .notFound: JSONResponse.error(.notFound, error.description)
         case .unavailable: JSONResponse.error(.serviceUnavailable, error.description)
         }

@@ -44,6 +44,10 @@ enum PostgresMigrations {
         Migration(name: "v5-order-refunded-at", statements: ["ALTER TABLE orders ADD COLUMN refunded_at timestamptz"]),
         // One row per refund request; the trigger keeps the refunds that did not fail within the order's amount.
         Migration(name: "v6-refunds", statements: v6Refunds),
+        // How the buyer pays: page (PC), wap (mobile browser), qr (precreate), app.
+        Migration(
+            name: "v7-order-product",
+            statements: ["ALTER TABLE orders ADD COLUMN product text NOT NULL DEFAULT 'page' CHECK (product IN ('page', 'wap', 'qr', 'app'))"]),
     ]
 
     /// Refund requests (docs/refunds.md). The trigger locks the order row first, so two sessions adding refunds to

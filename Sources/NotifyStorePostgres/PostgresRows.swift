@@ -52,7 +52,8 @@ extension Order {
             tradeNo: row.value("trade_no"), refundedFen: row.value("refunded_fen"),
             needsReview: row.value("needs_review"), reviewReason: row.value("review_reason"),
             createdAt: row.value("created_at"), updatedAt: row.value("updated_at"),
-            paidAt: row.value("paid_at"), closedAt: row.value("closed_at"), refundedAt: row.value("refunded_at"))
+            paidAt: row.value("paid_at"), closedAt: row.value("closed_at"), refundedAt: row.value("refunded_at"),
+            product: OrderProduct(rawValue: row.value("product")) ?? .page)
     }
 }
 

@@ -297,10 +297,10 @@ final class PostgresTransaction: StoreTransaction {
         try changes(
             """
             INSERT INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
-                                review_reason, created_at, updated_at, paid_at, closed_at, refunded_at)
+                                review_reason, created_at, updated_at, paid_at, closed_at, refunded_at, product)
             VALUES (\(order.outTradeNo), \(order.subject), \(order.totalAmountFen), \(order.status.rawValue), \(order.tradeNo)::text,
                     \(order.refundedFen), \(order.needsReview), \(order.reviewReason)::text, \(order.createdAt), \(order.updatedAt),
-                    \(order.paidAt)::timestamptz, \(order.closedAt)::timestamptz, \(order.refundedAt)::timestamptz)
+                    \(order.paidAt)::timestamptz, \(order.closedAt)::timestamptz, \(order.refundedAt)::timestamptz, \(order.product.rawValue))
             ON CONFLICT DO NOTHING
             """) == 1
     }

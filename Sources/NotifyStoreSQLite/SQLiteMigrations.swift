@@ -42,6 +42,11 @@ enum SQLiteMigrations {
         migrator.registerMigration("v6-refunds") { db in
             try db.execute(sql: v6Refunds)
         }
+        // How the buyer pays: page (PC), wap (mobile browser), qr (precreate), app.
+        migrator.registerMigration("v7-order-product") { db in
+            try db.execute(
+                sql: "ALTER TABLE orders ADD COLUMN product TEXT NOT NULL DEFAULT 'page' CHECK (product IN ('page', 'wap', 'qr', 'app'))")
+        }
         return migrator
     }
 

@@ -8,6 +8,7 @@ import NotifyStore
 extension JobKind: DatabaseValueConvertible {}
 extension JobState: DatabaseValueConvertible {}
 extension OrderStatus: DatabaseValueConvertible {}
+extension OrderProduct: DatabaseValueConvertible {}
 
 extension Job {
     init(row: Row) throws {
@@ -41,7 +42,7 @@ extension Order {
             needsReview: row.decode(forColumn: "needs_review"), reviewReason: row.decode(forColumn: "review_reason"),
             createdAt: row.decode(forColumn: "created_at"), updatedAt: row.decode(forColumn: "updated_at"),
             paidAt: row.decode(forColumn: "paid_at"), closedAt: row.decode(forColumn: "closed_at"),
-            refundedAt: row.decode(forColumn: "refunded_at"))
+            refundedAt: row.decode(forColumn: "refunded_at"), product: row.decode(forColumn: "product"))
     }
 }
 

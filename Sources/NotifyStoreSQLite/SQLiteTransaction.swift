@@ -162,13 +162,13 @@ final class SQLiteTransaction: StoreTransaction {
         try db.cachedStatement(
             sql: """
                 INSERT INTO orders (out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review,
-                                              review_reason, created_at, updated_at, paid_at, closed_at, refunded_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                              review_reason, created_at, updated_at, paid_at, closed_at, refunded_at, product)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT DO NOTHING
                 """
         ).execute(arguments: [
             order.outTradeNo, order.subject, order.totalAmountFen, order.status, order.tradeNo, order.refundedFen, order.needsReview,
-            order.reviewReason, order.createdAt, order.updatedAt, order.paidAt, order.closedAt, order.refundedAt,
+            order.reviewReason, order.createdAt, order.updatedAt, order.paidAt, order.closedAt, order.refundedAt, order.product,
         ])
         return db.changesCount == 1
     }

@@ -15,7 +15,12 @@ struct Orders: AsyncParsableCommand {
 struct OrdersCreate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
-        abstract: "Create an order (status WAIT_BUYER_PAY) and print the signed alipay.trade.page.pay URL.")
+        abstract: "Create an order (status WAIT_BUYER_PAY) and print what the buyer pays with.",
+        discussion: """
+            Prints the signed alipay.trade.page.pay URL (--product page, the default) or alipay.trade.wap.pay URL (wap), \
+            the QR code text Alipay's alipay.trade.precreate answers (qr: this asks Alipay, so it needs the gateway), or \
+            the signed alipay.trade.app.pay order string for Alipay's app SDK (app).
+            """)
 
     @OptionGroup var options: ConfigOptions
 
@@ -28,19 +33,25 @@ struct OrdersCreate: AsyncParsableCommand {
     @Option(name: .long, help: "Order number (letters, digits, _; at most 64); generated when absent.")
     var outTradeNo: String?
 
-    @Flag(name: .long, help: "Print {\"out_trade_no\",\"status\",\"total_amount\",\"pay_url\",\"pay_form\"} as the API does.")
+    @Option(name: .long, help: "How the buyer pays: page (PC, the default), wap (mobile browser), qr (a QR code), app.")
+    var product: String?
+
+    @Option(name: .long, help: "wap only: where the buyer lands on leaving the cashier (default alipay.returnUrl).")
+    var quitUrl: String?
+
+    @Flag(name: .long, help: "Print the API's answer: out_trade_no, status, total_amount, product, pay_url, pay_form, qr_code, order_string.")
     var json = false
 
     func run() async throws {
         try await reporting {
             let settings = try await options.load()
-            let request = CreateOrderRequest(outTradeNo: outTradeNo, totalAmount: totalAmount, subject: subject)
+            let request = CreateOrderRequest(outTradeNo: outTradeNo, totalAmount: totalAmount, subject: subject, product: product, quitURL: quitUrl)
             let created = try await withOrderService(settings, creating: true) { service in try await service.create(request) }
             if json {
                 try printJSON(created)
             } else {
-                print("order \(created.outTradeNo): \(created.totalAmount) yuan, \(created.status)")
-                print(created.payURL)
+                print("order \(created.outTradeNo): \(created.totalAmount) yuan, \(created.status), \(created.product)")
+                print(paymentLine(created))
             }
         }
     }
@@ -77,7 +88,7 @@ struct OrdersShow: AsyncParsableCommand {
             }
             var rows: [[String]] = [
                 ["out_trade_no", view.outTradeNo], ["status", "\(view.status) (\(OrderStatus.words(view.status)))"],
-                ["total_amount", view.totalAmount], ["subject", view.subject], ["trade_no", view.tradeNo ?? "-"],
+                ["total_amount", view.totalAmount], ["subject", view.subject], ["product", view.product], ["trade_no", view.tradeNo ?? "-"],
                 ["refunded_amount", view.refundedAmount], ["needs_review", view.needsReview ? "yes" : "no"],
             ]
             if let reason = view.reviewReason { rows.append(["review_reason", reason]) }
@@ -161,14 +172,15 @@ struct OrdersList: AsyncParsableCommand {
 /// `notifyctl orders pay-url N`: a fresh signed pay URL for an unpaid order (exit 1 when unknown or already paid).
 struct OrdersPayURL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pay-url", abstract: "Print a fresh signed pay URL for an unpaid order (exit 1 when not found or not payable).")
+        commandName: "pay-url",
+        abstract: "Print a fresh pay URL (QR code, app order string) for an unpaid order (exit 1 when not found or not payable).")
 
     @OptionGroup var options: ConfigOptions
 
     @Argument(help: "The order number (out_trade_no).")
     var outTradeNo: String
 
-    @Flag(name: .long, help: "Print {\"out_trade_no\",\"status\",\"total_amount\",\"pay_url\",\"pay_form\"}.")
+    @Flag(name: .long, help: "Print the API's answer: out_trade_no, status, total_amount, product, pay_url, pay_form, qr_code, order_string.")
     var json = false
 
     func run() async throws {
@@ -179,10 +191,15 @@ struct OrdersPayURL: AsyncParsableCommand {
             if json {
                 try printJSON(signed)
             } else {
-                print(signed.payURL)
+                print(paymentLine(signed))
             }
         }
     }
+}
+
+/// What the buyer pays with, on one line: the pay URL, the QR code text or the app order string.
+func paymentLine(_ order: CreatedOrder) -> String {
+    order.payURL ?? order.qrCode ?? order.orderString ?? ""
 }
 
 /// Runs `body` with the order service `POST /api/orders` uses (its signer needs the app key), its errors mapped onto
@@ -197,7 +214,9 @@ func withOrderService<T>(
         throw CLIFailure.configuration("\(error)")
     }
     return try await withStore(settings, creating: creating) { store in
-        let service = OrderService(store: store, signer: RequestSigner(configuration: alipay), timeoutMinutes: settings.ordersTimeoutMinutes)
+        let service = OrderService(
+            store: store, signer: RequestSigner(configuration: alipay), timeoutMinutes: settings.ordersTimeoutMinutes,
+            precreate: AlipayClient(configuration: alipay, readTimeout: .milliseconds(Int64(settings.alipay.timeoutSeconds * 1000))))
         do {
             return try await body(service)
         } catch {
@@ -211,7 +230,7 @@ enum OrdersFailure {
     static func from(_ error: any Error) -> CLIFailure {
         switch error {
         case OrderServiceError.invalid(let message): .configuration(message)
-        case OrderServiceError.notFound, OrderServiceError.notPayable: .no("\(error)")
+        case OrderServiceError.notFound, OrderServiceError.notPayable, OrderServiceError.refusedByAlipay: .no("\(error)")
         default: .failed("\(error)")
         }
     }

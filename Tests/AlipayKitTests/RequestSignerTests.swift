@@ -60,7 +60,27 @@ struct RequestSignerTests {
             ("alipay.trade.query", try signer.signedParameters(TradeQuery(tradeNo: "T"), now: Self.now)),
             ("alipay.trade.close", try signer.signedParameters(TradeClose(outTradeNo: "O"), now: Self.now)),
             ("alipay.trade.refund", try signer.signedParameters(TradeRefund(outTradeNo: "O", refundAmount: Amount(fen: 1)), now: Self.now)),
+            (
+                "alipay.trade.fastpay.refund.query",
+                try signer.signedParameters(TradeRefundQuery(outTradeNo: "O", outRequestNo: "R1"), now: Self.now)
+            ),
+            (
+                "alipay.trade.wap.pay",
+                try signer.signedParameters(TradeWapPay(outTradeNo: "W1", totalAmount: Amount(fen: 100), subject: "s", quitURL: "https://shop.example/q"), now: Self.now)
+            ),
+            (
+                "alipay.trade.precreate",
+                try signer.signedParameters(TradePrecreate(outTradeNo: "Q1", totalAmount: Amount(fen: 100), subject: "s", timeoutExpress: "30m"), now: Self.now)
+            ),
+            (
+                "alipay.trade.app.pay",
+                try signer.signedParameters(TradeAppPay(outTradeNo: "A1", totalAmount: Amount(fen: 100), subject: "s"), now: Self.now)
+            ),
         ]
+        // Payments carry notify_url (refunds and closings are notified to the payment's); only the cashier ones
+        // send the buyer's browser back to return_url.
+        let payments: Set = ["alipay.trade.page.pay", "alipay.trade.wap.pay", "alipay.trade.precreate", "alipay.trade.app.pay"]
+        let cashiers: Set = ["alipay.trade.page.pay", "alipay.trade.wap.pay"]
         for (method, parameters) in requests {
             #expect(parameters["method"] == method)
             #expect(parameters["app_id"] == Fixture.appId)
@@ -69,12 +89,28 @@ struct RequestSignerTests {
             #expect(parameters["sign_type"] == "RSA2")
             #expect(parameters["version"] == "1.0")
             #expect(parameters["timestamp"] == "2024-01-01 12:00:00")
-            #expect((parameters["notify_url"] != nil) == (method == "alipay.trade.page.pay"))
+            #expect((parameters["notify_url"] != nil) == payments.contains(method), "\(method)")
+            #expect((parameters["return_url"] != nil) == cashiers.contains(method), "\(method)")
             #expect(RequestVerifier.verify(parameters, appPublicKey: publicKey), "\(method)")
             var tampered = parameters
             tampered["biz_content"]! += " "
             #expect(!RequestVerifier.verify(tampered, appPublicKey: publicKey))
         }
+    }
+
+    @Test("the app order string is every signed parameter URL-encoded, keys sorted, and verifies as the request it is")
+    func appOrderString() throws {
+        let signer = try Self.signer()
+        let request = TradeAppPay(outTradeNo: "A1", totalAmount: Amount(fen: 8888), subject: "绿茶 & tea", timeExpire: "2024-01-01 12:30:00")
+        let orderString = try signer.orderString(request, now: Self.now)
+        let pairs = orderString.split(separator: "&").map { $0.split(separator: "=", maxSplits: 1).map(String.init) }
+        let keys = pairs.map { $0[0] }
+        #expect(keys == keys.sorted() && keys.contains("sign") && keys.contains("notify_url") && !keys.contains("return_url"))
+        #expect(!orderString.contains(" ") && !orderString.contains("绿"), "values are URL-encoded")
+        let decoded = try FormCodec.decode(orderString).dictionary
+        #expect(decoded == (try signer.signedParameters(request, now: Self.now)))
+        #expect(RequestVerifier.verify(decoded, appPublicKey: try Fixture.appPublicKey()))
+        #expect(decoded["biz_content"]?.contains(#""product_code":"QUICK_MSECURITY_PAY""#) == true)
     }
 
     @Test("RSA (SHA1) requests verify under their own sign_type; no sign_type is refused")

@@ -25,6 +25,50 @@ import Testing
         }
     }
 
+    @Test("wap and app requests open the cashier like page pay; each method insists on its own product_code")
+    func wapAndAppOpenTheCashier() async throws {
+        let harness = try SandboxHarness()
+        let merchant = MerchantClient()
+        try await harness.run { client in
+            let wap = try await merchant.get(
+                try merchant.parameters(TradeWapPay(outTradeNo: "WAP1", totalAmount: Amount(fen: 500), subject: "Mobile", quitURL: "https://m.test/q")),
+                client: client)
+            #expect(wap.status == .ok && String(buffer: wap.body).contains("Mobile"))
+            #expect(await harness.sandbox.trade(outTradeNo: "WAP1")?.productCode == "QUICK_WAP_WAY")
+            let app = try await merchant.get(
+                try merchant.parameters(TradeAppPay(outTradeNo: "APP1", totalAmount: Amount(fen: 500), subject: "In app")), client: client)
+            #expect(app.status == .ok && String(buffer: app.body).contains("In app"))
+            #expect(await harness.sandbox.trade(outTradeNo: "APP1")?.productCode == "QUICK_MSECURITY_PAY")
+            // A page-pay product code sent as wap pay: Alipay's invalid-parameter page, no trade.
+            var wrong = TradePagePay(outTradeNo: "WRONG1", totalAmount: Amount(fen: 1), subject: "x")
+            wrong.productCode = "QUICK_WAP_WAY"
+            let refused = try await merchant.get(try merchant.parameters(wrong), client: client)
+            #expect(String(buffer: refused.body).contains("product_code must be FAST_INSTANT_TRADE_PAY"))
+            #expect(await harness.sandbox.trade(outTradeNo: "WRONG1") == nil)
+        }
+    }
+
+    @Test("precreate answers a verified qr_code and opens a pre-trade that trade.query does not know until it is paid")
+    func precreateAnswersAQRCode() async throws {
+        let harness = try SandboxHarness()
+        let merchant = MerchantClient()
+        try await harness.run { client in
+            let outcome = try await merchant.call(
+                TradePrecreate(outTradeNo: "QR1", totalAmount: Amount(fen: 1234), subject: "Face to face", timeoutExpress: "30m"), client: client)
+            guard case .success(let answer) = outcome else {
+                Issue.record("precreate: \(outcome)")
+                return
+            }
+            #expect(answer.outTradeNo == "QR1" && answer.qrCode?.hasPrefix("https://qr.alipay.com/bax") == true)
+            guard case .tradeNotExist = try await merchant.call(TradeQuery(outTradeNo: "QR1"), client: client) else {
+                Issue.record("a code nobody scanned is no trade yet")
+                return
+            }
+            let trade = try #require(await harness.sandbox.trade(outTradeNo: "QR1"))
+            #expect(trade.productCode == "FACE_TO_FACE_PAYMENT" && trade.qrCode == answer.qrCode)
+        }
+    }
+
     @Test func pagePayPostedAsAFormIsAcceptedToo() async throws {
         let harness = try SandboxHarness()
         let merchant = MerchantClient()

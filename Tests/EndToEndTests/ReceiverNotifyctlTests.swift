@@ -133,7 +133,7 @@ struct ReceiverNotifyctlTests {
             ["orders", "create", "--total-amount", "88.88", "--subject", "Tea", "--out-trade-no", "CLI0001", "--json"], in: workspace)
         #expect(created.status == 0, "\(created.err)")
         let order = try #require(try Self.json(created.out) as? [String: Any])
-        #expect(Set(order.keys) == ["out_trade_no", "status", "total_amount", "pay_url", "pay_form"])
+        #expect(Set(order.keys) == ["out_trade_no", "status", "total_amount", "product", "pay_url", "pay_form", "qr_code", "order_string"])
         #expect(order["status"] as? String == "WAIT_BUYER_PAY")
 
         let plain = try await Self.notifyctl(["orders", "create", "--total-amount", "1.50", "--subject", "Cake"], in: workspace)

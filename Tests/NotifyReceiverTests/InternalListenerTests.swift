@@ -26,7 +26,7 @@ struct InternalListenerTests {
             try await client.execute(uri: "/api/orders", method: .post, headers: Self.json, body: ByteBuffer(string: body)) {
                 #expect($0.status == .created)
                 let created = try Self.object($0.body)
-                #expect(Set(created.keys) == ["out_trade_no", "status", "total_amount", "pay_url", "pay_form"])
+                #expect(Set(created.keys) == ["out_trade_no", "status", "total_amount", "product", "pay_url", "pay_form", "qr_code", "order_string"])
                 #expect(created["out_trade_no"] as? String == "A0001")
                 #expect(created["status"] as? String == "WAIT_BUYER_PAY")
                 #expect(created["total_amount"] as? String == "88.88")

@@ -24,6 +24,11 @@ public protocol AlipayRequest: Encodable, Sendable {
     /// do; page pay does not (the buyer's browser carries it to a cashier that shows it anyway, and Alipay's SDKs only
     /// encrypt the requests that opt in), nor does the certificate download.
     static var encryptsContent: Bool { get }
+    /// Whether the request carries `notify_url`: the payment requests (page, wap, precreate, app) do, and Alipay
+    /// notifies the trade's later changes (refunds, closing) to that same URL; the others never do.
+    static var takesNotifyURL: Bool { get }
+    /// Whether the request carries `return_url`: only those that send the buyer's browser to a cashier (page, wap).
+    static var takesReturnURL: Bool { get }
 }
 
 extension AlipayRequest {
@@ -31,14 +36,26 @@ extension AlipayRequest {
     public func validate() throws(RequestError) {}
     /// Not encrypted by default.
     public static var encryptsContent: Bool { false }
+    /// No callbacks by default.
+    public static var takesNotifyURL: Bool { false }
+    /// No callbacks by default.
+    public static var takesReturnURL: Bool { false }
 }
 
+/// A payment the buyer's browser carries to Alipay's cashier (page and wap pay): signed into a URL or a form, never
+/// called by the server.
+public protocol BrowserPayRequest: AlipayRequest {}
+
 /// `alipay.trade.page.pay`: the PC cashier page the buyer's browser is sent to (never called by the server).
-public struct TradePagePay: AlipayRequest {
+public struct TradePagePay: BrowserPayRequest {
     /// No gateway response: the browser goes to the cashier.
     public typealias Response = TradePagePayResponse
     /// `alipay.trade.page.pay`.
     public static var method: String { "alipay.trade.page.pay" }
+    /// The payment's notifications go to `notify_url`.
+    public static var takesNotifyURL: Bool { true }
+    /// The buyer's browser comes back to `return_url`.
+    public static var takesReturnURL: Bool { true }
     /// Page-pay limits Alipay enforces: 0.01 … 100000000.00 yuan.
     public static var amountRange: ClosedRange<Amount> { AlipayLimits.amountRange }
 
@@ -80,6 +97,134 @@ public struct TradePagePay: AlipayRequest {
     }
 
     /// Checks the order number, subject and the 0.01 … 100000000.00 amount range.
+    public func validate() throws(RequestError) {
+        try RequestChecks.outTradeNo(outTradeNo)
+        if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }
+    }
+}
+
+/// `alipay.trade.wap.pay`: the mobile-browser cashier (手机网站支付), sent like page pay; `quit_url` is where the
+/// buyer lands when they leave the cashier without paying.
+public struct TradeWapPay: BrowserPayRequest {
+    /// No gateway response: the browser goes to the cashier.
+    public typealias Response = TradePagePayResponse
+    /// `alipay.trade.wap.pay`.
+    public static var method: String { "alipay.trade.wap.pay" }
+    /// The payment's notifications go to `notify_url`.
+    public static var takesNotifyURL: Bool { true }
+    /// The buyer's browser comes back to `return_url`.
+    public static var takesReturnURL: Bool { true }
+
+    /// `out_trade_no`.
+    public var outTradeNo: String
+    /// `total_amount`.
+    public var totalAmount: Amount
+    /// `subject`.
+    public var subject: String
+    /// `product_code`, always `QUICK_WAP_WAY`.
+    public var productCode: String
+    /// `quit_url`: where the buyer goes when they leave the cashier.
+    public var quitURL: String?
+    /// `time_expire`, "yyyy-MM-dd HH:mm:ss" China time.
+    public var timeExpire: String?
+
+    /// Creates a wap-pay request.
+    public init(outTradeNo: String, totalAmount: Amount, subject: String, quitURL: String? = nil, timeExpire: String? = nil) {
+        self.outTradeNo = outTradeNo
+        self.totalAmount = totalAmount
+        self.subject = subject
+        self.productCode = "QUICK_WAP_WAY"
+        self.quitURL = quitURL
+        self.timeExpire = timeExpire
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject, productCode = "product_code", quitURL = "quit_url"
+        case timeExpire = "time_expire"
+    }
+
+    /// Checks the order number, subject and amount range.
+    public func validate() throws(RequestError) {
+        try RequestChecks.outTradeNo(outTradeNo)
+        if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }
+    }
+}
+
+/// `alipay.trade.precreate`: face-to-face pay (当面付) — the server asks Alipay for a QR code the buyer scans with
+/// the Alipay app; the answer's `qr_code` is the text to render as the code.
+public struct TradePrecreate: AlipayRequest {
+    /// The verified `alipay_trade_precreate_response`.
+    public typealias Response = TradePrecreateResponse
+    /// `alipay.trade.precreate`.
+    public static var method: String { "alipay.trade.precreate" }
+    /// Server to server: encrypted when content encryption is configured.
+    public static var encryptsContent: Bool { true }
+    /// The payment's notifications go to `notify_url`.
+    public static var takesNotifyURL: Bool { true }
+
+    /// `out_trade_no`.
+    public var outTradeNo: String
+    /// `total_amount`.
+    public var totalAmount: Amount
+    /// `subject`.
+    public var subject: String
+    /// `timeout_express`, e.g. "30m": how long the trade may be paid, counted from now.
+    public var timeoutExpress: String?
+
+    /// Creates a precreate request.
+    public init(outTradeNo: String, totalAmount: Amount, subject: String, timeoutExpress: String? = nil) {
+        self.outTradeNo = outTradeNo
+        self.totalAmount = totalAmount
+        self.subject = subject
+        self.timeoutExpress = timeoutExpress
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject, timeoutExpress = "timeout_express"
+    }
+
+    /// Checks the order number, subject and amount range.
+    public func validate() throws(RequestError) {
+        try RequestChecks.outTradeNo(outTradeNo)
+        if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }
+    }
+}
+
+/// `alipay.trade.app.pay`: the payment inside the merchant's mobile app. The server signs it and hands the
+/// resulting order string (``RequestSigner/orderString(_:now:)``) to the app, whose Alipay SDK passes it to Alipay.
+public struct TradeAppPay: AlipayRequest {
+    /// No gateway response: the app SDK carries it.
+    public typealias Response = TradePagePayResponse
+    /// `alipay.trade.app.pay`.
+    public static var method: String { "alipay.trade.app.pay" }
+    /// The payment's notifications go to `notify_url`.
+    public static var takesNotifyURL: Bool { true }
+
+    /// `out_trade_no`.
+    public var outTradeNo: String
+    /// `total_amount`.
+    public var totalAmount: Amount
+    /// `subject`.
+    public var subject: String
+    /// `product_code`, always `QUICK_MSECURITY_PAY`.
+    public var productCode: String
+    /// `time_expire`, "yyyy-MM-dd HH:mm:ss" China time.
+    public var timeExpire: String?
+
+    /// Creates an app-pay request.
+    public init(outTradeNo: String, totalAmount: Amount, subject: String, timeExpire: String? = nil) {
+        self.outTradeNo = outTradeNo
+        self.totalAmount = totalAmount
+        self.subject = subject
+        self.productCode = "QUICK_MSECURITY_PAY"
+        self.timeExpire = timeExpire
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject, productCode = "product_code", timeExpire = "time_expire"
+    }
+
+    /// Checks the order number, subject and amount range.
     public func validate() throws(RequestError) {
         try RequestChecks.outTradeNo(outTradeNo)
         if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }

@@ -11,6 +11,20 @@ struct GatewayStatus: Decodable, Sendable {
 /// `alipay.trade.page.pay` has no gateway response: the buyer's browser goes to the cashier.
 public struct TradePagePayResponse: Decodable, Sendable {}
 
+/// The verified content of `alipay_trade_precreate_response`.
+public struct TradePrecreateResponse: Decodable, Sendable {
+    /// `code`, "10000" on success.
+    public let code: String
+    /// `msg`.
+    public let msg: String
+    /// `out_trade_no`.
+    public let outTradeNo: String?
+    /// `qr_code`: the text the buyer's Alipay app scans (render it as a QR code).
+    public let qrCode: String?
+
+    enum CodingKeys: String, CodingKey { case code, msg, outTradeNo = "out_trade_no", qrCode = "qr_code" }
+}
+
 /// The verified content of `alipay_trade_query_response`.
 public struct TradeQueryResponse: Decodable, Sendable {
     /// `code`, "10000" on success.

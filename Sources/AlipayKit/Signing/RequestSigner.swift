@@ -25,11 +25,9 @@ public struct RequestSigner: Sendable {
             "version": "1.0",
             "biz_content": try Self.bizContent(request),
         ]
-        // Only page-pay takes callbacks: Alipay notifies refunds to the notify_url of the original payment.
-        if R.self == TradePagePay.self {
-            if let notifyURL = configuration.notifyURL, !notifyURL.isEmpty { parameters["notify_url"] = notifyURL }
-            if let returnURL = configuration.returnURL, !returnURL.isEmpty { parameters["return_url"] = returnURL }
-        }
+        // Only payments take callbacks: Alipay notifies refunds to the notify_url of the original payment.
+        if R.takesNotifyURL, let notifyURL = configuration.notifyURL, !notifyURL.isEmpty { parameters["notify_url"] = notifyURL }
+        if R.takesReturnURL, let returnURL = configuration.returnURL, !returnURL.isEmpty { parameters["return_url"] = returnURL }
         if let certificates = configuration.certificates {
             parameters["app_cert_sn"] = certificates.appCertSN
             parameters["alipay_root_cert_sn"] = certificates.rootCertSN
@@ -44,14 +42,14 @@ public struct RequestSigner: Sendable {
     }
 
     /// The signed GET URL of the cashier page: the gateway followed by every parameter, URL-encoded after signing.
-    public func pagePayURL(_ request: TradePagePay, now: Date = Date()) throws -> String {
+    public func pagePayURL<R: BrowserPayRequest>(_ request: R, now: Date = Date()) throws -> String {
         let parameters = try signedParameters(request, now: now)
         let separator = configuration.gatewayURL.contains("?") ? "&" : "?"
         return configuration.gatewayURL + separator + FormCodec.encode(parameters)
     }
 
     /// An auto-submitting HTML form that POSTs the signed parameters to the gateway; every value is HTML-escaped.
-    public func pagePayForm(_ request: TradePagePay, now: Date = Date()) throws -> String {
+    public func pagePayForm<R: BrowserPayRequest>(_ request: R, now: Date = Date()) throws -> String {
         let parameters = try signedParameters(request, now: now)
         let separator = configuration.gatewayURL.contains("?") ? "&" : "?"
         let action = configuration.gatewayURL + separator + "charset=utf-8"
@@ -62,6 +60,12 @@ public struct RequestSigner: Sendable {
         html += "<noscript><button type=\"submit\">Continue to Alipay</button></noscript>\n</form>\n"
         html += "<script>document.forms['alipaysubmit'].submit();</script>\n"
         return html
+    }
+
+    /// The order string of an app payment, as Alipay's SDKs' `sdkExecute` makes it: every signed parameter,
+    /// URL-encoded, keys sorted, joined with `&`. The app hands it to Alipay's app SDK as it is.
+    public func orderString(_ request: TradeAppPay, now: Date = Date()) throws -> String {
+        FormCodec.encode(try signedParameters(request, now: now))
     }
 
     /// "yyyy-MM-dd HH:mm:ss" in China time (UTC+8, no daylight saving), as `timestamp` and `time_expire` want it.

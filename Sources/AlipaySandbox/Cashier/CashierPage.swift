@@ -13,6 +13,8 @@ enum CashierPage {
         var seller: String
         /// The buyer has not logged in: Alipay has no trade yet.
         var isPreTrade: Bool = false
+        /// Face-to-face pay: the QR code content the merchant shows (scanning it is "Log in (scan)" here).
+        var qrCode: String? = nil
     }
 
     /// The cashier: subject, amount, and the Log in / Pay / Cancel forms posting to `/cashier/{trade_no}/login|pay|cancel`.
@@ -29,6 +31,7 @@ enum CashierPage {
                 <tr><th>Merchant order</th><td id="out_trade_no">\(escape(trade.outTradeNo))</td></tr>
                 <tr><th>Alipay trade</th><td id="trade_no">\(tradeNo)</td></tr>
                 <tr><th>Seller</th><td>\(escape(trade.seller))</td></tr>
+                \(trade.qrCode.map { "<tr><th>QR code</th><td id=\"qr_code\">\(escape($0))</td></tr>" } ?? "")
                 <tr><th>At Alipay</th><td id="stage">\(trade.isPreTrade ? "no trade yet: created when the buyer logs in or pays" : "trade created, WAIT_BUYER_PAY")</td></tr>
                 </table>
                 \(trade.isPreTrade ? """

@@ -86,7 +86,7 @@ enum CashierRoutes {
     static func summary(_ trade: Trade, configuration: SandboxConfiguration) -> CashierPage.Summary {
         CashierPage.Summary(
             subject: trade.subject, totalAmount: trade.totalAmount.description, outTradeNo: trade.outTradeNo, tradeNo: trade.tradeNo,
-            seller: configuration.sellerEmail, isPreTrade: trade.isPreTrade)
+            seller: configuration.sellerEmail, isPreTrade: trade.isPreTrade, qrCode: trade.qrCode)
     }
 
     private static func notFound() -> Response {

@@ -34,8 +34,8 @@ struct Gateway: Sendable {
             return Self.json(
                 ResponseSigner.errorBody(method: methodName, responseJSON: GatewayRejection.invalid("isv.invalid-method", "不存在的方法名", signed: false).json))
         }
-        if method == .pagePay {
-            return await pagePay(received)
+        if method.opensCashier {
+            return await cashier(received, method: method)
         }
         let configuration = sandbox.configuration
         // One key type per app at Alipay: answers are always signed with it, whatever the request claimed.
@@ -160,8 +160,21 @@ struct Gateway: Sendable {
                 var node = Self.successNode()
                 node.add("alipay_cert_content", Data(pem.utf8).base64EncodedString())
                 return node.text
-            case .pagePay:
-                preconditionFailure("page.pay is answered with HTML")
+            case .precreate:
+                guard let outTradeNo = biz.outTradeNo, !outTradeNo.isEmpty else { throw TradeError.invalidParameter("out_trade_no is required") }
+                guard let subject = biz.subject, !subject.isEmpty else { throw TradeError.invalidParameter("subject is required") }
+                let amount = try BizContent.amount(biz.totalAmount, field: "total_amount")
+                // Alipay keeps no trade until the code is scanned: a pre-trade, paid through the cashier or `pay`.
+                let trade = try await sandbox.openTrade(
+                    NewTrade(
+                        outTradeNo: outTradeNo, totalAmount: amount, subject: subject, body: biz.body, notifyUrl: parameters["notify_url"],
+                        timeoutExpress: biz.timeoutExpress, timeExpire: biz.timeExpire, productCode: Trade.faceToFace))
+                var node = Self.successNode()
+                node.add("out_trade_no", trade.outTradeNo)
+                node.add("qr_code", trade.qrCode ?? "")
+                return node.text
+            case .pagePay, .wapPay, .appPay:
+                preconditionFailure("\(method.rawValue) is answered with the cashier page")
             }
         } catch let error as TradeError {
             var node = JSONObjectText()
@@ -176,10 +189,11 @@ struct Gateway: Sendable {
         }
     }
 
-    /// `alipay.trade.page.pay`: open (or show again) the order's cashier; no trade exists until the buyer logs in.
-    private func pagePay(_ received: ReceivedParameters) async -> Response {
+    /// `alipay.trade.page.pay`, `.wap.pay`, `.app.pay`: open (or show again) the order's cashier; no trade exists until
+    /// the buyer logs in.
+    private func cashier(_ received: ReceivedParameters, method: GatewayMethod) async -> Response {
         let parameters: [String: String]
-        switch Self.checkAndDecrypt(received, method: .pagePay, configuration: sandbox.configuration, certificates: sandbox.certificates) {
+        switch Self.checkAndDecrypt(received, method: method, configuration: sandbox.configuration, certificates: sandbox.certificates) {
         case .failure(let rejection):
             sandbox.logger.info("page.pay refused", metadata: ["sub_code": "\(rejection.subCode)"])
             return Self.html(CashierPage.error(code: rejection.code, subCode: rejection.subCode, message: rejection.subMessage))
@@ -190,15 +204,15 @@ struct Gateway: Sendable {
             let biz = try BizContent.parse(parameters["biz_content"])
             guard let outTradeNo = biz.outTradeNo, !outTradeNo.isEmpty else { throw TradeError.invalidParameter("out_trade_no is required") }
             guard let subject = biz.subject, !subject.isEmpty else { throw TradeError.invalidParameter("subject is required") }
-            guard biz.productCode == "FAST_INSTANT_TRADE_PAY" else {
-                throw TradeError.invalidParameter("product_code must be FAST_INSTANT_TRADE_PAY")
+            guard let productCode = method.productCode, biz.productCode == productCode else {
+                throw TradeError.invalidParameter("product_code must be \(method.productCode ?? "?") for \(method.rawValue)")
             }
             let amount = try BizContent.amount(biz.totalAmount, field: "total_amount")
             let trade = try await sandbox.openTrade(
                 NewTrade(
                     outTradeNo: outTradeNo, totalAmount: amount, subject: subject, body: biz.body, notifyUrl: parameters["notify_url"],
                     returnUrl: parameters["return_url"], passbackParams: biz.passbackParams, timeoutExpress: biz.timeoutExpress,
-                    timeExpire: biz.timeExpire))
+                    timeExpire: biz.timeExpire, productCode: productCode))
             return Self.html(CashierPage.cashier(CashierRoutes.summary(trade, configuration: sandbox.configuration)))
         } catch let error as TradeError {
             return Self.html(CashierPage.error(code: error.code, subCode: error.subCode, message: error.subMessage))

@@ -2,6 +2,12 @@
 public enum GatewayMethod: String, Sendable, CaseIterable {
     /// The cashier page, reached by the buyer's browser.
     case pagePay = "alipay.trade.page.pay"
+    /// The mobile-browser cashier, reached like page pay.
+    case wapPay = "alipay.trade.wap.pay"
+    /// The app payment: the order string the app's Alipay SDK hands over, opened at the cashier here.
+    case appPay = "alipay.trade.app.pay"
+    /// Server-to-server: a face-to-face trade and its QR code.
+    case precreate = "alipay.trade.precreate"
     /// Server-to-server: the trade's status.
     case query = "alipay.trade.query"
     /// Server-to-server: close an unpaid trade.
@@ -14,5 +20,18 @@ public enum GatewayMethod: String, Sendable, CaseIterable {
     case certDownload = "alipay.open.app.alipaycert.download"
 
     /// The methods an app with content encryption switched on must send encrypted: the server-to-server trade calls.
-    var requiresEncryptionWhenOn: Bool { self == .query || self == .close || self == .refund || self == .refundQuery }
+    var requiresEncryptionWhenOn: Bool { [.query, .close, .refund, .refundQuery, .precreate].contains(self) }
+
+    /// The methods answered with the cashier page (HTML), not JSON: the buyer's browser (or app) carries them.
+    var opensCashier: Bool { [.pagePay, .wapPay, .appPay].contains(self) }
+
+    /// The `product_code` a cashier method must carry.
+    var productCode: String? {
+        switch self {
+        case .pagePay: "FAST_INSTANT_TRADE_PAY"
+        case .wapPay: "QUICK_WAP_WAY"
+        case .appPay: "QUICK_MSECURITY_PAY"
+        default: nil
+        }
+    }
 }

@@ -22,12 +22,17 @@ public struct NewTrade: Sendable, Equatable {
     public var timeoutExpress: String?
     /// `time_expire`: `yyyy-MM-dd HH:mm:ss`, China time; wins over `timeout_express`.
     public var timeExpire: String?
+    /// `product_code` of the request that opened it: `FAST_INSTANT_TRADE_PAY` (page), `QUICK_WAP_WAY` (wap),
+    /// `QUICK_MSECURITY_PAY` (app), `FACE_TO_FACE_PAYMENT` (precreate).
+    public var productCode: String
 
     /// Gathers the fields of a new order.
     public init(
         outTradeNo: String, totalAmount: Amount, subject: String, body: String? = nil, notifyUrl: String? = nil,
-        returnUrl: String? = nil, passbackParams: String? = nil, timeoutExpress: String? = nil, timeExpire: String? = nil
+        returnUrl: String? = nil, passbackParams: String? = nil, timeoutExpress: String? = nil, timeExpire: String? = nil,
+        productCode: String = "FAST_INSTANT_TRADE_PAY"
     ) {
+        self.productCode = productCode
         self.outTradeNo = outTradeNo
         self.totalAmount = totalAmount
         self.subject = subject

@@ -85,7 +85,8 @@ public actor Sandbox {
             outTradeNo: request.outTradeNo, tradeNo: Identifiers.tradeNo(day: now, sequence: state.tradeSequence),
             appId: configuration.appId, subject: request.subject, body: request.body, totalAmount: request.totalAmount,
             notifyUrl: request.notifyUrl, returnUrl: request.returnUrl, passbackParams: request.passbackParams,
-            gmtCreate: ChinaTime.string(now), expireAt: expiry?.deadline(openedAt: now, timeScale: configuration.timeScale))
+            gmtCreate: ChinaTime.string(now), expireAt: expiry?.deadline(openedAt: now, timeScale: configuration.timeScale),
+            productCode: request.productCode)
         state.trades[trade.outTradeNo] = trade
         var metadata: Logger.Metadata = [
             "out_trade_no": "\(trade.outTradeNo)", "trade_no": "\(trade.tradeNo)", "total_amount": "\(trade.totalAmount)",

@@ -46,8 +46,20 @@ public struct Trade: Sendable, Equatable, Codable {
     /// When the unpaid order expires (`timeout_express` / `time_expire`, scaled); nil never.
     public var expireAt: Date?
 
+    /// `product_code` of the request that opened it (`FAST_INSTANT_TRADE_PAY` for state files written before).
+    public var productCode: String
+
     /// What is left to refund.
     public var refundableAmount: Amount { Amount(fen: totalAmount.fen - refundedAmount.fen) }
+
+    /// Face-to-face pay: the QR code content `alipay.trade.precreate` answers (Alipay's shape; scanning it is the
+    /// cashier's "Log in (scan)" or the control API's `pay`).
+    public var qrCode: String? {
+        productCode == Self.faceToFace ? "https://qr.alipay.com/bax" + tradeNo.suffix(20) : nil
+    }
+
+    /// The `product_code` of `alipay.trade.precreate`.
+    static let faceToFace = "FACE_TO_FACE_PAYMENT"
 
     enum CodingKeys: String, CodingKey {
         case outTradeNo = "out_trade_no", tradeNo = "trade_no", appId = "app_id", subject, body
@@ -55,7 +67,7 @@ public struct Trade: Sendable, Equatable, Codable {
         case notifyUrl = "notify_url", returnUrl = "return_url", passbackParams = "passback_params"
         case buyerId = "buyer_id", buyerLogonId = "buyer_logon_id"
         case gmtCreate = "gmt_create", gmtPayment = "gmt_payment", gmtClose = "gmt_close", finishAt = "finish_at"
-        case expireAt = "expire_at"
+        case expireAt = "expire_at", productCode = "product_code"
     }
 
     /// Reads a trade; `pre_trade` and `expire_at` may be absent (state files written before they existed).
@@ -81,12 +93,15 @@ public struct Trade: Sendable, Equatable, Codable {
         gmtClose = try c.decodeIfPresent(String.self, forKey: .gmtClose)
         finishAt = try c.decodeIfPresent(Date.self, forKey: .finishAt)
         expireAt = try c.decodeIfPresent(Date.self, forKey: .expireAt)
+        productCode = try c.decodeIfPresent(String.self, forKey: .productCode) ?? "FAST_INSTANT_TRADE_PAY"
     }
 
     init(
         outTradeNo: String, tradeNo: String, appId: String, subject: String, body: String?, totalAmount: Amount,
-        notifyUrl: String?, returnUrl: String?, passbackParams: String?, gmtCreate: String, expireAt: Date?
+        notifyUrl: String?, returnUrl: String?, passbackParams: String?, gmtCreate: String, expireAt: Date?,
+        productCode: String = "FAST_INSTANT_TRADE_PAY"
     ) {
+        self.productCode = productCode
         self.outTradeNo = outTradeNo
         self.tradeNo = tradeNo
         self.appId = appId

@@ -10,9 +10,13 @@ public struct CreateOrderRequest: Codable, Sendable, Equatable {
     public var totalAmount: String
     /// What the buyer pays for.
     public var subject: String
+    /// How the buyer pays: `page` (the default), `wap`, `qr` or `app`.
+    public var product: String?
+    /// `wap` only: where the buyer lands on leaving the cashier unpaid (default `alipay.returnUrl`).
+    public var quitURL: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject
+        case outTradeNo = "out_trade_no", totalAmount = "total_amount", subject, product, quitURL = "quit_url"
     }
 
     /// Decodes strictly: a field this version does not know (a typo such as `totalAmount`, or an option of a newer
@@ -23,6 +27,8 @@ public struct CreateOrderRequest: Codable, Sendable, Equatable {
         outTradeNo = try container.decodeIfPresent(String.self, forKey: .outTradeNo)
         totalAmount = try container.decode(String.self, forKey: .totalAmount)
         subject = try container.decode(String.self, forKey: .subject)
+        product = try container.decodeIfPresent(String.self, forKey: .product)
+        quitURL = try container.decodeIfPresent(String.self, forKey: .quitURL)
     }
 
     /// Any JSON key, to see the ones a request carries.
@@ -34,10 +40,12 @@ public struct CreateOrderRequest: Codable, Sendable, Equatable {
     }
 
     /// A request to create an order.
-    public init(outTradeNo: String? = nil, totalAmount: String, subject: String) {
+    public init(outTradeNo: String? = nil, totalAmount: String, subject: String, product: String? = nil, quitURL: String? = nil) {
         self.outTradeNo = outTradeNo
         self.totalAmount = totalAmount
         self.subject = subject
+        self.product = product
+        self.quitURL = quitURL
     }
 }
 
@@ -59,7 +67,11 @@ public struct UnknownFieldError: Error, CustomStringConvertible, Sendable {
     public var description: String { "unknown field \"\(field)\" (known: \(known.joined(separator: ", ")))" }
 }
 
-/// A created order and where to send the buyer: the answer of `POST /api/orders`.
+/// A created order and what the buyer needs to pay it: the answer of `POST /api/orders`.
+///
+/// Which fields are set depends on the product (the others are `null`): `page` and `wap` give `pay_url` and
+/// `pay_form` (send the buyer's browser there), `qr` gives `qr_code` (render it; the buyer scans it with the Alipay
+/// app), `app` gives `order_string` (hand it to Alipay's SDK in your app).
 public struct CreatedOrder: Codable, Sendable, Equatable {
     /// The merchant order number.
     public var outTradeNo: String
@@ -67,22 +79,61 @@ public struct CreatedOrder: Codable, Sendable, Equatable {
     public var status: String
     /// The amount as a two-decimal string.
     public var totalAmount: String
-    /// The signed `alipay.trade.page.pay` URL: open it in the buyer's browser.
-    public var payURL: String
+    /// `page`, `wap`, `qr` or `app`.
+    public var product: String
+    /// The signed `alipay.trade.page.pay` / `alipay.trade.wap.pay` URL: open it in the buyer's browser.
+    public var payURL: String?
     /// The same request as an auto-submitting HTML form, for pages that prefer POST.
-    public var payForm: String
+    public var payForm: String?
+    /// `qr`: Alipay's `qr_code` from `alipay.trade.precreate`.
+    public var qrCode: String?
+    /// `app`: the signed `alipay.trade.app.pay` order string.
+    public var orderString: String?
 
     enum CodingKeys: String, CodingKey {
-        case outTradeNo = "out_trade_no", status, totalAmount = "total_amount", payURL = "pay_url", payForm = "pay_form"
+        case outTradeNo = "out_trade_no", status, totalAmount = "total_amount", product, payURL = "pay_url", payForm = "pay_form"
+        case qrCode = "qr_code", orderString = "order_string"
     }
 
     /// A created order.
-    public init(outTradeNo: String, status: String, totalAmount: String, payURL: String, payForm: String) {
+    public init(
+        outTradeNo: String, status: String, totalAmount: String, product: String = OrderProduct.page.rawValue, payURL: String? = nil,
+        payForm: String? = nil, qrCode: String? = nil, orderString: String? = nil
+    ) {
         self.outTradeNo = outTradeNo
         self.status = status
         self.totalAmount = totalAmount
+        self.product = product
         self.payURL = payURL
         self.payForm = payForm
+        self.qrCode = qrCode
+        self.orderString = orderString
+    }
+
+    // Every key written, `null` included: a script reads the same keys whatever the product.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(outTradeNo, forKey: .outTradeNo)
+        try container.encode(status, forKey: .status)
+        try container.encode(totalAmount, forKey: .totalAmount)
+        try container.encode(product, forKey: .product)
+        try container.encode(payURL, forKey: .payURL)
+        try container.encode(payForm, forKey: .payForm)
+        try container.encode(qrCode, forKey: .qrCode)
+        try container.encode(orderString, forKey: .orderString)
+    }
+}
+
+/// `alipay.trade.precreate` for QR-code orders (AlipayClient; tests give a fake).
+public protocol PrecreateGateway: Sendable {
+    /// Asks Alipay for the QR code of a new trade.
+    func precreate(_ request: TradePrecreate) async -> GatewayOutcome<TradePrecreateResponse>
+}
+
+extension AlipayClient: PrecreateGateway {
+    /// `alipay.trade.precreate`, response verified by the client.
+    public func precreate(_ request: TradePrecreate) async -> GatewayOutcome<TradePrecreateResponse> {
+        await execute(request)
     }
 }
 
@@ -96,7 +147,9 @@ public enum OrderServiceError: Error, CustomStringConvertible, Sendable, Equatab
     case notFound(outTradeNo: String)
     /// The order is past paying (paid or closed): HTTP 409, exit 1.
     case notPayable(outTradeNo: String, status: String)
-    /// Signing or storing failed: HTTP 503.
+    /// Alipay refused the request (`alipay.trade.precreate`): HTTP 502, exit 1, with Alipay's reason.
+    case refusedByAlipay(String)
+    /// Signing, storing or reaching Alipay failed: HTTP 503.
     case unavailable(String)
 
     public var description: String {
@@ -105,15 +158,17 @@ public enum OrderServiceError: Error, CustomStringConvertible, Sendable, Equatab
         case .duplicate(let outTradeNo): "an order with out_trade_no \(outTradeNo) already exists"
         case .notFound(let outTradeNo): "no order with out_trade_no \(outTradeNo)"
         case .notPayable(let outTradeNo, let status): "order \(outTradeNo) is \(status): only an unpaid order gets a pay URL"
+        case .refusedByAlipay(let message): message
         case .unavailable(let message): message
         }
     }
 }
 
-/// Creates orders and hands out their signed Alipay pay URL; used by the receiver's API and `notifyctl orders create`.
+/// Creates orders and hands out what the buyer pays them with (a signed pay URL, a QR code, an app order string);
+/// used by the receiver's API and `notifyctl orders create`.
 ///
-/// An order is stored with status `WAIT_BUYER_PAY` because the pay URL is signed *before* the insert: an order
-/// exists in the database only once the buyer can be sent to pay it. The amount is checked to Alipay's range
+/// An order is stored with status `WAIT_BUYER_PAY` because its payment request is signed (or, for a QR code,
+/// answered by Alipay) *before* the insert: an order exists in the database only once the buyer can pay it. The amount is checked to Alipay's range
 /// (0.01 … 100000000.00) here, so a request Alipay would refuse never becomes an order.
 public struct OrderService: Sendable {
 
@@ -121,31 +176,49 @@ public struct OrderService: Sendable {
     let signer: RequestSigner
     let timeoutMinutes: Int
     let now: @Sendable () -> Date
+    /// `alipay.trade.precreate`; without it `qr` orders are refused.
+    let precreate: (any PrecreateGateway)?
 
     /// - Parameters:
     ///   - timeoutMinutes: sent as `time_expire` = creation + timeout, an absolute deadline, so Alipay stops taking
     ///     payment when the worker closes the order (`timeout_express` would count from when the buyer opens the cashier).
+    ///   - precreate: Alipay's `alipay.trade.precreate`, for `qr` orders.
     ///   - now: the clock (tests pin it).
     public init(
-        store: any Store, signer: RequestSigner, timeoutMinutes: Int, now: @escaping @Sendable () -> Date = { Date() }
+        store: any Store, signer: RequestSigner, timeoutMinutes: Int, precreate: (any PrecreateGateway)? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.precreate = precreate
         self.store = store
         self.signer = signer
         self.timeoutMinutes = timeoutMinutes
         self.now = now
     }
 
-    /// Validates the request, signs the pay request, stores the order and returns where to send the buyer.
+    /// Validates the request, makes the payment request (signed, or a QR code from Alipay), stores the order and
+    /// returns what the buyer needs.
     public func create(_ request: CreateOrderRequest) async throws(OrderServiceError) -> CreatedOrder {
         let amount = try Self.validatedAmount(request.totalAmount)
         let subject = try Self.validatedSubject(request.subject)
+        let product = try Self.validatedProduct(request.product)
+        let quitURL = try request.quitURL.map { url throws(OrderServiceError) in try Self.validatedQuitURL(url, product: product) }
         let outTradeNo = try request.outTradeNo.map(Self.validatedOutTradeNo) ?? Self.generateOutTradeNo(at: now())
         let createdAt = now()
+        if product == .qr {
+            // Alipay creates the trade at precreate: a taken number is refused here before it reaches Alipay.
+            let taken: Bool
+            do {
+                taken = try await store.order(outTradeNo) != nil
+            } catch {
+                throw .unavailable("cannot read the order: \(error)")
+            }
+            if taken { throw .duplicate(outTradeNo: outTradeNo) }
+        }
 
-        let (payURL, payForm) = try sign(outTradeNo: outTradeNo, amount: amount, subject: subject, createdAt: createdAt, now: createdAt)
         let order = Order(
-            outTradeNo: outTradeNo, subject: subject, totalAmountFen: amount.fen, status: .waitBuyerPay,
-            createdAt: createdAt)
+            outTradeNo: outTradeNo, subject: subject, totalAmountFen: amount.fen, status: .waitBuyerPay, createdAt: createdAt,
+            product: product)
+        let answer = try await payment(for: order, quitURL: quitURL, now: createdAt)
         do {
             try await store.insertOrder(order)
         } catch StoreError.duplicate {
@@ -153,12 +226,12 @@ public struct OrderService: Sendable {
         } catch {
             throw .unavailable("cannot store the order: \(error)")
         }
-        return CreatedOrder(
-            outTradeNo: outTradeNo, status: order.status.rawValue, totalAmount: amount.description, payURL: payURL, payForm: payForm)
+        return answer
     }
 
-    /// A freshly signed pay URL and form for an order not paid yet — the buyer lost the link, or the sandbox needs the
-    /// cashier opened again. The deadline stays the order's own (`time_expire` = creation + `orders.timeoutMinutes`).
+    /// A fresh payment request for an order not paid yet — the buyer lost the link, or the sandbox needs the cashier
+    /// opened again: a new signed URL (page, wap), QR code (qr) or order string (app). The deadline stays the
+    /// order's own (creation + `orders.timeoutMinutes`).
     public func payURL(for outTradeNo: String) async throws(OrderServiceError) -> CreatedOrder {
         let found: Order?
         do {
@@ -168,23 +241,66 @@ public struct OrderService: Sendable {
         }
         guard let order = found else { throw .notFound(outTradeNo: outTradeNo) }
         guard order.status.isUnpaid else { throw .notPayable(outTradeNo: outTradeNo, status: order.status.rawValue) }
-        let amount = Amount(fen: order.totalAmountFen)
-        let (payURL, payForm) = try sign(outTradeNo: outTradeNo, amount: amount, subject: order.subject, createdAt: order.createdAt, now: now())
-        return CreatedOrder(
-            outTradeNo: outTradeNo, status: order.status.rawValue, totalAmount: amount.description, payURL: payURL, payForm: payForm)
+        return try await payment(for: order, quitURL: nil, now: now())
     }
 
-    /// The signed `alipay.trade.page.pay` URL and form; the deadline is `createdAt` + `orders.timeoutMinutes`.
-    private func sign(outTradeNo: String, amount: Amount, subject: String, createdAt: Date, now: Date) throws(OrderServiceError) -> (
-        url: String, form: String
-    ) {
-        let payRequest = TradePagePay(
-            outTradeNo: outTradeNo, totalAmount: amount, subject: subject,
-            timeExpire: RequestSigner.timestamp(createdAt.addingTimeInterval(TimeInterval(timeoutMinutes * 60))))
+    /// The payment request of `order` for its product.
+    private func payment(for order: Order, quitURL: String?, now: Date) async throws(OrderServiceError) -> CreatedOrder {
+        let amount = Amount(fen: order.totalAmountFen)
+        let deadline = order.createdAt.addingTimeInterval(TimeInterval(timeoutMinutes * 60))
+        var answer = CreatedOrder(
+            outTradeNo: order.outTradeNo, status: order.status.rawValue, totalAmount: amount.description, product: order.product.rawValue)
         do {
-            return (try signer.pagePayURL(payRequest, now: now), try signer.pagePayForm(payRequest, now: now))
+            switch order.product {
+            case .page:
+                let request = TradePagePay(
+                    outTradeNo: order.outTradeNo, totalAmount: amount, subject: order.subject, timeExpire: RequestSigner.timestamp(deadline))
+                answer.payURL = try signer.pagePayURL(request, now: now)
+                answer.payForm = try signer.pagePayForm(request, now: now)
+            case .wap:
+                let request = TradeWapPay(
+                    outTradeNo: order.outTradeNo, totalAmount: amount, subject: order.subject,
+                    quitURL: quitURL ?? signer.configuration.returnURL, timeExpire: RequestSigner.timestamp(deadline))
+                answer.payURL = try signer.pagePayURL(request, now: now)
+                answer.payForm = try signer.pagePayForm(request, now: now)
+            case .app:
+                answer.orderString = try signer.orderString(
+                    TradeAppPay(outTradeNo: order.outTradeNo, totalAmount: amount, subject: order.subject, timeExpire: RequestSigner.timestamp(deadline)),
+                    now: now)
+            case .qr:
+                answer.qrCode = try await qrCode(order, amount: amount, deadline: deadline, now: now)
+            }
+        } catch let error as OrderServiceError {
+            throw error
         } catch {
-            throw .unavailable("cannot sign the pay request: \(error)")
+            throw .unavailable("cannot sign the payment request: \(error)")
+        }
+        return answer
+    }
+
+    /// `alipay.trade.precreate`: the QR code of the trade; the time left until the order's deadline goes as
+    /// `timeout_express` (whole minutes, at least one).
+    private func qrCode(_ order: Order, amount: Amount, deadline: Date, now: Date) async throws(OrderServiceError) -> String {
+        guard let precreate else {
+            throw .unavailable("qr orders need Alipay's gateway (alipay.gatewayUrl), which this process was not given")
+        }
+        let minutes = max(1, Int((deadline.timeIntervalSince(now) / 60).rounded(.down)))
+        let outcome = await precreate.precreate(
+            TradePrecreate(outTradeNo: order.outTradeNo, totalAmount: amount, subject: order.subject, timeoutExpress: "\(minutes)m"))
+        switch outcome {
+        case .success(let answer):
+            guard let qrCode = answer.qrCode, !qrCode.isEmpty else {
+                throw .unavailable("alipay.trade.precreate answered without qr_code; try again")
+            }
+            return qrCode
+        case .rejected(let code, let subCode, let message):
+            throw .refusedByAlipay("alipay.trade.precreate refused: \(subCode ?? code) \(message)")
+        case .configurationError(let message):
+            throw .unavailable("alipay.trade.precreate: \(message) — check alipay.appId, alipay.signType and the keys")
+        case .retryable(let message):
+            throw .unavailable("alipay.trade.precreate: \(message); try again")
+        case .tradeNotExist:
+            throw .unavailable("alipay.trade.precreate answered ACQ.TRADE_NOT_EXIST; try again")
         }
     }
 
@@ -217,6 +333,24 @@ extension OrderService {
         case .success(let amount): return amount
         case .failure(let problem): throw .invalid(problem.message)
         }
+    }
+
+    /// The product named by a request: `page` when absent.
+    public static func validatedProduct(_ text: String?) throws(OrderServiceError) -> OrderProduct {
+        guard let text else { return .page }
+        guard let product = OrderProduct(rawValue: text) else {
+            throw .invalid("product: \"\(text.prefix(40))\" is not one of \(OrderProduct.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return product
+    }
+
+    /// A `quit_url`: only for `wap`, an http(s) URL of at most 400 characters.
+    public static func validatedQuitURL(_ text: String, product: OrderProduct) throws(OrderServiceError) -> String {
+        guard product == .wap else { throw .invalid("quit_url: only a wap order has one (product is \(product.rawValue))") }
+        guard text.count <= 400, let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+            throw .invalid("quit_url: must be an http(s) URL of at most 400 characters")
+        }
+        return text
     }
 
     /// A subject Alipay accepts: not blank, at most 256 characters, no control characters.

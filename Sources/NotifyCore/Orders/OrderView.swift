@@ -16,6 +16,8 @@ public struct OrderView: Codable, Sendable, Equatable {
     public var totalAmount: String
     /// What the buyer pays for.
     public var subject: String
+    /// How the buyer pays: `page`, `wap`, `qr` or `app`.
+    public var product: String
     /// Alipay's trade number, once known.
     public var tradeNo: String?
     /// How much was refunded, as a two-decimal string.
@@ -39,7 +41,7 @@ public struct OrderView: Codable, Sendable, Equatable {
     public var refunds: [RefundView]?
 
     enum CodingKeys: String, CodingKey {
-        case outTradeNo = "out_trade_no", status, totalAmount = "total_amount", subject, tradeNo = "trade_no"
+        case outTradeNo = "out_trade_no", status, totalAmount = "total_amount", subject, product, tradeNo = "trade_no"
         case refundedAmount = "refunded_amount", needsReview = "needs_review", reviewReason = "review_reason"
         case createdAt = "created_at", updatedAt = "updated_at", paidAt = "paid_at", closedAt = "closed_at", refundedAt = "refunded_at"
         case refunds
@@ -52,6 +54,7 @@ public struct OrderView: Codable, Sendable, Equatable {
         status = order.status.rawValue
         totalAmount = Amount(fen: order.totalAmountFen).description
         subject = order.subject
+        product = order.product.rawValue
         tradeNo = order.tradeNo
         refundedAmount = Amount(fen: order.refundedFen).description
         needsReview = order.needsReview
@@ -70,6 +73,7 @@ public struct OrderView: Codable, Sendable, Equatable {
         try container.encode(status, forKey: .status)
         try container.encode(totalAmount, forKey: .totalAmount)
         try container.encode(subject, forKey: .subject)
+        try container.encode(product, forKey: .product)
         try container.encode(tradeNo, forKey: .tradeNo)
         try container.encode(refundedAmount, forKey: .refundedAmount)
         try container.encode(needsReview, forKey: .needsReview)

@@ -1,5 +1,17 @@
 import Foundation
 
+/// How the buyer pays an order: the Alipay product its payment request is.
+public enum OrderProduct: String, Codable, Sendable, CaseIterable {
+    /// `alipay.trade.page.pay`: the PC web cashier (the default).
+    case page
+    /// `alipay.trade.wap.pay`: the cashier in a mobile browser.
+    case wap
+    /// `alipay.trade.precreate`: a QR code the buyer scans (face-to-face pay).
+    case qr
+    /// `alipay.trade.app.pay`: the merchant's own app, through Alipay's app SDK.
+    case app
+}
+
 /// A merchant order as the store knows it.
 public struct Order: Codable, Sendable, Equatable {
 
@@ -29,13 +41,16 @@ public struct Order: Codable, Sendable, Equatable {
     public var closedAt: Date?
     /// When money last went back to the buyer (Alipay's `gmt_refund` when it said, China time read as an instant).
     public var refundedAt: Date?
+    /// How the buyer pays it.
+    public var product: OrderProduct
 
     /// An order record with every column given.
     public init(
         outTradeNo: String, subject: String, totalAmountFen: Int64, status: OrderStatus = .created, tradeNo: String? = nil,
         refundedFen: Int64 = 0, needsReview: Bool = false, reviewReason: String? = nil, createdAt: Date = Date(),
-        updatedAt: Date? = nil, paidAt: Date? = nil, closedAt: Date? = nil, refundedAt: Date? = nil
+        updatedAt: Date? = nil, paidAt: Date? = nil, closedAt: Date? = nil, refundedAt: Date? = nil, product: OrderProduct = .page
     ) {
+        self.product = product
         self.outTradeNo = outTradeNo
         self.subject = subject
         self.totalAmountFen = totalAmountFen

@@ -1,0 +1,71 @@
+import Foundation
+import NotifyStore
+import StoreTestSupport
+import Testing
+
+/// Every product (PC page, mobile wap, QR code, app) created through the API, paid at the sandbox's cashier and
+/// notified like page pay, with the real daemons, on both engines.
+@Suite("products end to end", .serialized)
+struct ProductEndToEndTests {
+    static func create(_ stack: WorkerStack, _ body: String) async throws -> [String: Any] {
+        let reply = try await HTTP.send(
+            .POST, "\(stack.receiver.internalURL)/api/orders", headers: [("Content-Type", "application/json")], body: body)
+        guard reply.status == 201 else { throw HarnessError("POST /api/orders answered \(reply.status): \(reply.body)") }
+        return try #require(try JSONSerialization.jsonObject(with: Data(reply.body.utf8)) as? [String: Any])
+    }
+
+    @Test("page, wap, qr and app orders: each answers what its buyer needs, opens the cashier, and is paid once", arguments: TestEngine.allCases)
+    func everyProductIsPaid(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "products", engine: engine) else { return }
+        do {
+            // page and wap: a signed URL the buyer's browser opens.
+            for (number, product, method) in [("PRP1", "page", "alipay.trade.page.pay"), ("PRW1", "wap", "alipay.trade.wap.pay")] {
+                var body = #"{"out_trade_no":"\#(number)","total_amount":"12.34","subject":"e2e \#(product)","product":"\#(product)""#
+                if product == "wap" { body += #","quit_url":"https://shop.example/cart""# }
+                let created = try await Self.create(stack, body + "}")
+                #expect(created["product"] as? String == product && created["qr_code"] is NSNull && created["order_string"] is NSNull)
+                let url = try #require(created["pay_url"] as? String)
+                #expect(url.contains("method=\(method)") && url.contains("notify_url=") && (created["pay_form"] as? String)?.contains("<form") == true)
+                let cashier = try await HTTP.send(.GET, url)
+                #expect(cashier.status == 200 && cashier.body.contains("Alipay sandbox"), "\(cashier.body.prefix(300))")
+            }
+            #expect(
+                try await HTTP.send(
+                    .POST, "\(stack.receiver.internalURL)/api/orders", headers: [("Content-Type", "application/json")],
+                    body: #"{"total_amount":"1.00","subject":"x","product":"page","quit_url":"https://shop.example/q"}"#
+                ).status == 400, "quit_url is for wap only")
+
+            // qr: Alipay's precreate answers the code; scanning it opens the trade.
+            let qr = try await Self.create(stack, #"{"out_trade_no":"PRQ1","total_amount":"12.34","subject":"e2e qr","product":"qr"}"#)
+            let qrCode = try #require(qr["qr_code"] as? String)
+            #expect(qrCode.hasPrefix("https://qr.alipay.com/") && qr["pay_url"] is NSNull)
+            let trade = try await HTTP.send(.GET, "\(stack.sandboxURL)/sandbox/trades/PRQ1")
+            #expect(trade.body.contains(#""product_code":"FACE_TO_FACE_PAYMENT""#), "\(trade.body)")
+
+            // app: the order string the app's Alipay SDK hands over.
+            let app = try await Self.create(stack, #"{"out_trade_no":"PRA1","total_amount":"12.34","subject":"e2e app","product":"app"}"#)
+            let orderString = try #require(app["order_string"] as? String)
+            #expect(orderString.contains("method=alipay.trade.app.pay") && orderString.contains("sign="))
+            let opened = try await HTTP.send(.GET, "\(stack.sandboxURL)/gateway.do?\(orderString)")
+            #expect(opened.status == 200 && opened.body.contains("Alipay sandbox"), "\(opened.body.prefix(300))")
+
+            // The buyer pays each; each notification marks its order paid, once.
+            for number in ["PRP1", "PRW1", "PRQ1", "PRA1"] {
+                _ = try await stack.sandboxControl(number, "pay")
+            }
+            for (number, product) in [("PRP1", OrderProduct.page), ("PRW1", .wap), ("PRQ1", .qr), ("PRA1", .app)] {
+                let order = try await stack.waitForStatus(number, "TRADE_SUCCESS")
+                #expect(order.product == product && order.paidAt != nil && order.totalAmountFen == 1234)
+                #expect(try await WorkerScenarioTests.moves(stack, number) == ["WAIT_BUYER_PAY>TRADE_SUCCESS"], "\(number)")
+            }
+            // A paid qr order gets no new code.
+            let again = try await HTTP.send(.GET, "\(stack.receiver.internalURL)/api/orders/PRQ1/pay-url")
+            #expect(again.status == 409, "\(again.body)")
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+}
