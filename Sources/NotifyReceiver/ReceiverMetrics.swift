@@ -86,13 +86,18 @@ public final class ReceiverMetrics: Sendable {
     /// their last values.
     public func refresh(store: any Store, now: Date = Date()) async {
         guard
-            let (stats, oldestAge, counts, needingReview, endpoints, undelivered) = try? await store.read({ db in
+            let (stats, oldestAge, counts, needingReview, endpoints, undelivered, statement) = try? await store.read({ db in
                 (
                     try db.queueStats(), try db.oldestPendingAge(now: now), try db.orderCounts(), try db.ordersNeedingReview(),
-                    try db.webhookEndpoints(), try db.oldestUndeliveredByEndpoint()
+                    try db.webhookEndpoints(), try db.oldestUndeliveredByEndpoint(), try db.statementChecks(limit: 1).first
                 )
             })
         else { return }
+        // The latest day's statement check: what the alert watches (0 before the first check).
+        registry.makeGauge(
+            descriptor: Self.descriptor(
+                "alipay_notify_statement_differences", "Differences between the latest checked Alipay statement and the database")
+        ).set(Double(statement?.differences.count ?? 0))
         let enabled = endpoints.filter(\.enabled).count
         registry.makeGauge(
             descriptor: Self.descriptor("alipay_notify_webhook_endpoints", "Webhook endpoints by state"), labels: [("state", "enabled")]

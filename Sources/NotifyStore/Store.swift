@@ -117,6 +117,15 @@ public protocol StoreReading {
     /// with no live job of `liveKinds` (the paid orders the sweeper asks Alipay about, for a lost refund notification).
     func paidOrdersWithoutJobs(paidAfter: Date, paidBefore: Date, liveKinds: Set<JobKind>, limit: Int) throws -> [Order]
 
+    /// Orders whose `paidAt` is in `from ..< to`, oldest payment first (a day's payments, for the statement check).
+    func ordersPaid(from: Date, to: Date) throws -> [Order]
+    /// Refunds made (`succeeded`) whose `refundedAt` is in `from ..< to`, oldest first.
+    func refundsMade(from: Date, to: Date) throws -> [Refund]
+    /// The stored statement check of a day, or nil.
+    func statementCheck(billDate: String) throws -> StatementCheck?
+    /// Stored statement checks, latest day first.
+    func statementChecks(limit: Int) throws -> [StatementCheck]
+
     /// Stored notifications by id, in no particular order; missing ids are absent.
     func notifications(ids: [Int64]) throws -> [StoredNotification]
     /// The stored notification with this `notify_id`.
@@ -191,6 +200,9 @@ public protocol StoreTransaction: StoreReading {
     /// stops counting against the order's amount.
     @discardableResult
     func settleRefund(outTradeNo: String, outRequestNo: String, _ settlement: RefundSettlement, now: Date) throws -> Bool
+
+    /// Stores a day's statement check, replacing an earlier one of the same day.
+    func saveStatementCheck(_ check: StatementCheck) throws
 
     /// Enqueues a job. Idempotent on `uniqueKey` among live (pending or running) jobs: returns the live job with
     /// `inserted` false instead of adding another.

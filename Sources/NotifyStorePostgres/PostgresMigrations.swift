@@ -48,6 +48,22 @@ enum PostgresMigrations {
         Migration(
             name: "v7-order-product",
             statements: ["ALTER TABLE orders ADD COLUMN product text NOT NULL DEFAULT 'page' CHECK (product IN ('page', 'wap', 'qr', 'app'))"]),
+        // The daily statement's checks, and the day ranges the check reads.
+        Migration(
+            name: "v8-statement-checks",
+            statements: [
+                """
+                CREATE TABLE statement_checks (
+                    bill_date   text PRIMARY KEY,
+                    checked_at  timestamptz NOT NULL,
+                    rows        integer NOT NULL,
+                    differences integer NOT NULL,
+                    report      text NOT NULL
+                )
+                """,
+                "CREATE INDEX orders_paid_at_any ON orders(paid_at) WHERE paid_at IS NOT NULL",
+                "CREATE INDEX refunds_refunded_at ON refunds(refunded_at) WHERE status = 'succeeded'",
+            ]),
     ]
 
     /// Refund requests (docs/refunds.md). The trigger locks the order row first, so two sessions adding refunds to

@@ -70,6 +70,15 @@ extension Refund {
     }
 }
 
+extension StatementCheck {
+    init(row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        try self.init(
+            billDate: row.value("bill_date"), checkedAt: row.value("checked_at"), rows: row.value("rows"),
+            differences: StatementCheck.differences(fromReport: row.value("report")))
+    }
+}
+
 extension RejectedNotification {
     init(row: PostgresRow) throws {
         let row = row.makeRandomAccess()

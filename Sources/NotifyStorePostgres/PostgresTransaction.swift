@@ -217,6 +217,34 @@ final class PostgresTransaction: StoreTransaction {
         ).map(Order.init(row:))
     }
 
+    func ordersPaid(from: Date, to: Date) throws -> [Order] {
+        try execute("SELECT * FROM orders WHERE paid_at >= \(from) AND paid_at < \(to) ORDER BY paid_at").map(Order.init(row:))
+    }
+
+    func refundsMade(from: Date, to: Date) throws -> [Refund] {
+        try execute(
+            "SELECT * FROM refunds WHERE status = 'succeeded' AND refunded_at >= \(from) AND refunded_at < \(to) ORDER BY refunded_at"
+        ).map(Refund.init(row:))
+    }
+
+    func statementCheck(billDate: String) throws -> StatementCheck? {
+        try execute("SELECT * FROM statement_checks WHERE bill_date = \(billDate)").first.map(StatementCheck.init(row:))
+    }
+
+    func statementChecks(limit: Int) throws -> [StatementCheck] {
+        try execute("SELECT * FROM statement_checks ORDER BY bill_date DESC LIMIT \(limit)").map(StatementCheck.init(row:))
+    }
+
+    func saveStatementCheck(_ check: StatementCheck) throws {
+        try execute(
+            """
+            INSERT INTO statement_checks (bill_date, checked_at, rows, differences, report)
+            VALUES (\(check.billDate), \(check.checkedAt), \(check.rows), \(check.differences.count), \(try StatementCheck.reportText(check.differences)))
+            ON CONFLICT (bill_date) DO UPDATE SET checked_at = EXCLUDED.checked_at, rows = EXCLUDED.rows,
+                                                  differences = EXCLUDED.differences, report = EXCLUDED.report
+            """)
+    }
+
     // MARK: Refunds
 
     func refunds(_ outTradeNo: String) throws -> [Refund] {

@@ -47,6 +47,21 @@ enum SQLiteMigrations {
             try db.execute(
                 sql: "ALTER TABLE orders ADD COLUMN product TEXT NOT NULL DEFAULT 'page' CHECK (product IN ('page', 'wap', 'qr', 'app'))")
         }
+        // The daily statement's checks, and the day ranges the check reads.
+        migrator.registerMigration("v8-statement-checks") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE statement_checks (
+                        bill_date   TEXT PRIMARY KEY,
+                        checked_at  TEXT NOT NULL,
+                        rows        INTEGER NOT NULL,
+                        differences INTEGER NOT NULL,
+                        report      TEXT NOT NULL
+                    );
+                    CREATE INDEX orders_paid_at_any ON orders(paid_at) WHERE paid_at IS NOT NULL;
+                    CREATE INDEX refunds_refunded_at ON refunds(refunded_at) WHERE status = 'succeeded';
+                    """)
+        }
         return migrator
     }
 

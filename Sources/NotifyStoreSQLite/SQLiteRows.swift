@@ -60,6 +60,14 @@ extension Refund {
     }
 }
 
+extension StatementCheck {
+    init(row: Row) throws {
+        try self.init(
+            billDate: row.decode(forColumn: "bill_date"), checkedAt: row.decode(forColumn: "checked_at"), rows: row.decode(forColumn: "rows"),
+            differences: StatementCheck.differences(fromReport: row.decode(forColumn: "report")))
+    }
+}
+
 extension OrderEvent {
     init(row: Row) throws {
         try self.init(

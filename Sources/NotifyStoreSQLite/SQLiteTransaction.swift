@@ -150,6 +150,37 @@ final class SQLiteTransaction: StoreTransaction {
         ).fetchAll(db).map(Order.init(row:))
     }
 
+    func ordersPaid(from: Date, to: Date) throws -> [Order] {
+        try Row.fetchAll(
+            db, sql: "SELECT * FROM orders WHERE paid_at >= ? AND paid_at < ? ORDER BY paid_at", arguments: [from, to]
+        ).map(Order.init(row:))
+    }
+
+    func refundsMade(from: Date, to: Date) throws -> [Refund] {
+        try Row.fetchAll(
+            db, sql: "SELECT * FROM refunds WHERE status = 'succeeded' AND refunded_at >= ? AND refunded_at < ? ORDER BY refunded_at",
+            arguments: [from, to]
+        ).map(Refund.init(row:))
+    }
+
+    func statementCheck(billDate: String) throws -> StatementCheck? {
+        try Row.fetchOne(db, sql: "SELECT * FROM statement_checks WHERE bill_date = ?", arguments: [billDate]).map(StatementCheck.init(row:))
+    }
+
+    func statementChecks(limit: Int) throws -> [StatementCheck] {
+        try Row.fetchAll(db, sql: "SELECT * FROM statement_checks ORDER BY bill_date DESC LIMIT ?", arguments: [limit]).map(StatementCheck.init(row:))
+    }
+
+    func saveStatementCheck(_ check: StatementCheck) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO statement_checks (bill_date, checked_at, rows, differences, report) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (bill_date) DO UPDATE SET checked_at = excluded.checked_at, rows = excluded.rows,
+                                                      differences = excluded.differences, report = excluded.report
+                """,
+            arguments: [check.billDate, check.checkedAt, check.rows, check.differences.count, try StatementCheck.reportText(check.differences)])
+    }
+
     func insertOrder(_ order: Order) throws {
         guard try insertOrderRow(order) else { throw StoreError.duplicate("order \(order.outTradeNo)") }
         try insertEvent(

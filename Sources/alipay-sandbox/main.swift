@@ -66,6 +66,8 @@ struct Serve: AsyncParsableCommand {
     var encryptKeyFile: String?
     @Option(help: "true: refuse requests whose biz_content is not encrypted (SANDBOX_REQUIRE_ENCRYPTION, default false).")
     var requireEncryption: String?
+    @Option(help: "true: today's statement may be downloaded too (tests and demos; Alipay makes a day's the next morning) (SANDBOX_BILLS_INCLUDE_TODAY).")
+    var billsIncludeToday: String?
 
     func run() async throws {
         let program = "alipay-sandbox"
@@ -125,6 +127,7 @@ struct Serve: AsyncParsableCommand {
             ("sandbox.slowSeconds", slowSeconds), ("sandbox.finishAfterSeconds", finishAfterSeconds),
             ("sandbox.notifyTimeoutSeconds", notifyTimeoutSeconds), ("sandbox.certDir", certDir),
             ("sandbox.encryptKeyFile", encryptKeyFile), ("sandbox.requireEncryption", requireEncryption),
+            ("sandbox.billsIncludeToday", billsIncludeToday),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case let (key, value?) in flags {

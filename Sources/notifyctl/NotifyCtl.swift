@@ -10,7 +10,7 @@ struct NotifyCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notifyctl",
         abstract: "Operate alipay-notify: keys, orders, refunds, the queue, reconciliation, signature checks, the database.",
-        subcommands: [Keys.self, Orders.self, Refunds.self, Queue.self, Reconcile.self, Verify.self, Certs.self, Endpoints.self, Events.self, DB.self, Config.self]
+        subcommands: [Keys.self, Orders.self, Refunds.self, Bills.self, Queue.self, Reconcile.self, Verify.self, Certs.self, Endpoints.self, Events.self, DB.self, Config.self]
     )
 
     /// Parses and runs like ArgumentParser's own `main()`, except that usage errors exit 2 (the CLI contract)

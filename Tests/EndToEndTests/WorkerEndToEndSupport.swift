@@ -28,7 +28,7 @@ struct WorkerStack {
     /// of `engine`. Nil when that engine cannot run here: the reason is printed (a failure under CI).
     static func start(
         name: String, engine: TestEngine = .sqlite, sandboxFaults: String? = nil, worker extra: [String: String] = [:],
-        receiver receiverExtra: [String: String] = [:], mode: AlipayMode = .publicKey
+        receiver receiverExtra: [String: String] = [:], sandbox sandboxExtra: [String: String] = [:], mode: AlipayMode = .publicKey
     ) async throws -> WorkerStack? {
         guard let workspace = try TestWorkspace.make(name: name, engine: engine) else { return nil }
         let modeEnvironment = try await mode.prepare(workspace)
@@ -48,6 +48,7 @@ struct WorkerStack {
         ]
         if let sandboxFaults { sandboxEnvironment["SANDBOX_FAULTS"] = sandboxFaults }
         sandboxEnvironment.merge(modeEnvironment.sandbox) { $1 }
+        sandboxEnvironment.merge(sandboxExtra) { $1 }
         let sandbox = try DaemonProcess.start("alipay-sandbox", environment: sandboxEnvironment, logFile: workspace.file("sandbox.log"))
         do {
             try await sandbox.waitUntilHealthy("\(sandboxURL)/healthz")
@@ -75,6 +76,8 @@ struct WorkerStack {
                     "WORKER_RETRY_BASE_SECONDS": "0.2",
                     "WORKER_RETRY_MAX_SECONDS": "1",
                     "WORKER_METRICS_PORT": "\(metricsPort)",
+                    // The daily statement check only where a test asks for it (it adds jobs and gateway calls).
+                    "STATEMENTS_ENABLED": "false",
                 ].merging(extra) { $1 }
             ) { $1 })
         let worker: DaemonProcess

@@ -23,7 +23,9 @@ struct BackupConsistencyTests {
         try FileManager.default.createDirectory(at: backups, withIntermediateDirectories: true)
 
         // The load: notifications stored and applied (each payment in its own transaction with its event and outbox).
+        let loadEnded = Gate()
         let load = Task {
+            defer { loadEnded.open() }
             for number in orders {
                 try await fixture.deliver(TestAlipay.notification(number, .tradeSuccess, total: "1.00"))
             }
@@ -31,7 +33,9 @@ struct BackupConsistencyTests {
         // Meanwhile, backups of the live file.
         var taken: [String] = []
         var index = 0
-        while !load.isCancelled {
+        // Until the load ends (a failing load ends the loop too: its error comes out of `load.value` below), bounded.
+        let deadline = ContinuousClock.now + .seconds(300)
+        while !loadEnded.isOpen, ContinuousClock.now < deadline {
             let path = backups.appendingPathComponent("b\(index).sqlite").path
             _ = try SQLiteBackup.backup(databaseAt: fixture.databasePath, to: path)
             taken.append(path)

@@ -177,7 +177,11 @@ struct NotificationWriterTests {
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
             }
-            while writer.queuedCount < 50 { await Task.yield() }
+            let queued = ContinuousClock.now + .seconds(60)
+            while writer.queuedCount < 50 {
+                try #require(ContinuousClock.now < queued, "only \(writer.queuedCount) of 50 appends queued within a minute")
+                try await Task.sleep(for: .milliseconds(1))
+            }
             let started = ContinuousClock.now
             await writer.shutdown()
             #expect(ContinuousClock.now - started < .seconds(60))

@@ -158,3 +158,41 @@ struct RefundConformanceTests {
         }
     }
 }
+
+/// The statement checks' part of the store contract, on every engine.
+@Suite("Store conformance: statement checks")
+struct StatementCheckConformanceTests {
+    @Test("a day's check is stored, replaced, read back and listed latest day first; a day's payments and refunds by range", arguments: Engine.allCases)
+    func checksAndRanges(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let at = Date(timeIntervalSince1970: 1_764_547_200)  // whole seconds
+            let differences = [StatementDifference(kind: .amountDiffers, outTradeNo: "A1", detail: "Alipay's payment is 1.00; the order is 2.00 \"quoted\"")]
+            try await store.write { tx in
+                try tx.saveStatementCheck(StatementCheck(billDate: "2026-12-01", checkedAt: at, rows: 5, differences: []))
+                try tx.saveStatementCheck(StatementCheck(billDate: "2026-11-30", checkedAt: at, rows: 1, differences: []))
+                try tx.saveStatementCheck(StatementCheck(billDate: "2026-12-01", checkedAt: at.addingTimeInterval(60), rows: 6, differences: differences))
+            }
+            let (one, all, none) = try await store.read { db in
+                (try db.statementCheck(billDate: "2026-12-01"), try db.statementChecks(limit: 10), try db.statementCheck(billDate: "2026-01-01"))
+            }
+            #expect(one == StatementCheck(billDate: "2026-12-01", checkedAt: at.addingTimeInterval(60), rows: 6, differences: differences))
+            #expect(all.map(\.billDate) == ["2026-12-01", "2026-11-30"] && none == nil)
+
+            for (number, offset) in [("BEFORE", -1.0), ("FIRST", 0.0), ("LAST", 86_399.0), ("AFTER", 86_400.0)] {
+                try await store.insertOrder(
+                    Order(outTradeNo: number, subject: "s", totalAmountFen: 100, status: .tradeSuccess, createdAt: at, paidAt: at.addingTimeInterval(offset)))
+            }
+            try await store.insertOrder(Order(outTradeNo: "UNPAID", subject: "s", totalAmountFen: 100, status: .waitBuyerPay, createdAt: at))
+            try await store.write { tx in
+                _ = try tx.insertRefund(Refund(outTradeNo: "FIRST", outRequestNo: "IN", amountFen: 10, status: .succeeded, refundedAt: at.addingTimeInterval(10)))
+                _ = try tx.insertRefund(Refund(outTradeNo: "FIRST", outRequestNo: "PENDING", amountFen: 10, createdAt: at))
+                _ = try tx.insertRefund(Refund(outTradeNo: "LAST", outRequestNo: "OUT", amountFen: 10, status: .succeeded, refundedAt: at.addingTimeInterval(86_400)))
+            }
+            let (paid, refunds) = try await store.read { db in
+                (try db.ordersPaid(from: at, to: at.addingTimeInterval(86_400)), try db.refundsMade(from: at, to: at.addingTimeInterval(86_400)))
+            }
+            #expect(paid.map(\.outTradeNo) == ["FIRST", "LAST"])
+            #expect(refunds.map(\.outRequestNo) == ["IN"])
+        }
+    }
+}

@@ -17,6 +17,9 @@ public final class Gate: Sendable {
 
     public init() {}
 
+    /// Whether it is open.
+    public var isOpen: Bool { state.withLock { $0.isOpen } }
+
     /// How many waits began so far (a test's sign that the held call has arrived).
     public var arrivals: Int { state.withLock { $0.arrivals } }
 

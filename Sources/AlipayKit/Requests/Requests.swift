@@ -359,6 +359,35 @@ public struct TradeRefundQuery: AlipayRequest {
     }
 }
 
+/// `alipay.data.dataservice.bill.downloadurl.query`: where to download a day's statement (`bill_type` `trade`). The
+/// answer's URL is short-lived (about 30 seconds): download at once.
+public struct BillDownloadURLQuery: AlipayRequest {
+    /// The verified `alipay_data_dataservice_bill_downloadurl_query_response`.
+    public typealias Response = BillDownloadURLResponse
+    /// `alipay.data.dataservice.bill.downloadurl.query`.
+    public static var method: String { "alipay.data.dataservice.bill.downloadurl.query" }
+    /// Server to server: encrypted when content encryption is configured.
+    public static var encryptsContent: Bool { true }
+
+    /// `bill_type`: `trade` (the merchant's trades).
+    public var billType: String
+    /// `bill_date`: `yyyy-MM-dd` (a day), China time; yesterday at the latest.
+    public var billDate: String
+
+    /// Asks for the trade statement of `billDate`.
+    public init(billDate: String, billType: String = "trade") {
+        self.billType = billType
+        self.billDate = billDate
+    }
+
+    enum CodingKeys: String, CodingKey { case billType = "bill_type", billDate = "bill_date" }
+
+    /// Requires a `yyyy-MM-dd` day.
+    public func validate() throws(RequestError) {
+        guard billDate.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) != nil else { throw RequestError("bill_date must be yyyy-MM-dd") }
+    }
+}
+
 enum RequestChecks {
     static func outTradeNo(_ value: String) throws(RequestError) {
         if let problem = AlipayLimits.outTradeNoProblem(value) { throw RequestError(problem) }

@@ -25,6 +25,18 @@ public struct TradePrecreateResponse: Decodable, Sendable {
     enum CodingKeys: String, CodingKey { case code, msg, outTradeNo = "out_trade_no", qrCode = "qr_code" }
 }
 
+/// The verified content of `alipay_data_dataservice_bill_downloadurl_query_response`.
+public struct BillDownloadURLResponse: Decodable, Sendable {
+    /// `code`, "10000" on success.
+    public let code: String
+    /// `msg`.
+    public let msg: String
+    /// `bill_download_url`: the zip, for about 30 seconds.
+    public let billDownloadURL: String?
+
+    enum CodingKeys: String, CodingKey { case code, msg, billDownloadURL = "bill_download_url" }
+}
+
 /// The verified content of `alipay_trade_query_response`.
 public struct TradeQueryResponse: Decodable, Sendable {
     /// `code`, "10000" on success.

@@ -101,6 +101,17 @@ enum ControlRoutes {
             }
             return try json(TradeView(result.trade))
         }
+        // The zip `alipay.data.dataservice.bill.downloadurl.query` points at (like Alipay's URL, no signature).
+        group.get("bills/:date") { _, context -> Response in
+            let day = context.parameters.get("date") ?? ""
+            guard day.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) != nil else {
+                throw ControlError(.badRequest, code: "ACQ.INVALID_PARAMETER", message: "the date must be yyyy-MM-dd")
+            }
+            let zip = try await sandbox.statement(day: day)
+            return Response(
+                status: .ok, headers: [.contentType: "application/zip", .contentDisposition: "attachment; filename=\"\(day).zip\""],
+                body: .init(byteBuffer: ByteBuffer(bytes: zip)))
+        }
         group.get("deliveries") { request, _ -> Response in
             let outTradeNo = request.uri.queryParameters.get("out_trade_no")
             let notifyId = request.uri.queryParameters.get("notify_id")

@@ -29,6 +29,8 @@ public struct FaultConfiguration: Sendable, Equatable {
     public var forged: Double = 0
     /// Fraction of notifications sent as an old account's: `charset=GBK`, signed and percent-encoded as GBK bytes.
     public var gbk: Double = 0
+    /// Fraction of downloaded trade statements with a planted discrepancy: the first payment's amount 0.01 more.
+    public var statement: Double = 0
     /// The next N delivery attempts are not sent at all, recorded with the answer `dropped`, and retried on schedule.
     public var dropFirst: Int = 0
     /// How long a `slow` answer waits, in real seconds (not scaled): it must exceed the client's read timeout.
@@ -69,9 +71,10 @@ public struct FaultConfiguration: Sendable, Equatable {
             case "duplicate": duplicate = fraction
             case "reorder": reorder = fraction
             case "forged": forged = fraction
+            case "statement": statement = fraction
             default:
                 throw .invalidFaults(
-                    "unknown fault \"\(name)\" (known: 500, slow, badsign, garbage, unknown, escapedslash, duplicate, reorder, forged, gbk, drop)")
+                    "unknown fault \"\(name)\" (known: 500, slow, badsign, garbage, unknown, escapedslash, duplicate, reorder, forged, gbk, statement, drop)")
             }
         }
         try validate()
@@ -91,6 +94,7 @@ public struct FaultConfiguration: Sendable, Equatable {
         add("reorder", reorder)
         add("forged", forged)
         add("gbk", gbk)
+        add("statement", statement)
         if dropFirst > 0 { items.append("drop:\(dropFirst)") }
         return items.joined(separator: ",")
     }
@@ -100,6 +104,7 @@ public struct FaultConfiguration: Sendable, Equatable {
         let fractions: [(String, Double)] = [
             ("500", http500), ("slow", slow), ("badsign", badSign), ("garbage", garbage), ("unknown", unknownError),
             ("escapedslash", escapedSlash), ("duplicate", duplicate), ("reorder", reorder), ("forged", forged), ("gbk", gbk),
+            ("statement", statement),
         ]
         for (name, value) in fractions where !(0...1).contains(value) {
             throw .invalidFaults("\(name) must be between 0 and 1, got \(Self.format(value))")
@@ -119,7 +124,7 @@ public struct FaultConfiguration: Sendable, Equatable {
 
 extension FaultConfiguration: Codable {
     enum CodingKeys: String, CodingKey {
-        case http500 = "http_500", slow, badSign = "bad_sign", garbage, unknownError = "unknown_error", escapedSlash = "escaped_slash", duplicate, reorder, forged, gbk
+        case http500 = "http_500", slow, badSign = "bad_sign", garbage, unknownError = "unknown_error", escapedSlash = "escaped_slash", duplicate, reorder, forged, gbk, statement
         case dropFirst = "drop_first", slowSeconds = "slow_seconds", seed, spec
     }
 
@@ -145,6 +150,7 @@ extension FaultConfiguration: Codable {
         duplicate = try container.decodeIfPresent(Double.self, forKey: .duplicate) ?? duplicate
         reorder = try container.decodeIfPresent(Double.self, forKey: .reorder) ?? reorder
         forged = try container.decodeIfPresent(Double.self, forKey: .forged) ?? forged
+        statement = try container.decodeIfPresent(Double.self, forKey: .statement) ?? statement
         dropFirst = try container.decodeIfPresent(Int.self, forKey: .dropFirst) ?? dropFirst
         try validate()
     }
@@ -162,6 +168,7 @@ extension FaultConfiguration: Codable {
         try container.encode(duplicate, forKey: .duplicate)
         try container.encode(reorder, forKey: .reorder)
         try container.encode(forged, forKey: .forged)
+        try container.encode(statement, forKey: .statement)
         try container.encode(dropFirst, forKey: .dropFirst)
         try container.encode(slowSeconds, forKey: .slowSeconds)
         try container.encodeIfPresent(seed, forKey: .seed)

@@ -89,6 +89,9 @@ public final class FaultInjector: Sendable {
     /// Whether this signed gateway answer writes `/` as `\/`.
     public func shouldEscapeSlashes() -> Bool { draw(\.escapedSlash) }
 
+    /// Whether this statement download gets a planted discrepancy.
+    public func plantsStatementMismatch() -> Bool { draw(\.statement) }
+
     /// Whether this delivery attempt is dropped; counts down `dropFirst`.
     public func takeDrop() -> Bool {
         state.withLock { state in

@@ -19,13 +19,16 @@ struct BizContent: Decodable, Sendable {
     var queryOptions: [String]?
     /// `alipay_cert_sn` of `alipay.open.app.alipaycert.download`.
     var alipayCertSN: String?
+    /// `bill_type` and `bill_date` of `alipay.data.dataservice.bill.downloadurl.query`.
+    var billType: String?
+    var billDate: String?
 
     enum CodingKeys: String, CodingKey {
         case outTradeNo = "out_trade_no", tradeNo = "trade_no", totalAmount = "total_amount", subject, body
         case productCode = "product_code", passbackParams = "passback_params", refundAmount = "refund_amount"
         case outRequestNo = "out_request_no", refundReason = "refund_reason"
         case timeoutExpress = "timeout_express", timeExpire = "time_expire", queryOptions = "query_options"
-        case alipayCertSN = "alipay_cert_sn"
+        case alipayCertSN = "alipay_cert_sn", billType = "bill_type", billDate = "bill_date"
     }
 
     /// Parses `biz_content`; a missing or malformed one is `ACQ.INVALID_PARAMETER`.

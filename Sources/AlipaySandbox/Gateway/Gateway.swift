@@ -70,7 +70,9 @@ struct Gateway: Sendable {
             guard rejection.signed else { return Self.json("{\"\(ResponseVerifier.responseKey(method: methodName))\":\(rejection.json)}") }
             nodeJSON = rejection.json
         case .success(let plain):
-            nodeJSON = await run(method, plain)
+            // Download URLs point back at this sandbox, as the buyer's browser or the merchant reached it.
+            let origin = "http://" + (request.head.authority ?? "\(configuration.host):\(configuration.port)")
+            nodeJSON = await run(method, plain, origin: origin)
             answerKey = plain["encrypt_type"] == nil ? nil : configuration.encryptionKey
         }
         var body = try ResponseSigner.body(
@@ -102,7 +104,7 @@ struct Gateway: Sendable {
 
     // MARK: Methods
 
-    private func run(_ method: GatewayMethod, _ parameters: [String: String]) async -> String {
+    private func run(_ method: GatewayMethod, _ parameters: [String: String], origin: String) async -> String {
         do {
             let biz = try BizContent.parse(parameters["biz_content"])
             switch method {
@@ -159,6 +161,17 @@ struct Gateway: Sendable {
                 guard let pem = sandbox.certificates?.certificatePEM(sn: sn) else { throw TradeError.certNotExist }
                 var node = Self.successNode()
                 node.add("alipay_cert_content", Data(pem.utf8).base64EncodedString())
+                return node.text
+            case .billQuery:
+                guard biz.billType == "trade" else { throw TradeError.invalidParameter("bill_type: the sandbox makes trade statements only") }
+                guard let day = biz.billDate, day.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) != nil else {
+                    throw TradeError.invalidParameter("bill_date must be yyyy-MM-dd")
+                }
+                // A day's statement exists from the next day on (China time).
+                let today = String(ChinaTime.string(Date()).prefix(10))
+                guard day < today || (day == today && sandbox.configuration.billsIncludeToday) else { throw TradeError.billNotExist }
+                var node = Self.successNode()
+                node.add("bill_download_url", "\(origin)/sandbox/bills/\(day)")
                 return node.text
             case .precreate:
                 guard let outTradeNo = biz.outTradeNo, !outTradeNo.isEmpty else { throw TradeError.invalidParameter("out_trade_no is required") }

@@ -16,11 +16,13 @@ public enum GatewayMethod: String, Sendable, CaseIterable {
     case refund = "alipay.trade.refund"
     /// Server-to-server: what became of one refund request.
     case refundQuery = "alipay.trade.fastpay.refund.query"
+    /// Server-to-server: where to download a day's statement.
+    case billQuery = "alipay.data.dataservice.bill.downloadurl.query"
     /// Server-to-server, certificate mode: an Alipay public key certificate by its SN.
     case certDownload = "alipay.open.app.alipaycert.download"
 
     /// The methods an app with content encryption switched on must send encrypted: the server-to-server trade calls.
-    var requiresEncryptionWhenOn: Bool { [.query, .close, .refund, .refundQuery, .precreate].contains(self) }
+    var requiresEncryptionWhenOn: Bool { [.query, .close, .refund, .refundQuery, .precreate, .billQuery].contains(self) }
 
     /// The methods answered with the cashier page (HTML), not JSON: the buyer's browser (or app) carries them.
     var opensCashier: Bool { [.pagePay, .wapPay, .appPay].contains(self) }

@@ -243,6 +243,16 @@ public actor Sandbox {
     }
 
     /// Forgets every trade, notification and delivery (and saves the empty state); faults stay as they are.
+    /// The trade statement of `day` ("yyyy-MM-dd", China time) as Alipay's download serves it: a zip of GBK CSV files;
+    /// the `statement` fault plants a discrepancy.
+    public func statement(day: String, now: Date = Date()) throws -> Data {
+        settleExpired(now: now)
+        let mismatch = faults.plantsStatementMismatch()
+        if mismatch { logger.info("fault: statement with a planted discrepancy", metadata: ["bill_date": "\(day)"]) }
+        let trades = state.trades.values.sorted { $0.tradeNo < $1.tradeNo }
+        return try StatementFile.zip(trades: trades, day: day, account: configuration.sellerId, plantMismatch: mismatch, now: now)
+    }
+
     public func reset() {
         generation += 1
         // Alipay never hands out a trade_no or notify_id twice: the sequences go on, or a notification after a reset

@@ -22,6 +22,8 @@ public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidParameter(String)
     /// `CERT_NOT_EXIST`: `alipay.open.app.alipaycert.download` for an SN Alipay never issued.
     case certNotExist
+    /// No statement for that date (today or later: Alipay makes a day's statement the next morning).
+    case billNotExist
 
     /// Alipay's `sub_code`.
     public var subCode: String {
@@ -36,6 +38,7 @@ public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
         case .discordantRepeatRequest: "ACQ.DISCORDANT_REPEAT_REQUEST"
         case .invalidParameter: "ACQ.INVALID_PARAMETER"
         case .certNotExist: "CERT_NOT_EXIST"
+        case .billNotExist: "isp.bill_not_exist"
         }
     }
 
@@ -52,6 +55,7 @@ public enum TradeError: Error, Sendable, Equatable, CustomStringConvertible {
         case .discordantRepeatRequest: "不一致的请求"
         case .invalidParameter(let detail): "参数无效: \(detail)"
         case .certNotExist: "证书不存在"
+        case .billNotExist: "账单不存在"
         }
     }
 

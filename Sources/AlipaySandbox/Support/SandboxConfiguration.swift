@@ -41,6 +41,9 @@ public struct SandboxConfiguration: Sendable {
     /// Refuse requests whose `biz_content` is not encrypted (`sandbox.requireEncryption`), as an app that switched
     /// content encryption on in the console.
     public var requireEncryption = false
+    /// Serve today's statement too (`sandbox.billsIncludeToday`): tests and demos need one for trades paid now; Alipay
+    /// answers `isp.bill_not_exist` until the next morning.
+    public var billsIncludeToday = false
 
     /// A configuration with defaults for everything but identity and keys.
     public init(appId: String, sellerId: String, alipayPrivateKey: RSAPrivateKey, appPublicKey: RSAPublicKey) {
@@ -58,7 +61,7 @@ public struct SandboxConfiguration: Sendable {
         "sandbox.host", "sandbox.port", "sandbox.appId", "sandbox.sellerId", "sandbox.sellerEmail",
         "sandbox.alipayPrivateKeyFile", "sandbox.appPublicKeyFile", "sandbox.signType", "sandbox.timeScale",
         "sandbox.stateFile", "sandbox.faults", "sandbox.faultSeed", "sandbox.slowSeconds", "sandbox.finishAfterSeconds",
-        "sandbox.notifyTimeoutSeconds", "sandbox.certDir", "sandbox.encryptKeyFile", "sandbox.requireEncryption",
+        "sandbox.notifyTimeoutSeconds", "sandbox.certDir", "sandbox.encryptKeyFile", "sandbox.requireEncryption", "sandbox.billsIncludeToday",
     ].map(ConfigurationKey.init)
 
     /// Reads the configuration; a missing required key or an unreadable key file throws a `SandboxError` naming the key.
@@ -132,6 +135,12 @@ public struct SandboxConfiguration: Sendable {
                 throw .invalidConfiguration(key: "sandbox.requireEncryption", problem: "needs sandbox.encryptKeyFile")
             }
             configuration.requireEncryption = value
+        }
+        if let text = reader.optional("sandbox.billsIncludeToday") {
+            guard let value = Bool(text.lowercased()) else {
+                throw .invalidConfiguration(key: "sandbox.billsIncludeToday", problem: "\"\(text)\" is not true or false")
+            }
+            configuration.billsIncludeToday = value
         }
         return configuration
     }

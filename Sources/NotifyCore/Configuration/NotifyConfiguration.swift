@@ -99,6 +99,18 @@ public struct NotifyConfiguration: Sendable {
     public var worker = Worker()
     public var webhooks = Webhooks()
     public var ordersTimeoutMinutes = 30
+    /// The daily statement check (`statements.*`, docs/statements.md).
+    public var statements = Statements()
+
+    /// The daily Alipay statement check.
+    public struct Statements: Sendable {
+        /// The worker checks each day's statement (`statements.enabled`). Off by default: the app needs Alipay's
+        /// bill download permission (对账单下载) first, or every day's check would go dead.
+        public var enabled = false
+        /// From this time of day (China time, `HH:mm`) the worker checks yesterday's statement; Alipay's are ready in
+        /// the morning (`statements.timeOfDay`).
+        public var timeOfDay = "10:30"
+    }
     /// `log.level` (trace … critical, default info) and `log.format` (`text` or `json`).
     public var logLevel = "info"
     /// Keys of the configuration file this version does not know, each with the nearest known key: printed as
@@ -289,6 +301,11 @@ extension NotifyConfiguration {
             throw ConfigurationError("worker.retryMaxSeconds (WORKER_RETRY_MAX_SECONDS) must not be below worker.retryBaseSeconds")
         }
         ordersTimeoutMinutes = try values.int("orders.timeoutMinutes", in: 1...(60 * 24 * 15)) ?? ordersTimeoutMinutes
+        statements.enabled = try values.bool("statements.enabled") ?? statements.enabled
+        statements.timeOfDay = values.string("statements.timeOfDay") ?? statements.timeOfDay
+        guard statements.timeOfDay.wholeMatch(of: /([01]\d|2[0-3]):[0-5]\d/) != nil else {
+            throw ConfigurationError("statements.timeOfDay (STATEMENTS_TIME_OF_DAY): \"\(statements.timeOfDay)\" is not HH:mm (China time), e.g. 10:30")
+        }
 
         webhooks.allowInsecureUrls = try values.bool("webhooks.allowInsecureUrls") ?? webhooks.allowInsecureUrls
         webhooks.allowPrivateNetworks = try values.bool("webhooks.allowPrivateNetworks") ?? webhooks.allowPrivateNetworks

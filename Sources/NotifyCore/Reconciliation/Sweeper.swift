@@ -1,3 +1,4 @@
+import AlipayKit
 import Foundation
 import Logging
 import NotifyStore
@@ -24,12 +25,17 @@ public struct Sweeper: Service {
         public var paidSchedule: ReconcileSchedule
         /// Seconds after payment past which a paid order is no longer queried; 0: paid orders are never queried.
         public var paidWindow: Double
+        /// From this China time of day (`HH:mm`) yesterday's statement is checked; nil: statements are not checked.
+        public var statementsTimeOfDay: String?
+        /// Days back whose unchecked statement is checked too (a worker that was down).
+        public var statementsCatchUpDays = 3
 
         /// A policy from its parts.
         public init(
             schedule: ReconcileSchedule, timeout: Double, interval: Duration, batchSize: Int = 500,
-            paidSchedule: ReconcileSchedule = ReconcileSchedule(first: 3600), paidWindow: Double = 0
+            paidSchedule: ReconcileSchedule = ReconcileSchedule(first: 3600), paidWindow: Double = 0, statementsTimeOfDay: String? = nil
         ) {
+            self.statementsTimeOfDay = statementsTimeOfDay
             self.schedule = schedule
             self.timeout = timeout
             self.interval = interval
@@ -45,7 +51,8 @@ public struct Sweeper: Service {
                 timeout: Double(configuration.ordersTimeoutMinutes) * 60,
                 interval: .milliseconds(Int64(max(0.05, configuration.worker.sweepIntervalSeconds) * 1000)),
                 paidSchedule: ReconcileSchedule(first: configuration.worker.reconcilePaidAfterSeconds),
-                paidWindow: configuration.worker.reconcilePaidForHours * 3600)
+                paidWindow: configuration.worker.reconcilePaidForHours * 3600,
+                statementsTimeOfDay: configuration.statements.enabled ? configuration.statements.timeOfDay : nil)
         }
     }
 
@@ -59,6 +66,8 @@ public struct Sweeper: Service {
         public var paid: Int = 0
         /// New `refund` jobs for pending refunds whose job ended without settling them.
         public var refunds: Int = 0
+        /// New `statement` jobs.
+        public var statements: Int = 0
     }
 
     /// The store holding orders and jobs.
@@ -85,12 +94,12 @@ public struct Sweeper: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let report = try await sweep()
-                if report.reconcile + report.close + report.paid + report.refunds > 0 {
+                if report.reconcile + report.close + report.paid + report.refunds + report.statements > 0 {
                     logger.info(
                         "sweep enqueued jobs",
                         metadata: [
                             "reconcile": "\(report.reconcile)", "close": "\(report.close)", "reconcile_paid": "\(report.paid)",
-                            "refund": "\(report.refunds)",
+                            "refund": "\(report.refunds)", "statement": "\(report.statements)",
                         ])
                 }
             } catch {
@@ -135,8 +144,27 @@ public struct Sweeper: Service {
             where try db.enqueue(Refunder.job(for: refund, runAt: now)).inserted {
                 report.refunds += 1
             }
+            report.statements = try Self.enqueueStatements(now: now, policy: policy, in: db)
             return report
         }
+    }
+
+    /// Enqueues the check of each recent day's statement not checked yet: yesterday's once the China time of day has
+    /// passed `statementsTimeOfDay`, the days before whenever they are missing (a worker that was down). One live job per
+    /// day (its unique key), whatever the number of workers; a day whose job is dead waits for an operator's replay.
+    static func enqueueStatements(now: Date, policy: Policy, in db: any StoreTransaction) throws -> Int {
+        guard let timeOfDay = policy.statementsTimeOfDay else { return 0 }
+        let chinaNow = RequestSigner.timestamp(now)
+        let yesterdayReady = chinaNow.dropFirst(11).prefix(5) >= timeOfDay
+        let dead = Set(try db.jobs(state: .dead, kind: .statement, outTradeNo: nil, limit: 1000).compactMap(\.uniqueKey))
+        var enqueued = 0
+        for back in 1...max(1, policy.statementsCatchUpDays) {
+            if back == 1 && !yesterdayReady { continue }
+            let day = String(RequestSigner.timestamp(now.addingTimeInterval(-86_400 * Double(back))).prefix(10))
+            guard try db.statementCheck(billDate: day) == nil, !dead.contains(StatementCheck.jobKey(billDate: day)) else { continue }
+            if try db.enqueue(StatementReconciler.job(billDate: day, runAt: now)).inserted { enqueued += 1 }
+        }
+        return enqueued
     }
 
     /// Enqueues the next query of a paid order on its schedule measured from the payment, while it is within the

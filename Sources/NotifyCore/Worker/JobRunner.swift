@@ -27,14 +27,17 @@ public struct JobRunner: Sendable {
     public let deliverer: WebhookDeliverer?
     /// `refund` jobs; nil in processes that run none (a `refund` job then fails as unknown to them).
     public let refunder: Refunder?
+    /// `statement` jobs; nil in processes that run none.
+    public let statements: StatementReconciler?
 
     /// A runner from its parts.
     public init(
         store: any Store, notifications: NotificationProcessor, reconciler: Reconciler, retry: RetryPolicies, metrics: WorkerMetrics = WorkerMetrics(), logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
-        deliverer: WebhookDeliverer? = nil, refunder: Refunder? = nil
+        deliverer: WebhookDeliverer? = nil, refunder: Refunder? = nil, statements: StatementReconciler? = nil
     ) {
         self.deliverer = deliverer
         self.refunder = refunder
+        self.statements = statements
         self.store = store
         self.notifications = notifications
         self.reconciler = reconciler
@@ -45,7 +48,7 @@ public struct JobRunner: Sendable {
     }
 
     /// The job kinds of the worker's main lane.
-    public static let kinds: Set<JobKind> = [.notification, .reconcile, .close, .refund]
+    public static let kinds: Set<JobKind> = [.notification, .reconcile, .close, .refund, .statement]
     /// The job kinds of the delivery lane (their own concurrency: a slow endpoint never takes the main lane's slots).
     public static let deliveryKinds: Set<JobKind> = [.deliver]
 
@@ -58,12 +61,30 @@ public struct JobRunner: Sendable {
         let report: JobReport
         if job.kind == .deliver, let deliverer {
             report = await deliverer.run(job, lease: lease)
+        } else if job.kind == .statement, let statements {
+            report = await runStatement(job, lease: lease, statements)
         } else {
             report = await runRules(job, lease: lease)
         }
         metrics.duration(kind: job.kind.rawValue, ContinuousClock.now - started)
         observe(report)
         return report
+    }
+
+    /// A `statement` job: the day's check stored with the job's completion.
+    private func runStatement(_ job: Job, lease: JobLease, _ statements: StatementReconciler) async -> JobReport {
+        do {
+            try checkAttempts(job)
+            guard let day = StatementReconciler.Payload(job.payload)?.billDate else {
+                throw JobFailure.permanent("statement job \(lease.jobId) names no bill_date")
+            }
+            let check = try await statements.reconcile(billDate: day, lease: lease)
+            metrics.statementCheck(check)
+            let found = check.differences.isEmpty ? "no differences" : "\(check.differences.count) differences: `notifyctl bills show --date \(day)`"
+            return JobReport(job: job, outcome: .applied, message: "statement of \(day): \(check.rows) rows, \(found)")
+        } catch {
+            return await recordFailure(error, job: job, lease: lease)
+        }
     }
 
     /// A job whose outcome is a ``TradeApplication`` (notification, reconcile, close, refund).

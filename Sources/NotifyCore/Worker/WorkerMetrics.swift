@@ -33,6 +33,14 @@ public struct WorkerMetrics: Sendable {
         ).increment()
     }
 
+    /// `alipay_notify_statement_checks_total{result}`: `clean` or `differences`, per day checked.
+    public func statementCheck(_ check: StatementCheck) {
+        Counter(
+            label: "alipay_notify_statement_checks_total", dimensions: [("result", check.differences.isEmpty ? "clean" : "differences")],
+            factory: factory
+        ).increment()
+    }
+
     /// `alipay_notify_reviews_total{reason}`.
     public func review(_ reason: ReviewReason) {
         Counter(label: "alipay_notify_reviews_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment()
@@ -82,6 +90,9 @@ public struct WorkerMetrics: Sendable {
                 Counter(label: "alipay_notify_refund_calls_total", dimensions: [("method", method), ("result", result)], factory: factory)
                     .increment(by: 0)
             }
+        }
+        for result in ["clean", "differences"] {
+            Counter(label: "alipay_notify_statement_checks_total", dimensions: [("result", result)], factory: factory).increment(by: 0)
         }
         for reason in ReviewReason.allCases {
             Counter(label: "alipay_notify_reviews_total", dimensions: [("reason", reason.rawValue)], factory: factory).increment(by: 0)

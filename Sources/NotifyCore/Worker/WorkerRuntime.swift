@@ -16,6 +16,8 @@ public struct WorkerRuntime: Sendable {
     public let reconciler: Reconciler
     /// Refund jobs.
     public let refunder: Refunder
+    /// Statement jobs and `notifyctl bills reconcile`; nil without a statement source.
+    public let statements: StatementReconciler?
     /// Runs one job to its end.
     public let runner: JobRunner
     /// Outcome counts shared by the worker and the summary.
@@ -30,6 +32,7 @@ public struct WorkerRuntime: Sendable {
     /// `webhookClient` (the caller shuts it down), `deliver` jobs run in a lane of their own.
     public init(
         configuration: NotifyConfiguration, store: any Store, gateway: (any TradeGateway)? = nil, webhookClient: HTTPClient? = nil,
+        statementSource: (any StatementSource)? = nil,
         backoffRandom: @escaping @Sendable (ClosedRange<Double>) -> Double = { Double.random(in: $0) },
         metrics: WorkerMetrics = WorkerMetrics(), logger: Logger = Logger(label: "alipay-notify.worker"),
         now: @escaping @Sendable () -> Date = { Date() }
@@ -49,6 +52,9 @@ public struct WorkerRuntime: Sendable {
         notifications = NotificationProcessor(store: store, verifier: verifier, applier: applier, gateway: client, metrics: metrics)
         reconciler = Reconciler(store: store, gateway: client, applier: applier, metrics: metrics)
         refunder = Refunder(store: store, gateway: client, applier: applier, metrics: metrics)
+        // Alipay's statements when the gateway is Alipay's client (a test's fake gateway brings its own source, or none).
+        let source = statementSource ?? (client as? AlipayClient).map { AlipayStatementSource(client: $0) }
+        statements = source.map { StatementReconciler(store: store, source: $0, now: now) }
         let backoff = Backoff(base: configuration.worker.retryBaseSeconds, cap: configuration.worker.retryMaxSeconds, random: backoffRandom)
         deliverer = webhookClient.map {
             WebhookDeliverer(
@@ -58,7 +64,8 @@ public struct WorkerRuntime: Sendable {
         runner = JobRunner(
             store: store, notifications: notifications, reconciler: reconciler,
             retry: RetryPolicies(default: RetryPolicy(backoff: backoff, maxAttempts: configuration.worker.maxAttempts)),
-            metrics: metrics, logger: logger, now: now, deliverer: deliverer, refunder: refunder)
+            metrics: metrics, logger: logger, now: now, deliverer: deliverer, refunder: refunder,
+            statements: statements)
         stats = WorkerStats()
     }
 

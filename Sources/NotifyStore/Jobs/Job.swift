@@ -9,6 +9,8 @@ public struct JobKind: RawRepresentable, Hashable, Sendable, Codable, CustomStri
     public static let reconcile: JobKind = "reconcile"
     /// Close an order that stayed unpaid past its timeout.
     public static let close: JobKind = "close"
+    /// Compare one day's Alipay trade statement with the database.
+    public static let statement: JobKind = "statement"
     /// Ask Alipay for one recorded refund (`alipay.trade.refund`, settled by `alipay.trade.fastpay.refund.query`).
     public static let refund: JobKind = "refund"
 

@@ -1,0 +1,84 @@
+import Foundation
+import NotifyStore
+import StoreTestSupport
+import Testing
+
+/// The daily statement with the real daemons, `notifyctl` and the sandbox's statements (GBK CSV in a zip), on both
+/// engines: a clean day reports nothing, a planted discrepancy is found, stored, shown and counted.
+@Suite("daily statement end to end", .serialized)
+struct StatementEndToEndTests {
+    static func notifyctl(_ stack: WorkerStack, _ arguments: [String]) async throws -> Command {
+        var environment = stack.workspace.environment(receiverPort: 9, apiPort: 9)
+        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        environment["ALIPAY_GATEWAY_URL"] = "\(stack.sandboxURL)/gateway.do"
+        return try await Command.run(try Executables.path("notifyctl"), arguments, environment: environment, timeout: .seconds(120))
+    }
+
+    @Test("a clean statement reports no differences; one with a planted mismatch is found (exit 1), stored, shown and in the metric", arguments: TestEngine.allCases)
+    func cleanThenPlantedMismatch(engine: TestEngine) async throws {
+        guard
+            let stack = try await WorkerStack.start(
+                name: "statement", engine: engine, worker: ["STATEMENTS_ENABLED": "true", "STATEMENTS_TIME_OF_DAY": "00:00"],
+                sandbox: ["SANDBOX_BILLS_INCLUDE_TODAY": "true"])
+        else { return }
+        do {
+            for (number, amount) in [("STA1", "88.88"), ("STA2", "10.00")] {
+                try await stack.createOrder(number, totalAmount: amount)
+                _ = try await stack.sandboxControl(number, "pay")
+                _ = try await stack.waitForStatus(number, "TRADE_SUCCESS")
+            }
+            let refund = try await HTTP.send(
+                .POST, "\(stack.receiver.internalURL)/api/orders/STA2/refunds", headers: [("Content-Type", "application/json")],
+                body: #"{"refund_amount":"3.00","out_request_no":"SR1"}"#)
+            #expect(refund.status == 201, "\(refund.body)")
+            try await WorkerScenarioTests.eventually("the refund made", stack) {
+                try await stack.database.read { db in try db.refund("STA2", outRequestNo: "SR1") }?.status == .succeeded
+            }
+            // Today, China time: what the sandbox serves with SANDBOX_BILLS_INCLUDE_TODAY.
+            let today = String(ISO8601DateFormatter.chinaDay(Date()))
+            let clean = try await Self.notifyctl(stack, ["bills", "reconcile", "--date", today])
+            #expect(clean.status == 0, "\(clean.output)")
+            #expect(clean.output.contains("statement \(today): 3 rows, no differences"), "\(clean.output)")
+
+            try await WorkerScenarioTests.setFaults(stack, #"{"statement":1}"#)
+            let planted = try await Self.notifyctl(stack, ["bills", "reconcile", "--date", today, "--json"])
+            #expect(planted.status == 1, "\(planted.output)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(planted.output.utf8)) as? [String: Any], "\(planted.output)")
+            let differences = try #require(json["differences"] as? [[String: Any]])
+            #expect(differences.count == 1 && differences.first?["kind"] as? String == "amount_differs", "\(differences)")
+
+            let shown = try await Self.notifyctl(stack, ["bills", "show", "--date", today])
+            #expect(shown.status == 1 && shown.output.contains("amount_differs"), "\(shown.output)")
+            let stored = try await stack.database.read { db in try db.statementCheck(billDate: today) }
+            #expect(stored?.differences.count == 1 && stored?.rows == 3)
+            let metrics = try await HTTP.send(.GET, "\(stack.receiver.internalURL)/metrics").body
+            #expect(metrics.contains("alipay_notify_statement_differences 1"), "\(metrics.split(separator: "\n").filter { $0.contains("statement") })")
+            #expect(try await Self.notifyctl(stack, ["bills", "reconcile", "--date", "2026-13-45"]).status == 2)
+
+            // The worker checked the past days by itself (statements.enabled, from 00:00): one job and one check each.
+            let yesterday = String(ISO8601DateFormatter.chinaDay(Date().addingTimeInterval(-86_400)))
+            try await WorkerScenarioTests.eventually("yesterday's statement checked by the worker", stack) {
+                try await stack.database.read { db in try db.statementCheck(billDate: yesterday) } != nil
+            }
+            let byWorker = try await Self.notifyctl(stack, ["bills", "show", "--date", yesterday])
+            #expect(byWorker.status == 0 && byWorker.output.contains("0 rows, no differences"), "\(byWorker.output)")
+            let jobs = try await stack.database.read { db in try db.jobs(state: nil, kind: .statement, outTradeNo: nil, limit: 10) }
+            #expect(jobs.count == 3 && jobs.allSatisfy { $0.state == .done }, "\(jobs.map { ($0.uniqueKey, $0.state, $0.lastError) })")
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// `yyyy-MM-dd` of `date` in China time.
+    static func chinaDay(_ date: Date) -> Substring {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(secondsFromGMT: 8 * 3600)
+        formatter.formatOptions = [.withFullDate]
+        return Substring(formatter.string(from: date))
+    }
+}
