@@ -31,5 +31,7 @@ let package = Package(
             name: "FuzzCertificates", dependencies: [alipayKit, "FuzzSupport", .product(name: "Crypto", package: "swift-crypto")]),
         // Responses with AES content encryption, and the content encryption key itself.
         .executableTarget(name: "FuzzEncryptedResponse", dependencies: [alipayKit, "FuzzSupport"]),
+        // The daily statement's detail file (GBK CSV) and its zip.
+        .executableTarget(name: "FuzzStatement", dependencies: [alipayKit, "FuzzSupport"]),
     ]
 )

@@ -69,6 +69,8 @@ struct Config: AsyncParsableCommand {
                 ("worker.reconcilePaidForHours", "\(settings.worker.reconcilePaidForHours)"),
                 ("worker.confirmWithQuery", "\(settings.worker.confirmWithQuery)"),
                 ("orders.timeoutMinutes", "\(settings.ordersTimeoutMinutes)"),
+                ("statements.enabled", "\(settings.statements.enabled)"),
+                ("statements.timeOfDay", settings.statements.timeOfDay),
                 ("log.level", settings.logLevel),
                 ("log.format", settings.logFormat),
             ]

@@ -88,4 +88,14 @@ struct FuzzRegressionTests {
         let marked = chain.replacingOccurrences(of: "-----BEGIN CERTIFICATE-----\n", with: "-----BEGIN CERTIFICATE-----\u{0301}\n")
         #expect(throws: CertificateError.self) { try AlipayCertificate(pem: marked, role: .alipayCertificate) }
     }
+
+    /// FuzzStatement: a lone CR ended a record and counted a line inside rows, but not between them, so a row's line
+    /// number ran past the file's last line (the input is Fuzz/Corpus/FuzzStatement/regression-lone-cr-line).
+    @Test("statement lines: CRLF, LF and a lone CR each count one line, wherever they stand")
+    func statementLineNumbersWithLoneCR() throws {
+        let text = "支付宝交易号,商户订单号,业务类型,订单金额（元）\r\r\n\"1\",2,交易,1.00\r\r3,4,退款,-0.01\n\n5,6,交易,2.00"
+        let statement = try TradeStatement.parse(text: text)
+        #expect(statement.rows.map(\.line) == [3, 5, 7])
+        #expect(statement.rows.map(\.outTradeNo) == ["2", "4", "6"])
+    }
 }

@@ -178,8 +178,8 @@ public struct StatementError: Error, CustomStringConvertible, Sendable, Equatabl
     public var description: String { line.map { "statement line \($0): \(message)" } ?? "statement: \(message)" }
 }
 
-/// The records of a CSV text as Alipay writes its statements: `#` comment lines, commas, `"` quoting, CRLF or LF;
-/// fields trimmed of the tabs and spaces around them.
+/// The records of a CSV text as Alipay writes its statements: `#` comment lines, commas, `"` quoting, CRLF or LF (or a
+/// lone CR) line breaks; fields trimmed of the tabs and spaces around them.
 enum CSVRecords {
     enum Record: Equatable {
         case comment(String, line: Int)
@@ -222,7 +222,9 @@ enum CSVRecords {
                     continue
                 }
                 if scalar == "\r" || scalar == "\n" {
-                    if scalar == "\n" { line += 1 }
+                    // A line break: "\r\n", "\n" or a lone "\r", each one line.
+                    if scalar == "\r", iterator.first == "\n" { iterator.removeFirst() }
+                    line += 1
                     continue
                 }
                 atRecordStart = false
@@ -236,7 +238,7 @@ enum CSVRecords {
                         quoted = false
                     }
                 } else {
-                    if scalar == "\n" { line += 1 }
+                    if scalar == "\n" || (scalar == "\r" && iterator.first != "\n") { line += 1 }
                     field.unicodeScalars.append(scalar)
                 }
                 continue
