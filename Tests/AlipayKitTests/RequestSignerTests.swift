@@ -113,6 +113,37 @@ struct RequestSignerTests {
         #expect(decoded["biz_content"]?.contains(#""product_code":"QUICK_MSECURITY_PAY""#) == true)
     }
 
+    /// Fixtures/app_pay.json, made by Alipay's official Python SDK (scripts/vectors/make_app_pay_vectors.py).
+    struct AppPayVectors: Decodable {
+        struct Vector: Decodable {
+            let name: String
+            let unix_time: Double
+            let biz: [String: String]
+            let order_string: String
+            let parameters: [String: String]
+        }
+        let vectors: [Vector]
+    }
+
+    @Test("the app order string carries what the official SDK's sdk_execute signs, signature included")
+    func appOrderStringMatchesTheOfficialSDK() throws {
+        let vectors = try JSONDecoder().decode(AppPayVectors.self, from: try Fixture.data("app_pay.json")).vectors
+        #expect(vectors.count == 2)
+        let signer = try Self.signer()
+        for vector in vectors {
+            let biz = vector.biz
+            let amount = try Amount(try #require(biz["total_amount"]))
+            let request = TradeAppPay(
+                outTradeNo: try #require(biz["out_trade_no"]), totalAmount: amount, subject: try #require(biz["subject"]), timeExpire: biz["time_expire"])
+            let ours = try FormCodec.decode(try signer.orderString(request, now: Date(timeIntervalSince1970: vector.unix_time))).dictionary
+            // The SDK's own string read by a form decoder ('+' is a space there) gives the same parameters too.
+            let theirs = try FormCodec.decode(vector.order_string).dictionary
+            #expect(theirs == vector.parameters, "\(vector.name): the SDK's string reads back as its parameters")
+            #expect(ours == vector.parameters, "\(vector.name)")
+            #expect(ours["sign"] == vector.parameters["sign"], "\(vector.name): the same signature")
+        }
+    }
+
     @Test("RSA (SHA1) requests verify under their own sign_type; no sign_type is refused")
     func rsa1Requests() throws {
         var configuration = try Fixture.configuration()
