@@ -3,6 +3,10 @@ import NotifyStore
 import StoreTestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The daily statement with the real daemons, `notifyctl` and the sandbox's statements (GBK CSV in a zip), on both
 /// engines: a clean day reports nothing, a planted discrepancy is found, stored, shown and counted.
 @Suite("daily statement end to end", .serialized)
@@ -21,7 +25,12 @@ struct StatementEndToEndTests {
                 name: "statement", engine: engine, worker: ["STATEMENTS_ENABLED": "true", "STATEMENTS_TIME_OF_DAY": "00:00"],
                 sandbox: ["SANDBOX_BILLS_INCLUDE_TODAY": "true"])
         else { return }
+        // A second worker sweeping the same store: each day is still checked by one job.
+        var environment = stack.workerEnvironment
+        environment["WORKER_METRICS_PORT"] = "0"
+        var second: DaemonProcess?
         do {
+            second = try DaemonProcess.start("notify-worker", environment: environment, logFile: stack.workspace.file("worker2.log"))
             for (number, amount) in [("STA1", "88.88"), ("STA2", "10.00")] {
                 try await stack.createOrder(number, totalAmount: amount)
                 _ = try await stack.sandboxControl(number, "pay")
@@ -55,7 +64,8 @@ struct StatementEndToEndTests {
             #expect(metrics.contains("alipay_notify_statement_differences 1"), "\(metrics.split(separator: "\n").filter { $0.contains("statement") })")
             #expect(try await Self.notifyctl(stack, ["bills", "reconcile", "--date", "2026-13-45"]).status == 2)
 
-            // The worker checked the past days by itself (statements.enabled, from 00:00): one job and one check each.
+            // The workers checked the past days by themselves (statements.enabled, from 00:00): one job and one check each,
+            // though two workers sweep.
             let yesterday = String(ISO8601DateFormatter.chinaDay(Date().addingTimeInterval(-86_400)))
             try await WorkerScenarioTests.eventually("yesterday's statement checked by the worker", stack) {
                 try await stack.database.read { db in try db.statementCheck(billDate: yesterday) } != nil
@@ -64,7 +74,11 @@ struct StatementEndToEndTests {
             #expect(byWorker.status == 0 && byWorker.output.contains("0 rows, no differences"), "\(byWorker.output)")
             let jobs = try await stack.database.read { db in try db.jobs(state: nil, kind: .statement, outTradeNo: nil, limit: 10) }
             #expect(jobs.count == 3 && jobs.allSatisfy { $0.state == .done }, "\(jobs.map { ($0.uniqueKey, $0.state, $0.lastError) })")
+            #expect(Set(jobs.compactMap(\.uniqueKey)).count == 3)
+            second?.signal(SIGTERM)
+            #expect(try await second?.waitForExit() == 0)
         } catch {
+            await second?.stop()
             await stack.kill()
             throw error
         }

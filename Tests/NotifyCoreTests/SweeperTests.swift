@@ -160,6 +160,6 @@ struct SweeperTests {
         #expect(try await sweeper.sweep().refunds == 0)
         let job = try #require(try await jobs(fixture, "P1").first)
         #expect(job.kind == .refund && job.uniqueKey == Refund.jobKey(outTradeNo: "P1", outRequestNo: "R1"))
-        #expect(Refunder.Payload(job.payload)?.outRequestNo == "R1")
+        #expect(Refunder.Payload.decoded(job.payload)?.outRequestNo == "R1")
     }
 }

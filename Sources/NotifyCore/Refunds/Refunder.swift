@@ -30,7 +30,7 @@ public struct Refunder: Sendable {
     }
 
     /// What a `refund` job carries beyond its order: the request number.
-    public struct Payload: Codable, Sendable, Equatable {
+    public struct Payload: JobPayload, Equatable {
         /// The refund's `out_request_no`.
         public var outRequestNo: String
 
@@ -38,15 +38,6 @@ public struct Refunder: Sendable {
 
         /// A payload for one refund request.
         public init(outRequestNo: String) { self.outRequestNo = outRequestNo }
-
-        /// The JSON text stored on the job.
-        public var text: String { String(decoding: try! JSONEncoder().encode(self), as: UTF8.self) }
-
-        /// The payload of a stored job, nil when it has none or it is not one.
-        public init?(_ text: String?) {
-            guard let text, let payload = try? JSONDecoder().decode(Payload.self, from: Data(text.utf8)) else { return nil }
-            self = payload
-        }
     }
 
     /// The job that asks Alipay for `refund`.
@@ -58,7 +49,7 @@ public struct Refunder: Sendable {
 
     /// A `refund` job.
     public func refund(_ job: Job, lease: JobLease, now: Date) async throws -> TradeApplication {
-        guard let outTradeNo = job.outTradeNo, let requestNo = Payload(job.payload)?.outRequestNo else {
+        guard let outTradeNo = job.outTradeNo, let requestNo = Payload.decoded(job.payload)?.outRequestNo else {
             throw JobFailure.permanent("refund job \(lease.jobId) names no order or no out_request_no")
         }
         let (found, order) = try await store.read { db in (try db.refund(outTradeNo, outRequestNo: requestNo), try db.order(outTradeNo)) }

@@ -108,19 +108,12 @@ public struct StatementReconciler: Sendable {
     }
 
     /// What a `statement` job carries: the day.
-    public struct Payload: Codable, Sendable, Equatable {
+    public struct Payload: JobPayload, Equatable {
         /// `yyyy-MM-dd`, China time.
         public var billDate: String
         enum CodingKeys: String, CodingKey { case billDate = "bill_date" }
         /// A payload for one day.
         public init(billDate: String) { self.billDate = billDate }
-        /// The JSON text stored on the job.
-        public var text: String { String(decoding: try! JSONEncoder().encode(self), as: UTF8.self) }
-        /// The payload of a stored job, nil when it has none.
-        public init?(_ text: String?) {
-            guard let text, let payload = try? JSONDecoder().decode(Payload.self, from: Data(text.utf8)) else { return nil }
-            self = payload
-        }
     }
 
     /// The job that checks `billDate`.

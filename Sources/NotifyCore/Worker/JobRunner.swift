@@ -75,7 +75,7 @@ public struct JobRunner: Sendable {
     private func runStatement(_ job: Job, lease: JobLease, _ statements: StatementReconciler) async -> JobReport {
         do {
             try checkAttempts(job)
-            guard let day = StatementReconciler.Payload(job.payload)?.billDate else {
+            guard let day = StatementReconciler.Payload.decoded(job.payload)?.billDate else {
                 throw JobFailure.permanent("statement job \(lease.jobId) names no bill_date")
             }
             let check = try await statements.reconcile(billDate: day, lease: lease)
