@@ -57,10 +57,10 @@ enum PostgresMigrations {
                     bill_date   text PRIMARY KEY,
                     checked_at  timestamptz NOT NULL,
                     rows        integer NOT NULL,
-                    differences integer NOT NULL,
                     report      text NOT NULL
                 )
                 """,
+                // A day's payments (the statement) and recently paid orders (the sweeper): one index.
                 "CREATE INDEX orders_paid_at_any ON orders(paid_at) WHERE paid_at IS NOT NULL",
                 "CREATE INDEX refunds_refunded_at ON refunds(refunded_at) WHERE status = 'succeeded'",
             ]),
@@ -87,8 +87,6 @@ enum PostgresMigrations {
         )
         """,
         "CREATE INDEX refunds_pending ON refunds(created_at) WHERE status = 'pending'",
-        // The sweeper asks Alipay about recently paid orders (a lost refund notification).
-        "CREATE INDEX orders_paid_at ON orders(paid_at) WHERE status = 'TRADE_SUCCESS'",
         """
         CREATE FUNCTION refunds_within_amount() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE

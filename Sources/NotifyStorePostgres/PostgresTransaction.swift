@@ -238,10 +238,9 @@ final class PostgresTransaction: StoreTransaction {
     func saveStatementCheck(_ check: StatementCheck) throws {
         try execute(
             """
-            INSERT INTO statement_checks (bill_date, checked_at, rows, differences, report)
-            VALUES (\(check.billDate), \(check.checkedAt), \(check.rows), \(check.differences.count), \(try StatementCheck.reportText(check.differences)))
-            ON CONFLICT (bill_date) DO UPDATE SET checked_at = EXCLUDED.checked_at, rows = EXCLUDED.rows,
-                                                  differences = EXCLUDED.differences, report = EXCLUDED.report
+            INSERT INTO statement_checks (bill_date, checked_at, rows, report)
+            VALUES (\(check.billDate), \(check.checkedAt), \(check.rows), \(try StatementCheck.reportText(check.differences)))
+            ON CONFLICT (bill_date) DO UPDATE SET checked_at = EXCLUDED.checked_at, rows = EXCLUDED.rows, report = EXCLUDED.report
             """)
     }
 

@@ -174,11 +174,10 @@ final class SQLiteTransaction: StoreTransaction {
     func saveStatementCheck(_ check: StatementCheck) throws {
         try db.execute(
             sql: """
-                INSERT INTO statement_checks (bill_date, checked_at, rows, differences, report) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (bill_date) DO UPDATE SET checked_at = excluded.checked_at, rows = excluded.rows,
-                                                      differences = excluded.differences, report = excluded.report
+                INSERT INTO statement_checks (bill_date, checked_at, rows, report) VALUES (?, ?, ?, ?)
+                ON CONFLICT (bill_date) DO UPDATE SET checked_at = excluded.checked_at, rows = excluded.rows, report = excluded.report
                 """,
-            arguments: [check.billDate, check.checkedAt, check.rows, check.differences.count, try StatementCheck.reportText(check.differences)])
+            arguments: [check.billDate, check.checkedAt, check.rows, try StatementCheck.reportText(check.differences)])
     }
 
     func insertOrder(_ order: Order) throws {

@@ -76,8 +76,6 @@ struct WorkerStack {
                     "WORKER_RETRY_BASE_SECONDS": "0.2",
                     "WORKER_RETRY_MAX_SECONDS": "1",
                     "WORKER_METRICS_PORT": "\(metricsPort)",
-                    // The daily statement check only where a test asks for it (it adds jobs and gateway calls).
-                    "STATEMENTS_ENABLED": "false",
                 ].merging(extra) { $1 }
             ) { $1 })
         let worker: DaemonProcess

@@ -1,6 +1,7 @@
 import AlipayKit
 import Foundation
 import Logging
+import ServiceLifecycle
 import NotifyStore
 import StoreTestSupport
 import Testing
@@ -92,5 +93,50 @@ struct StatementReconcilerTests {
         let off = Sweeper(store: fixture.database, policy: Sweeper.Policy(configuration), logger: Logger(label: "test"), now: { clock.now })
         clock.set(RequestSigner.date(fromTimestamp: "2026-12-20 11:00:00")!)
         #expect(try await off.sweep().statements == 0)
+    }
+
+    @Test("a runner without a statement source leaves statement jobs to one that has it (they stay pending, not dead)")
+    func runnerWithoutSourceDoesNotClaimStatements() async throws {
+        let fixture = try WorkerFixture()  // a fake gateway: no Alipay client, so no statement source
+        #expect(fixture.runner.statements == nil)
+        #expect(!fixture.runner.runnableKinds.contains(.statement) && fixture.runner.runnableKinds.contains(.refund))
+        // A statement job, and after it a job this runner does run: once that one has run, the worker has claimed
+        // with the statement job due.
+        let probe = try await fixture.database.write { tx -> Job in
+            _ = try tx.enqueue(StatementReconciler.job(billDate: Self.day, runAt: Date()))
+            return try tx.enqueue(NewJob(kind: .reconcile, uniqueKey: "reconcile:NONE", outTradeNo: "NONE", runAt: Date())).job
+        }
+        let worker = Worker(
+            runner: fixture.runner, store: fixture.database, owner: "no-statements",
+            settings: Worker.Settings(concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(5)), logger: Logger(label: "test"))
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Logger(label: "test")))
+        let running = Task { try await group.run() }
+        try await waitUntil("the probe job to run") { try await fixture.job(probe.id).state != .pending }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        let job = try #require(try await fixture.database.read { db in try db.jobs(state: nil, kind: .statement, outTradeNo: nil, limit: 1) }.first)
+        #expect(job.state == .pending && job.attempts == 0)
+    }
+
+    struct RefusingSource: StatementSource {
+        func statement(billDate: String) async throws -> TradeStatement {
+            Issue.record("the statement of \(billDate) was downloaded although the day has its check")
+            throw JobFailure.permanent("not expected")
+        }
+    }
+
+    @Test("a statement job for a day already checked completes without downloading it (a second host's late enqueue)")
+    func jobForACheckedDaySkips() async throws {
+        let fixture = try WorkerFixture()
+        let first = StatementCheck(billDate: Self.day, checkedAt: Date(timeIntervalSince1970: 1_764_547_200), rows: 4, differences: [])
+        try await fixture.database.write { tx in
+            try tx.saveStatementCheck(first)
+            _ = try tx.enqueue(StatementReconciler.job(billDate: Self.day, runAt: Date()))
+        }
+        let job = try #require(try await fixture.claim(kinds: [.statement]).first)
+        let reconciler = StatementReconciler(store: fixture.database, source: RefusingSource())
+        #expect(try await reconciler.run(billDate: Self.day, lease: try #require(job.lease)) == nil)
+        #expect(try await fixture.job(job.id).state == .done)
+        #expect(try await fixture.database.read { db in try db.statementCheck(billDate: Self.day) } == first)
     }
 }

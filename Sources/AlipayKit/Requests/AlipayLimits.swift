@@ -10,15 +10,15 @@ public enum AlipayLimits {
 
     /// Why `outTradeNo` is not an order number Alipay accepts (1…64 of `A-Z a-z 0-9 _`, which a URL or a file name
     /// also carries as is), or nil when it is fine.
-    public static func outTradeNoProblem(_ outTradeNo: String) -> String? {
+    public static func outTradeNoProblem(_ outTradeNo: String, field: String = "out_trade_no") -> String? {
         guard !outTradeNo.isEmpty, outTradeNo.utf8.count <= maximumOutTradeNoLength else {
-            return "out_trade_no must be 1 to \(maximumOutTradeNoLength) characters"
+            return "\(field) must be 1 to \(maximumOutTradeNoLength) characters"
         }
         let allowed = outTradeNo.utf8.allSatisfy { byte in
             (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
         }
-        return allowed ? nil : "out_trade_no may only hold letters, digits and _"
+        return allowed ? nil : "\(field) may only hold letters, digits and _"
     }
 
     /// Why `subject` is not one Alipay accepts (blank, too long), or nil.

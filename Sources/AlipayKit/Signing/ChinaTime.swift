@@ -14,6 +14,12 @@ public enum ChinaTime {
         return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(hh, 2)):\(pad(mm, 2)):\(pad(ss, 2))"
     }
 
+    /// `2026-11-29`: the day of the instant in China time (a statement's `bill_date`).
+    public static func day(_ date: Date) -> String {
+        let (y, m, d, _, _, _) = fields(date)
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
+    }
+
     /// `20261129`, the day prefix of trade and notify numbers.
     public static func compactDay(_ date: Date) -> String {
         let (y, m, d, _, _, _) = fields(date)

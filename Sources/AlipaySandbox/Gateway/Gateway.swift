@@ -168,7 +168,7 @@ struct Gateway: Sendable {
                     throw TradeError.invalidParameter("bill_date must be yyyy-MM-dd")
                 }
                 // A day's statement exists from the next day on (China time).
-                let today = String(ChinaTime.string(Date()).prefix(10))
+                let today = ChinaTime.day(Date())
                 guard day < today || (day == today && sandbox.configuration.billsIncludeToday) else { throw TradeError.billNotExist }
                 var node = Self.successNode()
                 node.add("bill_download_url", "\(origin)/sandbox/bills/\(day)")

@@ -248,6 +248,7 @@ public actor Sandbox {
     public func statement(day: String, now: Date = Date()) throws -> Data {
         settleExpired(now: now)
         let mismatch = faults.plantsStatementMismatch()
+        logger.info("statement downloaded", metadata: ["bill_date": "\(day)"])
         if mismatch { logger.info("fault: statement with a planted discrepancy", metadata: ["bill_date": "\(day)"]) }
         let trades = state.trades.values.sorted { $0.tradeNo < $1.tradeNo }
         return try StatementFile.zip(trades: trades, day: day, account: configuration.sellerId, plantMismatch: mismatch, now: now)

@@ -29,8 +29,8 @@ public struct Reconciler: Sendable {
     /// A `reconcile` job: query the trade of a still-unpaid order, or of a paid one that may have been refunded
     /// (`TRADE_CLOSED` after a full refund, `TRADE_FINISHED`), and apply the verified answer.
     public func reconcile(_ job: Job, lease: JobLease, now: Date) async throws -> TradeApplication {
-        let order = try await unpaidOrder(of: job, lease: lease, alsoPaid: true)
-        guard case .unpaid(let order) = order else { return try await finish(order, lease: lease) }
+        let order = try await lookUp(job, lease: lease, alsoPaid: true)
+        guard case .toAsk(let order) = order else { return try await finish(order, lease: lease) }
 
         let outcome = await gateway.query(outTradeNo: order.outTradeNo)
         metrics.tradeQuery(outcome)
@@ -46,8 +46,8 @@ public struct Reconciler: Sendable {
 
     /// A `close` job: query first (a payment that arrived meanwhile wins), then `alipay.trade.close`, then `TRADE_CLOSED`.
     public func close(_ job: Job, lease: JobLease, now: Date) async throws -> TradeApplication {
-        let order = try await unpaidOrder(of: job, lease: lease)
-        guard case .unpaid(let order) = order else { return try await finish(order, lease: lease) }
+        let order = try await lookUp(job, lease: lease)
+        guard case .toAsk(let order) = order else { return try await finish(order, lease: lease) }
 
         let query = await gateway.query(outTradeNo: order.outTradeNo)
         metrics.tradeQuery(query)
@@ -139,13 +139,14 @@ public struct Reconciler: Sendable {
     }
 
     private enum Lookup {
-        case unpaid(Order)
+        /// Alipay is to be asked about it.
+        case toAsk(Order)
         case settled(Order, String)
     }
 
     /// The job's order if it still needs Alipay (unpaid, or with `alsoPaid` paid and still refundable); a vanished
     /// order is a permanent failure.
-    private func unpaidOrder(of job: Job, lease: JobLease, alsoPaid: Bool = false) async throws -> Lookup {
+    private func lookUp(_ job: Job, lease: JobLease, alsoPaid: Bool = false) async throws -> Lookup {
         guard let outTradeNo = job.outTradeNo else {
             throw JobFailure.permanent("\(job.kind.rawValue) job \(lease.jobId) names no order")
         }
@@ -153,7 +154,7 @@ public struct Reconciler: Sendable {
             throw JobFailure.permanent("order \(outTradeNo) no longer exists")
         }
         if order.status.isUnpaid || (alsoPaid && order.status == .tradeSuccess) {
-            return .unpaid(order)
+            return .toAsk(order)
         }
         return .settled(order, "the order is already \(order.status): nothing to ask Alipay")
     }
@@ -162,7 +163,7 @@ public struct Reconciler: Sendable {
     private func finish(_ lookup: Lookup, lease: JobLease) async throws -> TradeApplication {
         let (order, reason): (Order, String) =
             switch lookup {
-            case .unpaid(let order): (order, "still waiting for the buyer")
+            case .toAsk(let order): (order, "still waiting for the buyer")
             case .settled(let order, let reason): (order, reason)
             }
         try await store.write { db in try db.complete(lease) }

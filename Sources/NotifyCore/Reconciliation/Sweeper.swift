@@ -156,12 +156,16 @@ public struct Sweeper: Service {
         guard let timeOfDay = policy.statementsTimeOfDay else { return 0 }
         let chinaNow = RequestSigner.timestamp(now)
         let yesterdayReady = chinaNow.dropFirst(11).prefix(5) >= timeOfDay
+        var unchecked: [String] = []
+        for back in 1...max(1, policy.statementsCatchUpDays) where back > 1 || yesterdayReady {
+            let day = ChinaTime.day(now.addingTimeInterval(-86_400 * Double(back)))
+            if try db.statementCheck(billDate: day) == nil { unchecked.append(day) }
+        }
+        // Dead statement jobs are only looked for when a day lacks its check (every sweep, most days have theirs).
+        guard !unchecked.isEmpty else { return 0 }
         let dead = Set(try db.jobs(state: .dead, kind: .statement, outTradeNo: nil, limit: 1000).compactMap(\.uniqueKey))
         var enqueued = 0
-        for back in 1...max(1, policy.statementsCatchUpDays) {
-            if back == 1 && !yesterdayReady { continue }
-            let day = String(RequestSigner.timestamp(now.addingTimeInterval(-86_400 * Double(back))).prefix(10))
-            guard try db.statementCheck(billDate: day) == nil, !dead.contains(StatementCheck.jobKey(billDate: day)) else { continue }
+        for day in unchecked where !dead.contains(StatementCheck.jobKey(billDate: day)) {
             if try db.enqueue(StatementReconciler.job(billDate: day, runAt: now)).inserted { enqueued += 1 }
         }
         return enqueued

@@ -219,9 +219,7 @@ extension RefundService {
 
     /// A request number Alipay accepts: 1…64 of `A-Z a-z 0-9 _` (the order number's rule).
     public static func validatedRequestNo(_ text: String) throws(RefundServiceError) -> String {
-        if let problem = AlipayLimits.outTradeNoProblem(text) {
-            throw .invalid(problem.replacingOccurrences(of: "out_trade_no", with: "out_request_no"))
-        }
+        if let problem = AlipayLimits.outTradeNoProblem(text, field: "out_request_no") { throw .invalid(problem) }
         return text
     }
 

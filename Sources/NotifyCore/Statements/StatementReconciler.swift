@@ -89,20 +89,43 @@ public struct StatementReconciler: Sendable {
 
     /// Yesterday in China time, the latest day with a statement.
     public static func yesterday(now: Date) -> String {
-        String(RequestSigner.timestamp(now.addingTimeInterval(-86_400)).prefix(10))
+        ChinaTime.day(now.addingTimeInterval(-86_400))
     }
 
-    /// Fetches, compares and stores the check of `billDate` (replacing an earlier one of that day); with a lease,
-    /// the `statement` job completes in the same transaction.
+    /// Fetches, compares and stores the check of `billDate` (replacing an earlier one of that day).
     @discardableResult
-    public func reconcile(billDate: String, lease: JobLease? = nil) async throws -> StatementCheck {
+    public func reconcile(billDate: String) async throws -> StatementCheck {
         guard let day = Self.range(ofDay: billDate) else { throw JobFailure.permanent("bill_date \(billDate) is not yyyy-MM-dd") }
         let statement = try await source.statement(billDate: billDate)
         let now = now()
         return try await store.write { db in
             let check = try Self.compare(statement, billDate: billDate, day: day, now: now, in: db)
             try db.saveStatementCheck(check)
-            if let lease { try db.complete(lease) }
+            return check
+        }
+    }
+
+    /// A `statement` job: the day's check, unless the day has one already — then the job completes without asking
+    /// Alipay. Sweepers on several hosts can enqueue a second job for a day whose first job finished while they were
+    /// deciding (PostgreSQL reads committed data per statement); the day is still checked once. The check is stored
+    /// in the transaction that completes the job. Nil when the day had its check.
+    public func run(billDate: String, lease: JobLease) async throws -> StatementCheck? {
+        guard let day = Self.range(ofDay: billDate) else { throw JobFailure.permanent("bill_date \(billDate) is not yyyy-MM-dd") }
+        if try await store.read({ db in try db.statementCheck(billDate: billDate) }) != nil {
+            try await store.write { db in try db.complete(lease) }
+            return nil
+        }
+        let statement = try await source.statement(billDate: billDate)
+        let now = now()
+        return try await store.write { db in
+            // Checked meanwhile (an operator's `bills reconcile`): that result stands.
+            if try db.statementCheck(billDate: billDate) != nil {
+                try db.complete(lease)
+                return nil
+            }
+            let check = try Self.compare(statement, billDate: billDate, day: day, now: now, in: db)
+            try db.saveStatementCheck(check)
+            try db.complete(lease)
             return check
         }
     }

@@ -49,6 +49,16 @@ public struct JobRunner: Sendable {
 
     /// The job kinds of the worker's main lane.
     public static let kinds: Set<JobKind> = [.notification, .reconcile, .close, .refund, .statement]
+    /// The kinds this runner can run: a process without a refund or statement runner (no Alipay client) must leave
+    /// those jobs to one that has it, not dead-letter them as unknown.
+    public var runnableKinds: Set<JobKind> {
+        var kinds = Self.kinds
+        if refunder == nil { kinds.remove(.refund) }
+        if statements == nil { kinds.remove(.statement) }
+        if deliverer != nil { kinds.formUnion(Self.deliveryKinds) }
+        return kinds
+    }
+
     /// The job kinds of the delivery lane (their own concurrency: a slow endpoint never takes the main lane's slots).
     public static let deliveryKinds: Set<JobKind> = [.deliver]
 
@@ -78,7 +88,9 @@ public struct JobRunner: Sendable {
             guard let day = StatementReconciler.Payload.decoded(job.payload)?.billDate else {
                 throw JobFailure.permanent("statement job \(lease.jobId) names no bill_date")
             }
-            let check = try await statements.reconcile(billDate: day, lease: lease)
+            guard let check = try await statements.run(billDate: day, lease: lease) else {
+                return JobReport(job: job, outcome: .unchanged, message: "statement of \(day): checked already")
+            }
             metrics.statementCheck(check)
             let found = check.differences.isEmpty ? "no differences" : "\(check.differences.count) differences: `notifyctl bills show --date \(day)`"
             return JobReport(job: job, outcome: .applied, message: "statement of \(day): \(check.rows) rows, \(found)")

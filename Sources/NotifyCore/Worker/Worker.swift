@@ -118,14 +118,16 @@ public struct Worker: Service {
     /// Drains the queue until graceful shutdown or cancellation.
     public func run() async throws {
         let locks = KeyedLock()
-        let batching = settings.batchSize > 1 && settings.kinds.contains(.notification) && runner.notifications.appliesInBatches
-        // Only kinds this version runs are claimed: during a rolling upgrade an older worker leaves a newer kind to
-        // the workers that know it. With batching, notifications are claimed apart, a batch at a time.
-        let singleKinds = batching ? settings.kinds.subtracting([.notification]) : settings.kinds
+        // Only kinds this process runs are claimed: during a rolling upgrade an older worker leaves a newer kind to
+        // the workers that know it, and a runner without an Alipay client leaves refunds and statements alone. With
+        // batching, notifications are claimed apart, a batch at a time.
+        let kinds = settings.kinds.intersection(runner.runnableKinds)
+        let batching = settings.batchSize > 1 && kinds.contains(.notification) && runner.notifications.appliesInBatches
+        let singleKinds = batching ? kinds.subtracting([.notification]) : kinds
         logger.info(
             "worker started",
             metadata: [
-                "owner": "\(owner)", "kinds": "\(settings.kinds.map(\.rawValue).sorted().joined(separator: ","))",
+                "owner": "\(owner)", "kinds": "\(kinds.map(\.rawValue).sorted().joined(separator: ","))",
                 "concurrency": "\(settings.concurrency)", "lease": "\(settings.lease)",
                 "batch_size": "\(batching ? settings.batchSize : 1)",
             ])
