@@ -95,7 +95,7 @@ extension SQLiteStore: Store {
                         """, cached: true
                 ).fetchAll(db)
                 let chosen = try (due + abandoned)
-                    .map { row in (row: row, runAt: try row.decode(Date.self, forColumn: "run_at"), id: try row.decode(Int64.self, forColumn: "id")) }
+                    .map { row in (row: row, runAt: try SQLiteTime.decode(row, 1), id: try row.decode(Int64.self, atIndex: 0)) }
                     .sorted { ($0.runAt, $0.id) < ($1.runAt, $1.id) }
                     .prefix(limit)
                 guard !chosen.isEmpty else { return [] }
@@ -112,7 +112,8 @@ extension SQLiteStore: Store {
                 let claimed = try SQLRequest<Row>(
                     literal: """
                         UPDATE jobs
-                        SET state = 'running', attempts = attempts + 1, lease_owner = \(owner), lease_expires_at = \(leaseExpiresAt), updated_at = \(now)
+                        SET state = 'running', attempts = attempts + 1, lease_owner = \(owner),
+                            lease_expires_at = \(SQLiteTime.value(leaseExpiresAt)), updated_at = \(SQLiteTime.value(now))
                         WHERE id IN \(ids)
                         RETURNING *
                         """

@@ -217,8 +217,8 @@ final class SQLiteTransaction: StoreTransaction {
                 WHERE out_trade_no = ? AND status = ? AND refunded_fen = ?
                 """)
         try update.execute(arguments: [
-            to, changes.tradeNo, changes.refundedFen, changes.paidAt, changes.closedAt, changes.refundedAt, Date(), order.outTradeNo, order.status,
-            order.refundedFen,
+            to, changes.tradeNo, changes.refundedFen, SQLiteTime.value(changes.paidAt), SQLiteTime.value(changes.closedAt),
+            SQLiteTime.value(changes.refundedAt), SQLiteTime.value(Date()), order.outTradeNo, order.status, order.refundedFen,
         ])
         guard db.changesCount == 1 else { return nil }
         var event = event
@@ -236,7 +236,8 @@ final class SQLiteTransaction: StoreTransaction {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         try insert.execute(arguments: [
-            event.outTradeNo, event.fromStatus, event.toStatus, event.source, event.jobId, event.notifyId, event.detail, event.createdAt,
+            event.outTradeNo, event.fromStatus, event.toStatus, event.source, event.jobId, event.notifyId, event.detail,
+            SQLiteTime.value(event.createdAt),
         ])
     }
 
@@ -330,7 +331,7 @@ final class SQLiteTransaction: StoreTransaction {
                     WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = 1 AND last_error IS NULL
                       AND NOT EXISTS (SELECT 1 FROM job_attempts WHERE job_id = jobs.id)
                     """
-            ).execute(arguments: [Date().databaseValue, lease.jobId, lease.owner])
+            ).execute(arguments: [SQLiteTime.value(Date()), lease.jobId, lease.owner])
             if db.changesCount == 1 { return }
         }
         try finish(
@@ -377,7 +378,7 @@ final class SQLiteTransaction: StoreTransaction {
     /// One fenced update that ends an attempt, then its history row (none when `outcome` is nil). `arguments` come
     /// before the common ones (`updated_at`, id, owner, attempt).
     private func finish(_ lease: JobLease, outcome: JobAttempt.Outcome?, error: String?, sql: String, arguments: StatementArguments) throws {
-        let now = Date().databaseValue  // converted once: Date → text goes through a DateFormatter
+        let now = SQLiteTime.value(Date())
         try db.cachedStatement(sql: sql).execute(arguments: arguments + [now, lease.jobId, lease.owner, lease.attempt])
         guard db.changesCount == 1 else {
             let exists = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", arguments: [lease.jobId])!
@@ -415,7 +416,8 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func lastWebhookSequence(outTradeNo: String) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(sequence), 0) FROM webhook_events WHERE out_trade_no = ?", arguments: [outTradeNo]) ?? 0
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT COALESCE(MAX(sequence), 0) FROM webhook_events WHERE out_trade_no = ?"), arguments: [outTradeNo]) ?? 0
     }
 
     func deliveryAttempts(eventId: String, endpointId: String?) throws -> [DeliveryAttempt] {
@@ -466,7 +468,8 @@ final class SQLiteTransaction: StoreTransaction {
                 ON CONFLICT DO NOTHING
                 """
         ).execute(arguments: [
-            event.id, event.eventId, event.type, event.outTradeNo, event.sequence, event.orderEventId, event.payload, event.createdAt,
+            event.id, event.eventId, event.type, event.outTradeNo, event.sequence, event.orderEventId, event.payload,
+            SQLiteTime.value(event.createdAt),
         ])
         return db.changesCount == 1
     }

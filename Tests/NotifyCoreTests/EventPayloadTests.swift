@@ -58,5 +58,14 @@ struct TimestampTests {
         let ids = (0..<1000).map { _ in OrderEvents.makeEventId() }
         #expect(Set(ids).count == ids.count)
         #expect(ids.allSatisfy { $0.hasPrefix("evt_") && $0.count == 36 && $0.dropFirst(4).allSatisfy { "0123456789abcdef".contains($0) } })
+        // Time-ordered: an id made milliseconds later sorts after (the index on event_id grows at its end).
+        let start = Date(timeIntervalSince1970: 1_764_000_000.123)
+        let later = (0..<100).map { OrderEvents.makeEventId(now: start.addingTimeInterval(Double($0) * 0.002)) }
+        #expect(later == later.sorted())
+        #expect(later[0].hasPrefix("evt_" + String(UInt64(1_764_000_000_123), radix: 16).leftPadded(to: 12)))
     }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

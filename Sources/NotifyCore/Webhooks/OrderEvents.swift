@@ -132,19 +132,24 @@ public enum OrderEvents {
         }
     }
 
-    /// A fresh public event id: `evt_` and 32 hex digits.
-    public static func makeEventId() -> String {
+    /// A fresh public event id: `evt_` and 32 hex digits — the milliseconds since 1970 (12 digits), then 80 random
+    /// bits. Ids made later sort after earlier ones, so the unique index on `event_id` grows at its end instead of
+    /// dirtying a random page per insert (measured in BENCHMARKS.md); nothing reads meaning into an id.
+    public static func makeEventId(now: Date = Date()) -> String {
         var generator = SystemRandomNumberGenerator()
         let digits = Array("0123456789abcdef".utf8)
-        var bytes = Array("evt_".utf8)
-        bytes.reserveCapacity(36)
-        for _ in 0..<2 {
-            var value = generator.next() as UInt64
-            for _ in 0..<16 {
-                bytes.append(digits[Int(value & 0xF)])
+        var bytes = [UInt8](repeating: 0, count: 36)
+        bytes[0...3] = ArraySlice("evt_".utf8)
+        func put(_ value: UInt64, at start: Int, count: Int) {
+            var value = value
+            for index in stride(from: start + count - 1, through: start, by: -1) {
+                bytes[index] = digits[Int(value & 0xF)]
                 value >>= 4
             }
         }
+        put(UInt64(max(0, now.timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF, at: 4, count: 12)
+        put(generator.next() as UInt64, at: 16, count: 16)
+        put(UInt64(generator.next() as UInt16), at: 32, count: 4)
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -173,7 +178,7 @@ public enum OrderEvents {
         review: (reason: ReviewReason, detail: String)? = nil, now: Date, in db: any StoreTransaction
     ) throws -> WebhookEvent {
         let sequence = try db.lastWebhookSequence(outTradeNo: outTradeNo) + 1
-        let id = makeEventId()
+        let id = makeEventId(now: now)
         let data = Payload.Data(
             outTradeNo: outTradeNo, tradeNo: order?.tradeNo, status: order?.status.rawValue, previousStatus: previousStatus?.rawValue,
             totalAmount: order.map { Amount(fen: $0.totalAmountFen).description },
