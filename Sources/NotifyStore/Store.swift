@@ -43,6 +43,12 @@ public protocol Store: AnyObject, Sendable {
     /// its lease (``Job/lease``) fences every later write of that attempt. Two claimers never get the same job.
     func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job]
 
+    /// Whether a worker should claim notification batches inside the transaction that applies them
+    /// (``StoreReading/claimableJobs(kinds:now:limit:)`` to choose them, ``StoreTransaction/claim(_:owner:lease:now:)``
+    /// to lease them) rather than with ``claim(owner:limit:lease:now:kinds:)`` apart: true for an engine with a single
+    /// writer, where a claim of its own is one more commit and no more concurrency.
+    var claimsBatchesInsideWrites: Bool { get }
+
     /// Moves the lease end of those of `leases` still held, for long work; the others are skipped.
     func extendLeases(_ leases: [JobLease], until: Date) async throws
 
@@ -145,6 +151,9 @@ public protocol StoreReading {
     func jobHistory(_ jobId: Int64) throws -> [JobAttempt]
     /// Job counts by state.
     func queueStats() throws -> QueueStats
+    /// What a claim would take now, oldest first, at most `limit` (nothing is leased): due pending jobs of `kinds`,
+    /// and running ones whose lease ended.
+    func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int) throws -> [Job]
     /// The `runAt` of the oldest due pending job; nil when none is waiting.
     func oldestDueJob(now: Date) throws -> Date?
 
@@ -207,6 +216,12 @@ public protocol StoreTransaction: StoreReading {
     /// Enqueues a job. Idempotent on `uniqueKey` among live (pending or running) jobs: returns the live job with
     /// `inserted` false instead of adding another.
     func enqueue(_ job: NewJob) throws -> (job: Job, inserted: Bool)
+
+    /// Leases to `owner`, in this transaction, those of `candidates` (read by ``StoreReading/claimableJobs(kinds:now:limit:)``)
+    /// that are still claimable: a job read as pending only if it still is and is due, one read as running only if
+    /// its lease still has ended (it gets a `lease_expired` history row). The others — taken or finished by another
+    /// worker meanwhile, or locked by one right now — are left out. Returns the leased jobs, in the candidates' order.
+    func claim(_ candidates: [Job], owner: String, lease: Duration, now: Date) throws -> [Job]
 
     /// Marks the leased job done. Fenced: throws ``StoreError/leaseLost(jobId:)`` unless the job is still running
     /// under this very lease (owner and attempt).

@@ -132,24 +132,36 @@ extension PostgresStore {
                     SELECT * FROM abandoned
                     ORDER BY run_at, id
                     LIMIT $2
-                ), expired AS (
-                    INSERT INTO job_attempts (job_id, attempt, owner, outcome, error, at)
-                    SELECT id, attempts, lease_owner, 'lease_expired',
-                           'lease expired at ' || to_char(lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
-                               || ' +0000 and was claimed by ' || $3,
-                           $1
-                    FROM chosen
-                    WHERE state = 'running'
                 )
-                UPDATE jobs
-                SET state = 'running', attempts = jobs.attempts + 1, lease_owner = $3, lease_expires_at = $4, updated_at = $1
-                FROM chosen
-                WHERE jobs.id = chosen.id
-                RETURNING jobs.*
+                \(Self.leaseChosen)
                 """, binds: binds)
         let claimed = try await unitOfWork(readOnly: false) { [query] tx in try tx.execute(query).map(Job.init(row:)) }
         return claimed.sorted { ($0.runAt, $0.id ?? 0) < ($1.runAt, $1.id ?? 0) }
     }
+
+    /// The end of every claim statement, after a `chosen` CTE of locked candidate rows (`id, run_at, state, attempts,
+    /// lease_owner, lease_expires_at`): a `lease_expired` history row for each taken-over job, then the lease. Binds
+    /// $1 now, $3 the owner, $4 the lease end.
+    static let leaseChosen = """
+        , expired AS (
+            INSERT INTO job_attempts (job_id, attempt, owner, outcome, error, at)
+            SELECT id, attempts, lease_owner, 'lease_expired',
+                   'lease expired at ' || to_char(lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+                       || ' +0000 and was claimed by ' || $3,
+                   $1
+            FROM chosen
+            WHERE state = 'running'
+        )
+        UPDATE jobs
+        SET state = 'running', attempts = jobs.attempts + 1, lease_owner = $3, lease_expires_at = $4, updated_at = $1
+        FROM chosen
+        WHERE jobs.id = chosen.id
+        RETURNING jobs.*
+        """
+
+    /// PostgreSQL's row locks let several workers claim at once (`SKIP LOCKED`): a claim of its own per batch keeps
+    /// them from choosing the same jobs.
+    public var claimsBatchesInsideWrites: Bool { false }
 
     /// Moves the lease end of those jobs still held under their lease (a batch's heartbeat), in one statement; the
     /// others are skipped, since finishing them is fenced anyway.

@@ -436,6 +436,47 @@ final class PostgresTransaction: StoreTransaction {
         return stats
     }
 
+    func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int) throws -> [Job] {
+        guard limit > 0, kinds?.isEmpty != true else { return [] }
+        let kinds = kinds.map { $0.map(\.rawValue).sorted() }
+        return try execute(
+            """
+            (SELECT * FROM jobs WHERE state = 'pending' AND run_at <= \(now) AND (\(kinds)::text[] IS NULL OR kind = ANY(\(kinds)))
+             ORDER BY run_at, id LIMIT \(limit))
+            UNION ALL
+            (SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at <= \(now) AND (\(kinds)::text[] IS NULL OR kind = ANY(\(kinds)))
+             ORDER BY lease_expires_at, id LIMIT \(limit))
+            ORDER BY run_at, id
+            LIMIT \(limit)
+            """
+        ).map(Job.init(row:))
+    }
+
+    func claim(_ candidates: [Job], owner: String, lease: Duration, now: Date) throws -> [Job] {
+        guard !candidates.isEmpty else { return [] }
+        var binds = PostgresBindings()
+        binds.append(now)  // $1
+        binds.append(candidates.filter { $0.state == .pending }.compactMap(\.id))  // $2
+        binds.append(owner)  // $3
+        binds.append(now.addingTimeInterval(lease.seconds))  // $4
+        binds.append(candidates.filter { $0.state == .running }.compactMap(\.id))  // $5
+        // Rows another worker holds right now are skipped, not waited for: it is applying them.
+        let claimed = try execute(
+            PostgresQuery(
+                unsafeSQL: """
+                    WITH chosen AS MATERIALIZED (
+                        SELECT id, run_at, state, attempts, lease_owner, lease_expires_at FROM jobs
+                        WHERE (id = ANY($2::bigint[]) AND state = 'pending' AND run_at <= $1)
+                           OR (id = ANY($5::bigint[]) AND state = 'running' AND lease_expires_at <= $1)
+                        FOR UPDATE SKIP LOCKED
+                    )
+                    \(PostgresStore.leaseChosen)
+                    """, binds: binds)
+        ).map(Job.init(row:))
+        let byId = Dictionary(uniqueKeysWithValues: claimed.map { ($0.id!, $0) })
+        return candidates.compactMap { $0.id.flatMap { byId[$0] } }
+    }
+
     func oldestDueJob(now: Date) throws -> Date? {
         try execute("SELECT min(run_at) FROM jobs WHERE state = 'pending' AND run_at <= \(now)").first?.decode(Date?.self) ?? nil
     }

@@ -67,63 +67,24 @@ extension SQLiteStore: Store {
 
     // MARK: Claim
 
-    /// One BEGIN IMMEDIATE transaction: due pending jobs, or running jobs whose lease expired, ordered by runAt; sets lease.
-    ///
-    /// Each candidate query reads one partial index (`jobs_pending_run_at`, `jobs_running_lease`) and at most `limit`
-    /// rows of the wanted kinds, so claiming stays fast however many done jobs the table holds. `INDEXED BY` pins
-    /// those indexes: without statistics SQLite prefers `jobs_state_kind` for `state = ?` and would then sort every
-    /// pending job. A taken-over job gets a `lease_expired` history row for the attempt its previous owner never finished.
+    /// One BEGIN IMMEDIATE transaction: the claimable jobs (``SQLiteQueue/claimable(kinds:now:limit:in:)``) leased
+    /// to `owner` (``SQLiteQueue/lease(_:owner:until:now:in:)``).
     public func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job] {
         guard limit > 0, kinds?.isEmpty != true else { return [] }
-        let leaseExpiresAt = now.addingTimeInterval(lease.seconds)
-        let kindFilter: SQL = kinds.map { "AND kind IN \($0.map(\.rawValue).sorted())" } ?? ""
         do {
             return try await pool.write { db in
-                // Candidates: due pending jobs, and running jobs whose owner died or stalled past its lease.
-                let due = try SQLRequest<Row>(
-                    literal: """
-                        SELECT id, run_at FROM jobs INDEXED BY jobs_pending_run_at
-                        WHERE state = 'pending' AND run_at <= \(now) \(kindFilter)
-                        ORDER BY run_at, id LIMIT \(limit)
-                        """, cached: true
-                ).fetchAll(db)
-                let abandoned = try SQLRequest<Row>(
-                    literal: """
-                        SELECT id, run_at, attempts, lease_owner, lease_expires_at FROM jobs INDEXED BY jobs_running_lease
-                        WHERE state = 'running' AND lease_expires_at <= \(now) \(kindFilter)
-                        ORDER BY lease_expires_at, id LIMIT \(limit)
-                        """, cached: true
-                ).fetchAll(db)
-                let chosen = try (due + abandoned)
-                    .map { row in (row: row, runAt: try SQLiteTime.decode(row, 1), id: try row.decode(Int64.self, atIndex: 0)) }
-                    .sorted { ($0.runAt, $0.id) < ($1.runAt, $1.id) }
-                    .prefix(limit)
-                guard !chosen.isEmpty else { return [] }
-
-                for candidate in chosen where candidate.row.hasColumn("lease_owner") {
-                    let expiredAt: Date? = try candidate.row.decode(forColumn: "lease_expires_at")
-                    try SQLiteQueue.recordAttempt(
-                        candidate.id, attempt: try candidate.row.decode(forColumn: "attempts"), owner: try candidate.row.decode(forColumn: "lease_owner"),
-                        outcome: .leaseExpired, error: "lease expired at \(expiredAt.map { "\($0)" } ?? "?") and was claimed by \(owner)", at: now,
-                        in: db)
-                }
-                // One statement leases them all.
-                let ids = chosen.map(\.id)
-                let claimed = try SQLRequest<Row>(
-                    literal: """
-                        UPDATE jobs
-                        SET state = 'running', attempts = attempts + 1, lease_owner = \(owner),
-                            lease_expires_at = \(SQLiteTime.value(leaseExpiresAt)), updated_at = \(SQLiteTime.value(now))
-                        WHERE id IN \(ids)
-                        RETURNING *
-                        """
-                ).fetchAll(db).map(Job.init(row:))
-                return claimed.sorted { ($0.runAt, $0.id!) < ($1.runAt, $1.id!) }
+                let candidates = try SQLiteQueue.claimable(kinds: kinds, now: now, limit: limit, in: db)
+                return try SQLiteQueue.lease(candidates, owner: owner, until: now.addingTimeInterval(lease.seconds), now: now, in: db)
             }
         } catch {
             throw Self.translate(error)
         }
     }
+
+    /// SQLite has one writer: a claim committed apart from the apply that follows costs a commit (the jobs' pages
+    /// written to the WAL twice) and lets no one else work meanwhile. So notification batches are claimed inside
+    /// their apply transaction (``StoreTransaction/claim(_:owner:lease:now:)``).
+    public var claimsBatchesInsideWrites: Bool { true }
 
     /// Moves the lease end of those jobs still held under their lease (a batch's heartbeat); the others are skipped,
     /// since finishing them is fenced anyway.
@@ -332,6 +293,83 @@ enum SQLiteQueue {
             candidates.append(job)
         }
         return candidates
+    }
+
+    /// Due jobs a claim may take, oldest first: pending jobs whose `run_at` has come, and running jobs whose lease
+    /// ended (their owner died or stalled). Each query reads one partial index (`jobs_pending_run_at`,
+    /// `jobs_running_lease`) and at most `limit` rows of the wanted kinds, so claiming stays fast however many done
+    /// jobs the table holds; `INDEXED BY` pins those indexes (without statistics SQLite would prefer another index for
+    /// `state = ?` and then sort every pending job).
+    static func claimable(kinds: Set<JobKind>?, now: Date, limit: Int, in db: Database) throws -> [Job] {
+        let kindFilter: SQL = kinds.map { "AND kind IN \($0.map(\.rawValue).sorted())" } ?? ""
+        let at = SQLiteTime.value(now)
+        let due = try SQLRequest<Row>(
+            literal: """
+                SELECT * FROM jobs INDEXED BY jobs_pending_run_at
+                WHERE state = 'pending' AND run_at <= \(at) \(kindFilter)
+                ORDER BY run_at, id LIMIT \(limit)
+                """, cached: true
+        ).fetchAll(db).map(Job.init(row:))
+        let abandoned = try SQLRequest<Row>(
+            literal: """
+                SELECT * FROM jobs INDEXED BY jobs_running_lease
+                WHERE state = 'running' AND lease_expires_at <= \(at) \(kindFilter)
+                ORDER BY lease_expires_at, id LIMIT \(limit)
+                """, cached: true
+        ).fetchAll(db).map(Job.init(row:))
+        guard !abandoned.isEmpty else { return due }
+        return Array((due + abandoned).sorted { ($0.runAt, $0.id!) < ($1.runAt, $1.id!) }.prefix(limit))
+    }
+
+    /// Leases those of `candidates` that are still claimable inside this write transaction (another process may
+    /// have taken or finished some since they were read): one UPDATE for all of them. A taken-over job gets a
+    /// `lease_expired` history row for the attempt its previous owner never finished. Returns the leased jobs as they
+    /// are now, in the order of `candidates`.
+    static func lease(_ candidates: [Job], owner: String, until: Date, now: Date, in db: Database) throws -> [Job] {
+        guard !candidates.isEmpty else { return [] }
+        let at = SQLiteTime.value(now)
+        let expiresAt = SQLiteTime.value(until)
+        // The fence: a job read as pending is leased only if it is still pending and due; one read as running only if
+        // it still runs on an expired lease (re-read here, with its history row).
+        var current = Dictionary(uniqueKeysWithValues: candidates.map { ($0.id!, $0) })
+        var conditions: [SQL] = []
+        let pending = candidates.filter { $0.state == .pending }.map { $0.id! }
+        if !pending.isEmpty { conditions.append("(id IN \(pending) AND state = 'pending' AND run_at <= \(at))") }
+        let running = candidates.filter { $0.state == .running }.map { $0.id! }
+        if !running.isEmpty {
+            var expired: [Int64] = []
+            for job in try SQLRequest<Row>(literal: "SELECT * FROM jobs WHERE id IN \(running)").fetchAll(db).map(Job.init(row:))
+            where job.state == .running && (job.leaseExpiresAt ?? .distantFuture) <= now {
+                current[job.id!] = job
+                expired.append(job.id!)
+                let expiredAt = job.leaseExpiresAt.map { "\($0)" } ?? "?"
+                try recordAttempt(
+                    job.id!, attempt: job.attempts, owner: job.leaseOwner, outcome: .leaseExpired,
+                    error: "lease expired at \(expiredAt) and was claimed by \(owner)", at: at, in: db)
+            }
+            if !expired.isEmpty { conditions.append("(id IN \(expired) AND state = 'running' AND lease_expires_at <= \(at))") }
+        }
+        guard !conditions.isEmpty else { return [] }
+        let leased = try SQLRequest<Row>(
+            literal: """
+                UPDATE jobs
+                SET state = 'running', attempts = attempts + 1, lease_owner = \(owner), lease_expires_at = \(expiresAt),
+                    updated_at = \(at)
+                WHERE \(conditions.joined(separator: " OR "))
+                RETURNING id, attempts
+                """
+        ).fetchAll(db)
+        var attempts: [Int64: Int] = [:]
+        for row in leased { attempts[row[0]] = row[1] }
+        return candidates.compactMap { candidate -> Job? in
+            guard let attempt = attempts[candidate.id!], var leasedJob = current[candidate.id!] else { return nil }
+            leasedJob.state = .running
+            leasedJob.attempts = attempt
+            leasedJob.leaseOwner = owner
+            leasedJob.leaseExpiresAt = until
+            leasedJob.updatedAt = now
+            return leasedJob
+        }
     }
 
     static func recordAttempt(

@@ -12,7 +12,9 @@ enum SQLiteTime {
     static func text(_ date: Date) -> String {
         // Before the Gregorian reform ICU counts Julian days: leave those (never a payment's) to GRDB.
         guard date.timeIntervalSince1970 >= gregorianSince else { return String.fromDatabaseValue(date.databaseValue) ?? "" }
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        // As Foundation hands the date to ICU: milliseconds since 1970 from the reference-date value, plus half a
+        // millisecond, then floored — so the text is the formatter's, digit for digit.
+        let milliseconds = Int64(((date.timeIntervalSinceReferenceDate + 978_307_200) * 1000 + 0.5).rounded(.down))
         var days = milliseconds / 86_400_000
         var rest = milliseconds % 86_400_000
         if rest < 0 {
@@ -80,8 +82,11 @@ enum SQLiteTime {
             }
             guard year >= 1583 else { return nil }
             let days = SQLiteTime.days(fromCivil: year, month, day)
-            let total = ((days * 24 + hour) * 60 + minute) * 60 + second
-            return Date(timeIntervalSince1970: Double(total * 1000 + milliseconds) / 1000)
+            // Composed as Foundation's calendar composes it (whole days since 2001, then the time of day), so that the
+            // Double is GRDB's bit for bit and dates read either way compare equal.
+            let sinceReference = days - 11_323  // 2001-01-01
+            let time = (hour * 60 + minute) * 60 + second
+            return Date(timeIntervalSinceReferenceDate: Double(sinceReference) * 86_400 + (Double(time) + Double(milliseconds) / 1000))
         }
     }
 

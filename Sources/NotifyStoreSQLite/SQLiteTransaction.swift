@@ -300,6 +300,15 @@ final class SQLiteTransaction: StoreTransaction {
         return stats
     }
 
+    func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int) throws -> [Job] {
+        guard limit > 0, kinds?.isEmpty != true else { return [] }
+        return try SQLiteQueue.claimable(kinds: kinds, now: now, limit: limit, in: db)
+    }
+
+    func claim(_ candidates: [Job], owner: String, lease: Duration, now: Date) throws -> [Job] {
+        try SQLiteQueue.lease(candidates, owner: owner, until: now.addingTimeInterval(lease.seconds), now: now, in: db)
+    }
+
     func oldestDueJob(now: Date) throws -> Date? {
         try Date.fetchOne(
             db, sql: "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?", arguments: [now])

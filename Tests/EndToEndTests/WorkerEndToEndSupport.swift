@@ -159,6 +159,7 @@ struct WorkerStack {
     func shutdown() async throws -> Int32 {
         worker.signal(SIGTERM)
         let status = try await worker.waitForExit()
+        if status != 0 { print("notify-worker exited \(status) on SIGTERM; its log:\n\(worker.log.suffix(6000))") }
         receiver.process.signal(SIGTERM)
         _ = try? await receiver.process.waitForExit()
         await sandbox.stop()

@@ -15,7 +15,7 @@ struct SQLiteTimeTests {
             Date(timeIntervalSince1970: 4_102_444_799.999), Date(timeIntervalSince1970: -62_135_596_800),  // 0001-01-01
             Date(timeIntervalSince1970: 1_764_000_000.123_9), Date(),
         ]
-        for _ in 0..<5000 { dates.append(Date(timeIntervalSince1970: Double.random(in: -2e9...5e9, using: &generator))) }
+        for _ in 0..<20000 { dates.append(Date(timeIntervalSince1970: Double.random(in: -2e9...5e9, using: &generator))) }
         return dates
     }()
 
@@ -26,7 +26,7 @@ struct SQLiteTimeTests {
         }
     }
 
-    @Test("date(text) reads what GRDB reads, to the millisecond; other formats are left to GRDB")
+    @Test("date(text) reads what GRDB reads, the same Double; other formats are left to GRDB")
     func readsGRDBText() throws {
         for date in Self.dates {
             let text = String.fromDatabaseValue(date.databaseValue)!
@@ -36,7 +36,7 @@ struct SQLiteTimeTests {
             }
             let fast = try #require(SQLiteTime.date(text), "\(text)")
             let grdb = try #require(Date.fromDatabaseValue(text.databaseValue))
-            #expect(abs(fast.timeIntervalSince(grdb)) < 0.000_001, "\(text): \(fast) vs \(grdb)")
+            #expect(fast == grdb, "\(text): \(fast.timeIntervalSinceReferenceDate) vs \(grdb.timeIntervalSinceReferenceDate)")
         }
         #expect(SQLiteTime.date("2026-12-05 07:30:00")! == Date.fromDatabaseValue("2026-12-05 07:30:00".databaseValue))
         for other in ["2026-12-05", "2026-12-05 07:30", "2026-13-05 07:30:00.000", "2026-12-05 07:30:00.0000", "1764000000", "x"] {

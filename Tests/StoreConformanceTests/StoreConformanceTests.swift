@@ -210,6 +210,51 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test(
+        "claiming inside a write: the chosen jobs still claimable are leased in it; ones taken, finished or not due are left out",
+        arguments: Engine.allCases)
+    func claimInsideWrite(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let now = Date()
+            for (name, offset) in [("A", -40.0), ("B", -30), ("C", -20), ("D", -10), ("E", -5)] {
+                _ = try await store.enqueue(NewJob(kind: .notification, outTradeNo: name, runAt: now.addingTimeInterval(offset)))
+            }
+            let future = try await store.enqueue(NewJob(kind: .notification, outTradeNo: "future", runAt: now.addingTimeInterval(60))).job
+            _ = try await store.enqueue(NewJob(kind: .reconcile, outTradeNo: "other-kind", runAt: now.addingTimeInterval(-50)))
+            // A and B run under a worker that dies: their 1-second leases have ended by `later`.
+            let died = try await store.claim(owner: "dead", limit: 2, lease: .seconds(1), now: now, kinds: [.notification])
+            #expect(died.map(\.outTradeNo) == ["A", "B"])
+
+            let later = now.addingTimeInterval(2)
+            let candidates = try await store.read { db in try db.claimableJobs(kinds: [.notification], now: later, limit: 10) }
+            #expect(candidates.map(\.outTradeNo) == ["A", "B", "C", "D", "E"], "due, of the kind, oldest first")
+            #expect(candidates.map(\.state) == [.running, .running, .pending, .pending, .pending], "choosing leases nothing")
+            #expect(try await store.read { db in try db.claimableJobs(kinds: [.notification], now: later, limit: 2) }.count == 2)
+            let byName = Dictionary(uniqueKeysWithValues: candidates.map { ($0.outTradeNo!, $0) })
+
+            // Meanwhile another worker takes A over (its lease now runs) and finishes C.
+            try await store.write { tx in
+                let taken = try tx.claim([byName["A"]!, byName["C"]!], owner: "other", lease: .seconds(30), now: later)
+                #expect(taken.map(\.outTradeNo) == ["A", "C"])
+                try tx.complete(taken[1].lease!)
+            }
+
+            let claimed = try await store.write { tx in try tx.claim(candidates + [future], owner: "me", lease: .seconds(30), now: later) }
+            #expect(claimed.map(\.outTradeNo) == ["B", "D", "E"], "A is held, C is done, the future job is not due")
+            #expect(claimed.allSatisfy { $0.state == .running && $0.leaseOwner == "me" })
+            #expect(claimed.map(\.attempts) == [2, 1, 1])
+            let stored = try await store.read { db in try claimed.map { try #require(try db.job($0.id!)) } }
+            #expect(stored.map(\.lease) == claimed.map(\.lease), "the leases returned are the stored ones")
+            // B's previous attempt ended with its lease: recorded as such, under its owner.
+            let history = try await store.read { db in try db.jobHistory(byName["B"]!.id!) }
+            #expect(history.map(\.outcome) == [.leaseExpired])
+            #expect(history.first?.owner == "dead")
+            #expect(try await store.read { db in try db.job(byName["A"]!.id!) }?.leaseOwner == "other")
+            #expect(try await store.read { db in try db.job(future.id!) }?.state == .pending)
+        }
+    }
+
+    // MARK: Retry, dead letters, replay
     // MARK: Retry, dead letters, replay
 
     @Test("retry, dead-letter and replay keep the history and reset attempts", arguments: Engine.allCases)

@@ -129,23 +129,7 @@ public struct JobRunner: Sendable {
         do {
             let prepared = try await notifications.prepare(jobs)
             let now = now()
-            reports = try await store.write { db in
-                var reports: [JobReport] = []
-                reports.reserveCapacity(jobs.count)
-                for (job, item) in zip(jobs, prepared) {
-                    let lease = job.lease!
-                    do {
-                        let result = try db.savepoint {
-                            try self.checkAttempts(job)
-                            return try self.notifications.apply(item, lease: lease, now: now, in: db)
-                        }
-                        reports.append(JobReport(job: job, result: result))
-                    } catch {
-                        reports.append(try self.recordFailure(error, job: job, lease: lease, in: db))
-                    }
-                }
-                return reports
-            }
+            reports = try await store.write { db in try self.apply(Array(zip(jobs, prepared)), now: now, in: db) }
         } catch {
             // Nothing of the batch was written. A cancelled worker gives the leases back at its end instead.
             if Task.isCancelled { return [] }
@@ -154,12 +138,75 @@ public struct JobRunner: Sendable {
                 metadata: ["error": "\(error)"])
             return await runOneByOne(jobs, owner: owner)
         }
+        observe(reports, since: started)
+        return reports
+    }
+
+    /// Runs a batch of `notification` jobs chosen with ``StoreReading/claimableJobs(kinds:now:limit:)`` but not
+    /// claimed yet, for an engine that claims inside the apply (``Store/claimsBatchesInsideWrites``): the bodies are
+    /// read and verified first (no write lock held), then one write transaction leases those candidates still
+    /// claimable and applies them exactly as ``runBatch(_:owner:)`` does. A candidate another worker took meanwhile
+    /// is simply not in the answer. The lease is taken and released inside one transaction, so nobody ever sees
+    /// these jobs running, and a crash before the commit leaves them as they were. If the transaction fails as a
+    /// whole, the candidates are claimed apart and run one by one, each recording its own outcome. Never throws.
+    public func runCandidates(_ candidates: [Job], owner: String, lease: Duration) async -> [JobReport] {
+        guard notifications.appliesInBatches, candidates.allSatisfy({ $0.kind == .notification }) else { return [] }
+        let started = ContinuousClock.now
+        let reports: [JobReport]
+        do {
+            let prepared = try await notifications.prepare(candidates)
+            let byId = Dictionary(uniqueKeysWithValues: zip(candidates.map { $0.id ?? 0 }, prepared))
+            let now = now()
+            reports = try await store.write { db in
+                let claimed = try db.claim(candidates, owner: owner, lease: lease, now: now)
+                return try self.apply(claimed.map { ($0, byId[$0.id ?? 0]!) }, now: now, in: db)
+            }
+        } catch {
+            if Task.isCancelled { return [] }
+            logger.warning(
+                "a batch of \(candidates.count) notification jobs could not commit; claiming them apart and running them one by one",
+                metadata: ["error": "\(error)"])
+            do {
+                let now = now()
+                let claimed = try await store.write { db in try db.claim(candidates, owner: owner, lease: lease, now: now) }
+                return await runOneByOne(claimed, owner: owner)
+            } catch {
+                // Not claimed: still due, they are chosen again by a later pass.
+                logger.error("cannot claim notification jobs; retrying later", metadata: ["error": "\(error)"])
+                return []
+            }
+        }
+        observe(reports, since: started)
+        return reports
+    }
+
+    /// Applies prepared notification jobs inside `db`'s transaction, each in its own savepoint: a job whose rules
+    /// fail is rolled back alone and its failure recorded (retry or dead) in the same transaction, exactly as
+    /// ``run(_:owner:)`` would.
+    private func apply(_ items: [(Job, PreparedNotification)], now: Date, in db: any StoreTransaction) throws -> [JobReport] {
+        var reports: [JobReport] = []
+        reports.reserveCapacity(items.count)
+        for (job, item) in items {
+            let lease = job.lease!
+            do {
+                let result = try db.savepoint {
+                    try self.checkAttempts(job)
+                    return try self.notifications.apply(item, lease: lease, now: now, in: db)
+                }
+                reports.append(JobReport(job: job, result: result))
+            } catch {
+                reports.append(try self.recordFailure(error, job: job, lease: lease, in: db))
+            }
+        }
+        return reports
+    }
+
+    private func observe(_ reports: [JobReport], since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         for report in reports {
             metrics.duration(kind: report.kind.rawValue, elapsed)
             observe(report)
         }
-        return reports
     }
 
     private func runOneByOne(_ jobs: [Job], owner: String) async -> [JobReport] {

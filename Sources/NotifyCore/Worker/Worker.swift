@@ -9,7 +9,9 @@ import ServiceLifecycle
 /// `notification` jobs need no gateway call (unless `worker.confirmWithQuery`), so they are claimed and applied in
 /// batches of up to `batchSize` with one durable transaction per batch (``JobRunner/runBatch(_:owner:)``); a batch
 /// takes one slot of the concurrency, and at most `maxBatchesInFlight` run at once so that `reconcile` and `close`
-/// jobs always keep slots of their own.
+/// jobs always keep slots of their own. On an engine with one writer (SQLite, ``Store/claimsBatchesInsideWrites``) a
+/// batch is chosen by a read and claimed inside the transaction that applies it (``JobRunner/runCandidates(_:owner:lease:)``):
+/// one commit per batch instead of two.
 ///
 /// Graceful shutdown (SIGTERM) stops claiming at once, lets the jobs already running finish within `drainTimeout`,
 /// cancels what is still running after that, and gives the leases of every job it holds back to the queue (jobs
@@ -104,7 +106,8 @@ public struct Worker: Service {
 
     private enum Event: Sendable {
         case finished
-        case batchFinished
+        /// A batch ended; the ids it had chosen without claiming them (an engine that claims inside the apply).
+        case batchFinished(chosen: [Int64])
         case tick
         case deadline
     }
@@ -124,6 +127,7 @@ public struct Worker: Service {
         let kinds = settings.kinds.intersection(runner.runnableKinds)
         let batching = settings.batchSize > 1 && kinds.contains(.notification) && runner.notifications.appliesInBatches
         let singleKinds = batching ? kinds.subtracting([.notification]) : kinds
+        let claimInside = batching && store.claimsBatchesInsideWrites
         logger.info(
             "worker started",
             metadata: [
@@ -154,6 +158,8 @@ public struct Worker: Service {
             var otherBacklog = true
             var tickFired = true
             let refill = max(1, settings.concurrency / 2)
+            // Jobs chosen by batches still running (claimed inside their apply): the next batch must not choose them too.
+            var chosen: Set<Int64> = []
 
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let free = settings.concurrency - inFlight
@@ -168,6 +174,22 @@ public struct Worker: Service {
                         let othersFirst = batching && lastClaimWasBatch && settings.concurrency <= settings.maxBatchesInFlight
                         for claiming in othersFirst ? [ClaimKind.others, .batch] : [.batch, .others] where slots > 0 {
                             switch claiming {
+                            case .batch where claimInside:
+                                guard batchSlot else { continue }
+                                let taken = chosen
+                                let candidates = try await store.read { db in
+                                    try db.claimableJobs(kinds: [.notification], now: now, limit: settings.batchSize + taken.count)
+                                }.filter { !taken.contains($0.id ?? 0) }.prefix(settings.batchSize)
+                                notificationBacklog = candidates.count == settings.batchSize
+                                lastClaimWasBatch = !candidates.isEmpty
+                                if !candidates.isEmpty {
+                                    slots -= 1
+                                    inFlight += 1
+                                    batchesInFlight += 1
+                                    let ids = candidates.map { $0.id ?? 0 }
+                                    chosen.formUnion(ids)
+                                    group.addTask { await executeCandidates(Array(candidates), ids: ids) }
+                                }
                             case .batch:
                                 guard batchSlot else { continue }
                                 let batch = try await store.claim(
@@ -221,9 +243,10 @@ public struct Worker: Service {
                 }
                 switch await group.next() {
                 case .finished: inFlight -= 1
-                case .batchFinished:
+                case .batchFinished(let ids):
                     inFlight -= 1
                     batchesInFlight -= 1
+                    chosen.subtract(ids)
                 case .tick:
                     ticking = false
                     tickFired = true
@@ -282,10 +305,19 @@ public struct Worker: Service {
     /// It takes no per-order lock: inside the batch's transaction each job reads its order for update (a row lock on
     /// PostgreSQL, the single writer on SQLite), which orders it with any other job of the same order on any host.
     private func executeBatch(_ jobs: [Job]) async -> Event {
-        guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return .batchFinished }
+        guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return .batchFinished(chosen: []) }
         let reports = await withLeaseHeartbeat(jobs.compactMap(\.lease)) { await runner.runBatch(jobs, owner: owner) }
         await stats.record(reports.map(\.outcome))
-        return .batchFinished
+        return .batchFinished(chosen: [])
+    }
+
+    /// Runs a batch of chosen, unclaimed notification jobs: claimed and applied in one transaction. No lease
+    /// outlives it, so there is nothing to keep alive and nothing to give back.
+    private func executeCandidates(_ candidates: [Job], ids: [Int64]) async -> Event {
+        guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return .batchFinished(chosen: ids) }
+        let reports = await runner.runCandidates(candidates, owner: owner, lease: settings.lease)
+        await stats.record(reports.map(\.outcome))
+        return .batchFinished(chosen: ids)
     }
 
     /// Extends the jobs' leases every third of their length while `body` runs, so slow work keeps them.
