@@ -63,6 +63,18 @@ enum SQLiteMigrations {
                     CREATE INDEX refunds_refunded_at ON refunds(refunded_at) WHERE status = 'succeeded';
                     """)
         }
+        // The queue's indexes, each for a query that needs it (BENCHMARKS.md, issue 15): jobs_state_kind served only the
+        // counts by state, and every job paid for it twice (claimed, then done: two entries moved each time); a
+        // claim of the other kinds walked every pending notification in jobs_pending_run_at to find none. Now a claim
+        // reads pending jobs by kind, and each state's count reads its own partial index.
+        migrator.registerMigration("v9-job-indexes") { db in
+            try db.execute(
+                sql: """
+                    DROP INDEX jobs_state_kind;
+                    CREATE INDEX jobs_pending_kind_run_at ON jobs(kind, run_at) WHERE state = 'pending';
+                    CREATE INDEX jobs_dead_updated_at ON jobs(updated_at) WHERE state = 'dead';
+                    """)
+        }
         return migrator
     }
 

@@ -296,29 +296,44 @@ enum SQLiteQueue {
     }
 
     /// Due jobs a claim may take, oldest first: pending jobs whose `run_at` has come, and running jobs whose lease
-    /// ended (their owner died or stalled). Each query reads one partial index (`jobs_pending_run_at`,
-    /// `jobs_running_lease`) and at most `limit` rows of the wanted kinds, so claiming stays fast however many done
-    /// jobs the table holds; `INDEXED BY` pins those indexes (without statistics SQLite would prefer another index for
-    /// `state = ?` and then sort every pending job).
+    /// ended (their owner died or stalled). Pending jobs are read per kind from `jobs_pending_kind_run_at` (at most
+    /// `limit` of each, already in order: a claim of the rare kinds never walks a backlog of notifications), running
+    /// ones from `jobs_running_lease`; `INDEXED BY` pins those indexes (without statistics SQLite may prefer another
+    /// and sort). Without kinds, every pending job in `jobs_pending_run_at` order.
     static func claimable(kinds: Set<JobKind>?, now: Date, limit: Int, in db: Database) throws -> [Job] {
-        let kindFilter: SQL = kinds.map { "AND kind IN \($0.map(\.rawValue).sorted())" } ?? ""
         let at = SQLiteTime.value(now)
-        let due = try SQLRequest<Row>(
-            literal: """
-                SELECT * FROM jobs INDEXED BY jobs_pending_run_at
-                WHERE state = 'pending' AND run_at <= \(at) \(kindFilter)
-                ORDER BY run_at, id LIMIT \(limit)
-                """, cached: true
-        ).fetchAll(db).map(Job.init(row:))
-        let abandoned = try SQLRequest<Row>(
+        var found: [Job] = []
+        if let kinds {
+            for kind in kinds.sorted(by: { $0.rawValue < $1.rawValue }) {
+                found += try Row.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT * FROM jobs INDEXED BY jobs_pending_kind_run_at
+                            WHERE state = 'pending' AND kind = ? AND run_at <= ?
+                            ORDER BY run_at, id LIMIT ?
+                            """), arguments: [kind.rawValue, at, limit]
+                ).map(Job.init(row:))
+            }
+        } else {
+            found = try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        SELECT * FROM jobs INDEXED BY jobs_pending_run_at
+                        WHERE state = 'pending' AND run_at <= ?
+                        ORDER BY run_at, id LIMIT ?
+                        """), arguments: [at, limit]
+            ).map(Job.init(row:))
+        }
+        let kindFilter: SQL = kinds.map { "AND kind IN \($0.map(\.rawValue).sorted())" } ?? ""
+        found += try SQLRequest<Row>(
             literal: """
                 SELECT * FROM jobs INDEXED BY jobs_running_lease
                 WHERE state = 'running' AND lease_expires_at <= \(at) \(kindFilter)
                 ORDER BY lease_expires_at, id LIMIT \(limit)
                 """, cached: true
         ).fetchAll(db).map(Job.init(row:))
-        guard !abandoned.isEmpty else { return due }
-        return Array((due + abandoned).sorted { ($0.runAt, $0.id!) < ($1.runAt, $1.id!) }.prefix(limit))
+        if kinds?.count ?? 0 <= 1 && found.allSatisfy({ $0.state == .pending }) { return found }
+        return Array(found.sorted { ($0.runAt, $0.id!) < ($1.runAt, $1.id!) }.prefix(limit))
     }
 
     /// Leases those of `candidates` that are still claimable inside this write transaction (another process may

@@ -294,9 +294,16 @@ final class SQLiteTransaction: StoreTransaction {
 
     func queueStats() throws -> QueueStats {
         var stats = QueueStats()
-        for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS count FROM jobs GROUP BY state") {
-            if let state = JobState(rawValue: row["state"]) { stats.set(state, row["count"]) }
-        }
+        // Each state's count from its own partial index (no index on the state column itself: see migration v9).
+        let row = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT (SELECT COUNT(*) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending'),
+                           (SELECT COUNT(*) FROM jobs INDEXED BY jobs_running_lease WHERE state = 'running'),
+                           (SELECT COUNT(*) FROM jobs INDEXED BY jobs_done_updated_at WHERE state = 'done'),
+                           (SELECT COUNT(*) FROM jobs INDEXED BY jobs_dead_updated_at WHERE state = 'dead')
+                    """))!
+        for (index, state) in [JobState.pending, .running, .done, .dead].enumerated() { stats.set(state, row[index]) }
         return stats
     }
 
