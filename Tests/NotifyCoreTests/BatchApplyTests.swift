@@ -96,6 +96,36 @@ struct BatchApplyTests {
         #expect(try await fixture.transitions("X").count == 1)
     }
 
+    @Test("claimed inside the apply (SQLite's way): a job that fails is rolled back alone, the others commit, none stays running")
+    func failingCandidateRolledBackAlone() async throws {
+        let fixture = try WorkerFixture()
+        for name in ["X", "Y", "Z"] {
+            try await fixture.order(name, fen: 100)
+            try await fixture.notify(TestAlipay.notification(name, .tradeSuccess, total: "1.00"))
+        }
+        try await fixture.database.pool.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER test_fail_y BEFORE INSERT ON order_events WHEN NEW.out_trade_no = 'Y' AND NEW.source = 'notification'
+                    BEGIN SELECT RAISE(ABORT, 'injected event failure'); END
+                    """)
+        }
+        let now = fixture.clock.now
+        let candidates = try await fixture.database.read { db in try db.claimableJobs(kinds: [.notification], now: now, limit: 10) }
+        #expect(candidates.count == 3 && candidates.allSatisfy { $0.state == .pending })
+        let reports = await fixture.runner.runCandidates(candidates, owner: "test-worker", lease: .seconds(30))
+        #expect(reports.map(\.outTradeNo) == ["X", "Y", "Z"])
+        #expect(reports.map(\.outcome) == [.applied, .retry, .applied])
+        #expect(reports.map(\.attempt) == [1, 1, 1])
+        #expect(try await fixture.currentOrder("Y").status == .waitBuyerPay)
+        #expect(try await fixture.transitions("Y").isEmpty)
+        #expect(try await fixture.currentOrder("X").status == .tradeSuccess)
+        #expect(try await fixture.currentOrder("Z").status == .tradeSuccess)
+        #expect(try await fixture.queue.stats() == QueueStats(pending: 1, done: 2), "claimed and finished in one transaction")
+        // Chosen again later, by another pass: nothing left to claim twice.
+        #expect(await fixture.runner.runCandidates(candidates, owner: "test-worker", lease: .seconds(30)).isEmpty)
+    }
+
     @Test("when the batch cannot commit as a whole nothing of it stays, and the jobs run one by one")
     func wholeBatchFailsThenOneByOne() async throws {
         let fixture = try WorkerFixture()

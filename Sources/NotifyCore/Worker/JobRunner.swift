@@ -129,7 +129,10 @@ public struct JobRunner: Sendable {
         do {
             let prepared = try await notifications.prepare(jobs)
             let now = now()
-            reports = try await store.write { db in try self.apply(Array(zip(jobs, prepared)), now: now, in: db) }
+            let items = Array(zip(jobs, prepared))
+            reports = try await applyingOptimistically(items) { isolated in
+                try await store.write { db in try self.apply(items, isolated: isolated, now: now, in: db) }
+            }
         } catch {
             // Nothing of the batch was written. A cancelled worker gives the leases back at its end instead.
             if Task.isCancelled { return [] }
@@ -157,9 +160,11 @@ public struct JobRunner: Sendable {
             let prepared = try await notifications.prepare(candidates)
             let byId = Dictionary(uniqueKeysWithValues: zip(candidates.map { $0.id ?? 0 }, prepared))
             let now = now()
-            reports = try await store.write { db in
-                let claimed = try db.claim(candidates, owner: owner, lease: lease, now: now)
-                return try self.apply(claimed.map { ($0, byId[$0.id ?? 0]!) }, now: now, in: db)
+            reports = try await applyingOptimistically(Array(zip(candidates, prepared))) { isolated in
+                try await store.write { db in
+                    let claimed = try db.claim(candidates, owner: owner, lease: lease, now: now)
+                    return try self.apply(claimed.map { ($0, byId[$0.id ?? 0]!) }, isolated: isolated, now: now, in: db)
+                }
             }
         } catch {
             if Task.isCancelled { return [] }
@@ -180,14 +185,46 @@ public struct JobRunner: Sendable {
         return reports
     }
 
-    /// Applies prepared notification jobs inside `db`'s transaction, each in its own savepoint: a job whose rules
-    /// fail is rolled back alone and its failure recorded (retry or dead) in the same transaction, exactly as
-    /// ``run(_:owner:)`` would.
-    private func apply(_ items: [(Job, PreparedNotification)], now: Date, in db: any StoreTransaction) throws -> [JobReport] {
+    /// A job of a batch applied without a savepoint threw: the whole transaction is rolled back and the batch runs
+    /// again with one savepoint per job.
+    private struct NeedsIsolation: Error {}
+
+    /// Runs `body` first without per-job savepoints (`isolated` false), when no job is known to fail: a savepoint per
+    /// job costs its pages a copy on SQLite (the sub-journal) and two round trips on PostgreSQL, and jobs almost never
+    /// throw (a review or "nothing to change" is an outcome, not an error). If one does, nothing of that attempt was
+    /// committed and `body` runs again with savepoints, so that the failing job is rolled back alone.
+    private func applyingOptimistically(
+        _ items: [(Job, PreparedNotification)], _ body: (_ isolated: Bool) async throws -> [JobReport]
+    ) async throws -> [JobReport] {
+        let failing = items.contains { if case .failure = $0.1 { true } else { false } }
+        if !failing {
+            do {
+                return try await body(false)
+            } catch is NeedsIsolation {}
+        }
+        return try await body(true)
+    }
+
+    /// Applies prepared notification jobs inside `db`'s transaction. `isolated`: each in its own savepoint, so that a
+    /// job whose rules fail is rolled back alone and its failure recorded (retry or dead) in the same transaction,
+    /// exactly as ``run(_:owner:)`` would. Not isolated: a job that throws throws ``NeedsIsolation`` (the caller rolls
+    /// back and runs the batch isolated).
+    private func apply(
+        _ items: [(Job, PreparedNotification)], isolated: Bool, now: Date, in db: any StoreTransaction
+    ) throws -> [JobReport] {
         var reports: [JobReport] = []
         reports.reserveCapacity(items.count)
         for (job, item) in items {
             let lease = job.lease!
+            guard isolated else {
+                do {
+                    try checkAttempts(job)
+                    reports.append(JobReport(job: job, result: try notifications.apply(item, lease: lease, now: now, in: db)))
+                } catch {
+                    throw NeedsIsolation()
+                }
+                continue
+            }
             do {
                 let result = try db.savepoint {
                     try self.checkAttempts(job)
