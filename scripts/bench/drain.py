@@ -203,8 +203,11 @@ def _log_problems(path, limit=8):
 def run(args):
     keys = args.keys
     base_env = dict(os.environ)
+    # The caller's own settings stay out of the run (a stray STORE_URL), except the page cache, which is what a run
+    # may compare (STORE_CACHE_MEGABYTES=16 scripts/bench/drain …).
     for name in [n for n in base_env if n.startswith(("STORE_", "WORKER_", "ALIPAY_", "RECEIVER_", "API_"))]:
-        del base_env[name]
+        if name != "STORE_CACHE_MEGABYTES":
+            del base_env[name]
     base_env.update({
         "ALIPAY_APP_ID": APP_ID, "ALIPAY_SELLER_ID": SELLER_ID,
         "ALIPAY_APP_PRIVATE_KEY_FILE": os.path.join(keys, "app.pem"),
