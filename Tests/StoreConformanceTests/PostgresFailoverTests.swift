@@ -40,7 +40,7 @@ struct PostgresFailoverTests {
             _ = rename(target + ".new", target)
         }
         try pointAt(try port("primary"))
-        let switchPort = try Self.freePort()
+        let switchPort = try Ports.free()
         let forwarder = Command.spawn(["/usr/bin/env", "python3", Command.script("lib/tcp_switch.py"), "\(switchPort)", target])
         defer { Command.stop(forwarder) }
         try #require(forwarder > 0)
@@ -108,20 +108,5 @@ struct PostgresFailoverTests {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw CocoaError(.fileWriteUnknown) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

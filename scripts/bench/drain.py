@@ -28,6 +28,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cpu_usage  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from ports import free_port  # noqa: E402
 import receiver_load  # noqa: E402
 
 APP_ID = "2021000000000001"
@@ -152,13 +154,6 @@ async def _post_notifications(port, bodies, connections, counts):
                            for _ in range(connections)))
 
 
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_http(url, seconds, process):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -223,7 +218,7 @@ def run(args):
               "concurrency": args.concurrency, "notifications": count}
 
     # 1. The receiver: orders, then notifications, no worker running.
-    port, api_port = _free_port(), _free_port()
+    port, api_port = free_port(), free_port()
     receiver_env = dict(base_env, RECEIVER_HOST="127.0.0.1", RECEIVER_PORT=str(port), API_HOST="127.0.0.1", API_PORT=str(api_port),
                         ALIPAY_NOTIFY_URL=f"http://127.0.0.1:{port}/alipay/notify")
     with open(os.path.join(args.logs, "receiver.log"), "w") as log:

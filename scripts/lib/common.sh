@@ -2,25 +2,8 @@
 # Source it: `source "$(dirname "$0")/lib/common.sh"` (or `…/../lib/common.sh` from scripts/bench).
 
 # A TCP port free on 127.0.0.1 right now.
-# A port free on 127.0.0.1 now, chosen below the kernel's ephemeral range (32768-60999): the outgoing connections of
-# whatever else runs take ephemeral ports, and one of them could take a port the kernel had just handed out here.
-free_port() {
-    python3 -c '
-import random, socket
-for _ in range(100):
-    port = random.randint(20000, 32767)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    break
-else:
-    raise SystemExit("free_port: no free port in 20000-32767")'
-}
+# A port free on 127.0.0.1 now, chosen below the kernel's ephemeral range (scripts/lib/ports.py says why).
+free_port() { python3 "$(dirname "${BASH_SOURCE[0]}")/ports.py"; }
 
 # Throwaway 2048-bit keys in DIR: the app's pair (app.pem, app_public.pem) and a stand-in for Alipay's
 # (alipay.pem, alipay_public.pem). Does nothing when DIR already holds them.

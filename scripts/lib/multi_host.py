@@ -58,6 +58,9 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ports  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sandbox_drive import amount_of  # noqa: E402  (same folder)
 
 CHINA = timezone(timedelta(hours=8))
@@ -279,10 +282,7 @@ class Run:
         return self.environment(env)
 
     def free_port(self):
-        import socket
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
+        return ports.free_port()
 
     def receiver(self, name, public_port, api_port, log):
         d = Daemon("receiver-" + name, [os.path.join(self.args.bin, "notify-receiver")],

@@ -1,4 +1,5 @@
 import Foundation
+import StoreTestSupport
 
 /// A `notify-receiver` started on free loopback ports of a workspace.
 struct ReceiverDaemon {
