@@ -43,7 +43,7 @@ public struct AlipayStatementSource: StatementSource {
         request.method = .GET
         let zip: ByteBuffer
         do {
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+            let response = try await http.execute(request, timeout: AlipayClient.timeAmount(timeout))
             guard response.status == .ok else {
                 throw JobFailure.retryable("the statement download answered HTTP \(response.status.code)")
             }
@@ -98,11 +98,10 @@ public struct StatementReconciler: Sendable {
         guard let day = Self.range(ofDay: billDate) else { throw JobFailure.permanent("bill_date \(billDate) is not yyyy-MM-dd") }
         let statement = try await source.statement(billDate: billDate)
         let now = now()
-        return try await store.write { db in
-            let check = try Self.compare(statement, billDate: billDate, day: day, now: now, in: db)
-            try db.saveStatementCheck(check)
-            return check
-        }
+        // Compared in a read (a snapshot): the writer — the receiver's path on SQLite — is held only for the save.
+        let check = try await store.read { db in try Self.compare(statement, billDate: billDate, day: day, now: now, in: db) }
+        try await store.write { db in try db.saveStatementCheck(check) }
+        return check
     }
 
     /// A `statement` job: the day's check, unless the day has one already — then the job completes without asking
@@ -117,13 +116,13 @@ public struct StatementReconciler: Sendable {
         }
         let statement = try await source.statement(billDate: billDate)
         let now = now()
+        let check = try await store.read { db in try Self.compare(statement, billDate: billDate, day: day, now: now, in: db) }
         return try await store.write { db in
             // Checked meanwhile (an operator's `bills reconcile`): that result stands.
             if try db.statementCheck(billDate: billDate) != nil {
                 try db.complete(lease)
                 return nil
             }
-            let check = try Self.compare(statement, billDate: billDate, day: day, now: now, in: db)
             try db.saveStatementCheck(check)
             try db.complete(lease)
             return check
@@ -151,11 +150,14 @@ public struct StatementReconciler: Sendable {
         var differences: [StatementDifference] = []
         func fen(_ value: Int64) -> String { Amount(fen: value).description }
 
-        // Payments.
+        // Payments. The orders paid that day here come in one read; only a payment not among them (paid here on
+        // another day, or not at all) is looked up alone.
         var paidAtAlipay: [String: Int64] = [:]
         for row in statement.rows where row.kind == .payment { paidAtAlipay[row.outTradeNo, default: 0] += row.amountFen }
+        let paidHere = try db.ordersPaid(from: day.from, to: day.to)
+        let paidHereByNumber = Dictionary(paidHere.map { ($0.outTradeNo, $0) }, uniquingKeysWith: { first, _ in first })
         for (outTradeNo, amount) in paidAtAlipay.sorted(by: { $0.key < $1.key }) {
-            guard let order = try db.order(outTradeNo) else {
+            guard let order = try paidHereByNumber[outTradeNo] ?? db.order(outTradeNo) else {
                 differences.append(StatementDifference(
                     kind: .missingHere, outTradeNo: outTradeNo, detail: "Alipay has a payment of \(fen(amount)); there is no such order here"))
                 continue
@@ -170,7 +172,7 @@ public struct StatementReconciler: Sendable {
                     kind: .statusDiffers, outTradeNo: outTradeNo, detail: "paid at Alipay; \(order.status.rawValue) here"))
             }
         }
-        for order in try db.ordersPaid(from: day.from, to: day.to) where paidAtAlipay[order.outTradeNo] == nil {
+        for order in paidHere where paidAtAlipay[order.outTradeNo] == nil {
             differences.append(StatementDifference(
                 kind: .missingAtAlipay, outTradeNo: order.outTradeNo,
                 detail: "paid here (\(fen(order.totalAmountFen)), \(OrderView.timestamp(order.paidAt!))); not in Alipay's statement"))
