@@ -60,7 +60,9 @@ enum PostgresMigrations {
                     report      text NOT NULL
                 )
                 """,
-                // A day's payments (the statement) and recently paid orders (the sweeper): one index.
+                // A day's payments (the statement) and recently paid orders (the sweeper): one index; it replaces
+                // v6's, which only held TRADE_SUCCESS orders.
+                "DROP INDEX IF EXISTS orders_paid_at",
                 "CREATE INDEX orders_paid_at_any ON orders(paid_at) WHERE paid_at IS NOT NULL",
                 "CREATE INDEX refunds_refunded_at ON refunds(refunded_at) WHERE status = 'succeeded'",
             ]),
@@ -87,6 +89,8 @@ enum PostgresMigrations {
         )
         """,
         "CREATE INDEX refunds_pending ON refunds(created_at) WHERE status = 'pending'",
+        // The sweeper asks Alipay about recently paid orders (a lost refund notification).
+        "CREATE INDEX orders_paid_at ON orders(paid_at) WHERE status = 'TRADE_SUCCESS'",
         """
         CREATE FUNCTION refunds_within_amount() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE

@@ -58,7 +58,8 @@ enum SQLiteMigrations {
                         report      TEXT NOT NULL  -- the differences, a JSON array
                     );
                     -- A day's payments (the statement) and recently paid orders (the sweeper): one index, written
-                    -- once per payment.
+                    -- once per payment; it replaces v6's, which only held TRADE_SUCCESS orders.
+                    DROP INDEX IF EXISTS orders_paid_at;
                     CREATE INDEX orders_paid_at_any ON orders(paid_at) WHERE paid_at IS NOT NULL;
                     CREATE INDEX refunds_refunded_at ON refunds(refunded_at) WHERE status = 'succeeded';
                     """)
@@ -151,6 +152,8 @@ enum SQLiteMigrations {
             UNIQUE (out_trade_no, out_request_no)
         );
         CREATE INDEX refunds_pending ON refunds(created_at) WHERE status = 'pending';
+        -- The sweeper asks Alipay about recently paid orders (a lost refund notification).
+        CREATE INDEX orders_paid_at ON orders(paid_at) WHERE status = 'TRADE_SUCCESS';
         CREATE TRIGGER refunds_within_amount_insert BEFORE INSERT ON refunds
         WHEN NEW.status <> 'failed'
          AND NOT EXISTS (SELECT 1 FROM refunds WHERE out_trade_no = NEW.out_trade_no AND out_request_no = NEW.out_request_no)
