@@ -71,7 +71,7 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
             logger.critical("BENCHMARK MODE (--bench-writer bare): every POST /alipay/notify is answered success, NOTHING is verified or stored")
         }
         // QR orders ask Alipay (alipay.trade.precreate) while the API call waits.
-        let precreate = AlipayClient(configuration: signer.configuration, readTimeout: .milliseconds(Int64(settings.alipay.timeoutSeconds * 1000)))
+        let precreate = AlipayClient(configuration: signer.configuration, readTimeout: settings.alipay.timeout)
         let orderService = OrderService(store: store, signer: signer, timeoutMinutes: settings.ordersTimeoutMinutes, precreate: precreate)
         let notifier = SystemdNotifier()
         let readiness = ReadinessReporter(listeners: 2, logger: logger) {

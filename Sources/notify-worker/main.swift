@@ -57,14 +57,14 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, settings.worker.concurrency)
         // alipay.timeoutSeconds at the socket too: an answer that stops arriving fails at once, not at the deadline.
-        httpConfiguration.timeout = .init(connect: .seconds(3), read: .milliseconds(Int64(settings.alipay.timeoutSeconds * 1000)))
+        httpConfiguration.timeout = .init(connect: .seconds(3), read: AlipayClient.timeAmount(settings.alipay.timeout))
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         // Deliveries to the merchant's endpoints get a client of their own: no redirects, their own pool.
-        let webhookClient = WebhookDeliverer.makeHTTPClient(timeout: .milliseconds(Int64(settings.webhooks.timeoutSeconds * 1000)))
+        let webhookClient = WebhookDeliverer.makeHTTPClient(timeout: settings.webhooks.timeout)
         let runtime: WorkerRuntime
         do throws(ConfigurationError) {
             let gateway = AlipayClient(
-                configuration: alipay, httpClient: httpClient, readTimeout: .milliseconds(Int64(settings.alipay.timeoutSeconds * 1000)))
+                configuration: alipay, httpClient: httpClient, readTimeout: settings.alipay.timeout)
             runtime = try WorkerRuntime(configuration: settings, store: store, gateway: gateway, webhookClient: webhookClient, logger: logger)
         } catch {
             DaemonBootstrap.fail(program, error.description)

@@ -216,7 +216,7 @@ func withOrderService<T>(
     return try await withStore(settings, creating: creating) { store in
         let service = OrderService(
             store: store, signer: RequestSigner(configuration: alipay), timeoutMinutes: settings.ordersTimeoutMinutes,
-            precreate: AlipayClient(configuration: alipay, readTimeout: .milliseconds(Int64(settings.alipay.timeoutSeconds * 1000))))
+            precreate: AlipayClient(configuration: alipay, readTimeout: settings.alipay.timeout))
         do {
             return try await body(service)
         } catch {

@@ -224,7 +224,8 @@ public struct AlipayClient: Sendable {
         }
     }
 
-    static func timeAmount(_ duration: Duration) -> TimeAmount {
+    /// `duration` as NIO's `TimeAmount` (what AsyncHTTPClient's timeouts take), to the nanosecond.
+    public static func timeAmount(_ duration: Duration) -> TimeAmount {
         let (seconds, attoseconds) = duration.components
         return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }

@@ -32,6 +32,8 @@ public struct NotifyConfiguration: Sendable {
         /// How long the worker waits for a gateway answer; past it the outcome is unknown and the job is retried (a
         /// refund with the same `out_request_no`, which Alipay never doubles).
         public var timeoutSeconds = 10.0
+        /// `timeoutSeconds` as the read timeout every gateway client of the daemons and notifyctl is given.
+        public var timeout: Duration { .milliseconds(Int64(timeoutSeconds * 1000)) }
     }
 
     /// A host and port to listen on.
@@ -69,6 +71,8 @@ public struct NotifyConfiguration: Sendable {
         public var perEndpointConcurrency = 8
         /// How long one delivery waits for the answer.
         public var timeoutSeconds = 15.0
+        /// `timeoutSeconds` as a `Duration`.
+        public var timeout: Duration { .milliseconds(Int64(timeoutSeconds * 1000)) }
         /// An endpoint whose every delivery failed for this long is disabled.
         public var disableAfterDays = 5.0
         /// Multiplies the retry schedule (tests and demos shrink it; 1 in production).

@@ -64,7 +64,7 @@ public struct DeliverySettings: Sendable {
     /// Settings of `webhooks.*`.
     public init(_ webhooks: NotifyConfiguration.Webhooks, random: @escaping @Sendable (ClosedRange<Double>) -> Double = { Double.random(in: $0) }) {
         self.init(
-            policy: EndpointPolicy(webhooks), timeout: .milliseconds(Int64(webhooks.timeoutSeconds * 1000)),
+            policy: EndpointPolicy(webhooks), timeout: webhooks.timeout,
             perEndpointConcurrency: webhooks.perEndpointConcurrency, disableAfter: webhooks.disableAfterDays * 86_400,
             schedule: DeliverySchedule(scale: webhooks.retryScale, random: random))
     }

@@ -43,7 +43,7 @@ public struct WorkerRuntime: Sendable {
         if let gateway {
             client = gateway
         } else {
-            client = AlipayClient(configuration: try configuration.alipayConfiguration())
+            client = AlipayClient(configuration: try configuration.alipayConfiguration(), readTimeout: configuration.alipay.timeout)
         }
         let applier = TradeApplier(
             appId: appId, sellerId: configuration.alipay.sellerId, confirmWithQuery: configuration.worker.confirmWithQuery)
