@@ -42,9 +42,27 @@ extension AlipayRequest {
     public static var takesReturnURL: Bool { false }
 }
 
+/// A request that starts a payment (page, wap, precreate, app): one set of checks on its number, subject and amount.
+public protocol PaymentRequest: AlipayRequest {
+    /// The merchant's order number.
+    var outTradeNo: String { get }
+    /// The amount to pay.
+    var totalAmount: Amount { get }
+    /// What the buyer sees.
+    var subject: String { get }
+}
+
+extension PaymentRequest {
+    /// `out_trade_no`, `subject` and `total_amount` within Alipay's limits.
+    public func validate() throws(RequestError) {
+        try RequestChecks.outTradeNo(outTradeNo)
+        if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }
+    }
+}
+
 /// A payment the buyer's browser carries to Alipay's cashier (page and wap pay): signed into a URL or a form, never
 /// called by the server.
-public protocol BrowserPayRequest: AlipayRequest {}
+public protocol BrowserPayRequest: PaymentRequest {}
 
 /// `alipay.trade.page.pay`: the PC cashier page the buyer's browser is sent to (never called by the server).
 public struct TradePagePay: BrowserPayRequest {
@@ -97,10 +115,6 @@ public struct TradePagePay: BrowserPayRequest {
     }
 
     /// Checks the order number, subject and the 0.01 … 100000000.00 amount range.
-    public func validate() throws(RequestError) {
-        try RequestChecks.outTradeNo(outTradeNo)
-        if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }
-    }
 }
 
 /// `alipay.trade.wap.pay`: the mobile-browser cashier (手机网站支付), sent like page pay; `quit_url` is where the
@@ -144,15 +158,11 @@ public struct TradeWapPay: BrowserPayRequest {
     }
 
     /// Checks the order number, subject and amount range.
-    public func validate() throws(RequestError) {
-        try RequestChecks.outTradeNo(outTradeNo)
-        if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }
-    }
 }
 
 /// `alipay.trade.precreate`: face-to-face pay (当面付) — the server asks Alipay for a QR code the buyer scans with
 /// the Alipay app; the answer's `qr_code` is the text to render as the code.
-public struct TradePrecreate: AlipayRequest {
+public struct TradePrecreate: PaymentRequest {
     /// The verified `alipay_trade_precreate_response`.
     public typealias Response = TradePrecreateResponse
     /// `alipay.trade.precreate`.
@@ -184,15 +194,11 @@ public struct TradePrecreate: AlipayRequest {
     }
 
     /// Checks the order number, subject and amount range.
-    public func validate() throws(RequestError) {
-        try RequestChecks.outTradeNo(outTradeNo)
-        if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }
-    }
 }
 
 /// `alipay.trade.app.pay`: the payment inside the merchant's mobile app. The server signs it and hands the
 /// resulting order string (``RequestSigner/orderString(_:now:)``) to the app, whose Alipay SDK passes it to Alipay.
-public struct TradeAppPay: AlipayRequest {
+public struct TradeAppPay: PaymentRequest {
     /// No gateway response: the app SDK carries it.
     public typealias Response = TradePagePayResponse
     /// `alipay.trade.app.pay`.
@@ -225,10 +231,6 @@ public struct TradeAppPay: AlipayRequest {
     }
 
     /// Checks the order number, subject and amount range.
-    public func validate() throws(RequestError) {
-        try RequestChecks.outTradeNo(outTradeNo)
-        if let problem = AlipayLimits.subjectProblem(subject) ?? AlipayLimits.amountProblem(totalAmount) { throw RequestError(problem) }
-    }
 }
 
 /// `alipay.trade.query`: a trade's current status.
