@@ -38,7 +38,7 @@ struct BillsReconcile: AsyncParsableCommand {
                 throw CLIFailure.configuration("\(error)")
             }
             let check = try await withStore(settings) { store in
-                let client = AlipayClient(configuration: alipay, readTimeout: .milliseconds(Int64(settings.alipay.timeoutSeconds * 1000)))
+                let client = AlipayClient(configuration: alipay, readTimeout: settings.alipay.timeout)
                 do {
                     return try await StatementReconciler(store: store, source: AlipayStatementSource(client: client)).reconcile(billDate: day)
                 } catch let failure as JobFailure {
@@ -68,6 +68,7 @@ struct BillsShow: AsyncParsableCommand {
         try await reporting {
             let settings = try await options.load()
             let day = date
+            if let day, StatementReconciler.range(ofDay: day) == nil { throw CLIFailure.configuration("--date must be yyyy-MM-dd, got \(day)") }
             let check: StatementCheck? = try await withStore(settings) { store in
                 do {
                     return try await store.read { db in

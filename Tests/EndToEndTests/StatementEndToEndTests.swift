@@ -64,6 +64,7 @@ struct StatementEndToEndTests {
             let metrics = try await HTTP.send(.GET, "\(stack.receiver.internalURL)/metrics").body
             #expect(metrics.contains("alipay_notify_statement_differences 1"), "\(metrics.split(separator: "\n").filter { $0.contains("statement") })")
             #expect(try await Self.notifyctl(stack, ["bills", "reconcile", "--date", "2026-13-45"]).status == 2)
+            #expect(try await Self.notifyctl(stack, ["bills", "show", "--date", "yesterday"]).status == 2, "a bad day is a usage error, not \"no check\"")
 
             // The workers checked the past days by themselves (statements.enabled, from 00:00): one job and one check each,
             // though two workers sweep.

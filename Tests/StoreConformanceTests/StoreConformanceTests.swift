@@ -230,6 +230,8 @@ struct StoreConformanceTests {
             #expect(candidates.map(\.outTradeNo) == ["A", "B", "C", "D", "E"], "due, of the kind, oldest first")
             #expect(candidates.map(\.state) == [.running, .running, .pending, .pending, .pending], "choosing leases nothing")
             #expect(try await store.read { db in try db.claimableJobs(kinds: [.notification], now: later, limit: 2) }.count == 2)
+            let anyKind = try await store.read { db in try db.claimableJobs(kinds: nil, now: later, limit: 10) }
+            #expect(anyKind.map(\.outTradeNo) == ["other-kind", "A", "B", "C", "D", "E"], "without kinds: every kind, oldest first")
             let byName = Dictionary(uniqueKeysWithValues: candidates.map { ($0.outTradeNo!, $0) })
 
             // Meanwhile another worker takes A over (its lease now runs) and finishes C.

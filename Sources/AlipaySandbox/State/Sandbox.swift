@@ -242,7 +242,6 @@ public actor Sandbox {
         state.outbox.count
     }
 
-    /// Forgets every trade, notification and delivery (and saves the empty state); faults stay as they are.
     /// The trade statement of `day` ("yyyy-MM-dd", China time) as Alipay's download serves it: a zip of GBK CSV files;
     /// the `statement` fault plants a discrepancy.
     public func statement(day: String, now: Date = Date()) throws -> Data {
@@ -254,6 +253,7 @@ public actor Sandbox {
         return try StatementFile.zip(trades: trades, day: day, account: configuration.sellerId, plantMismatch: mismatch, now: now)
     }
 
+    /// Forgets every trade, notification and delivery (and saves the empty state); faults stay as they are.
     public func reset() {
         generation += 1
         // Alipay never hands out a trade_no or notify_id twice: the sequences go on, or a notification after a reset

@@ -29,8 +29,11 @@ public struct Reconciler: Sendable {
     /// A `reconcile` job: query the trade of a still-unpaid order, or of a paid one that may have been refunded
     /// (`TRADE_CLOSED` after a full refund, `TRADE_FINISHED`), and apply the verified answer.
     public func reconcile(_ job: Job, lease: JobLease, now: Date) async throws -> TradeApplication {
-        let order = try await lookUp(job, lease: lease, alsoPaid: true)
-        guard case .toAsk(let order) = order else { return try await finish(order, lease: lease) }
+        let order: Order
+        switch try await lookUp(job, lease: lease, alsoPaid: true) {
+        case .settled(let settled, let reason): return try await finish(settled, reason, lease: lease)
+        case .toAsk(let toAsk): order = toAsk
+        }
 
         let outcome = await gateway.query(outTradeNo: order.outTradeNo)
         metrics.tradeQuery(outcome)
@@ -38,7 +41,7 @@ public struct Reconciler: Sendable {
         case .success(let answer):
             return try await apply(try Self.fact(from: answer, outTradeNo: order.outTradeNo), lease: lease, now: now)
         case .tradeNotExist:
-            return try await finish(.settled(order, "Alipay has no trade yet: the buyer has not paid"), lease: lease)
+            return try await finish(order, "Alipay has no trade yet: the buyer has not paid", lease: lease)
         default:
             throw Self.failure(outcome, call: "alipay.trade.query")
         }
@@ -46,8 +49,11 @@ public struct Reconciler: Sendable {
 
     /// A `close` job: query first (a payment that arrived meanwhile wins), then `alipay.trade.close`, then `TRADE_CLOSED`.
     public func close(_ job: Job, lease: JobLease, now: Date) async throws -> TradeApplication {
-        let order = try await lookUp(job, lease: lease)
-        guard case .toAsk(let order) = order else { return try await finish(order, lease: lease) }
+        let order: Order
+        switch try await lookUp(job, lease: lease) {
+        case .settled(let settled, let reason): return try await finish(settled, reason, lease: lease)
+        case .toAsk(let toAsk): order = toAsk
+        }
 
         let query = await gateway.query(outTradeNo: order.outTradeNo)
         metrics.tradeQuery(query)
@@ -141,6 +147,7 @@ public struct Reconciler: Sendable {
     private enum Lookup {
         /// Alipay is to be asked about it.
         case toAsk(Order)
+        /// Nothing to ask: the order as it is, and why.
         case settled(Order, String)
     }
 
@@ -160,12 +167,7 @@ public struct Reconciler: Sendable {
     }
 
     /// Completes the job without changing the order.
-    private func finish(_ lookup: Lookup, lease: JobLease) async throws -> TradeApplication {
-        let (order, reason): (Order, String) =
-            switch lookup {
-            case .toAsk(let order): (order, "still waiting for the buyer")
-            case .settled(let order, let reason): (order, reason)
-            }
+    private func finish(_ order: Order, _ reason: String, lease: JobLease) async throws -> TradeApplication {
         try await store.write { db in try db.complete(lease) }
         return .unchanged(status: order.status, reason: reason)
     }

@@ -174,33 +174,33 @@ public struct Worker: Service {
                         let othersFirst = batching && lastClaimWasBatch && settings.concurrency <= settings.maxBatchesInFlight
                         for claiming in othersFirst ? [ClaimKind.others, .batch] : [.batch, .others] where slots > 0 {
                             switch claiming {
-                            case .batch where claimInside:
-                                guard batchSlot else { continue }
-                                let taken = chosen
-                                let candidates = try await store.read { db in
-                                    try db.claimableJobs(kinds: [.notification], now: now, limit: settings.batchSize + taken.count)
-                                }.filter { !taken.contains($0.id ?? 0) }.prefix(settings.batchSize)
-                                notificationBacklog = candidates.count == settings.batchSize
-                                lastClaimWasBatch = !candidates.isEmpty
-                                if !candidates.isEmpty {
-                                    slots -= 1
-                                    inFlight += 1
-                                    batchesInFlight += 1
-                                    let ids = candidates.map { $0.id ?? 0 }
-                                    chosen.formUnion(ids)
-                                    group.addTask { await executeCandidates(Array(candidates), ids: ids) }
-                                }
                             case .batch:
                                 guard batchSlot else { continue }
-                                let batch = try await store.claim(
-                                    owner: owner, limit: settings.batchSize, lease: settings.lease, now: now, kinds: [.notification])
+                                // A batch: chosen by a read and claimed inside its apply (one writer), or claimed apart.
+                                let batch: [Job]
+                                if claimInside {
+                                    let taken = chosen
+                                    batch = Array(
+                                        try await store.read { db in
+                                            try db.claimableJobs(kinds: [.notification], now: now, limit: settings.batchSize + taken.count)
+                                        }.filter { !taken.contains($0.id ?? 0) }.prefix(settings.batchSize))
+                                } else {
+                                    batch = try await store.claim(
+                                        owner: owner, limit: settings.batchSize, lease: settings.lease, now: now, kinds: [.notification])
+                                }
                                 notificationBacklog = batch.count == settings.batchSize
                                 lastClaimWasBatch = !batch.isEmpty
                                 if !batch.isEmpty {
                                     slots -= 1
                                     inFlight += 1
                                     batchesInFlight += 1
-                                    group.addTask { await executeBatch(batch) }
+                                    if claimInside {
+                                        let ids = batch.map { $0.id ?? 0 }
+                                        chosen.formUnion(ids)
+                                        group.addTask { await executeCandidates(batch, ids: ids) }
+                                    } else {
+                                        group.addTask { await executeBatch(batch) }
+                                    }
                                 }
                             case .others:
                                 let jobs = try await store.claim(
