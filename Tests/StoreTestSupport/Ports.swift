@@ -1,23 +1,32 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Picks TCP ports on loopback that are free right now (every test suite and, in scripts/lib/ports.py, every script
-/// choose them the same way).
+/// Picks TCP ports on loopback that are free right now, for every test suite (scripts/lib/ports.py does the same
+/// for the scripts, in a range of its own).
 public enum Ports {
-    /// A port free on 127.0.0.1 right now, chosen at random below the kernel's ephemeral range (32768–60999), so
-    /// that the outgoing connections of everything else running (which take ephemeral ports) cannot take it before
-    /// the daemon binds it. Another test choosing the same port is unlikely (12,768 of them) and shows as a clear
-    /// start-up failure in the daemon's log.
+    /// A port free on 127.0.0.1 right now, below the kernel's ephemeral range (32768–60999), so that the outgoing
+    /// connections of everything else running (which take ephemeral ports) cannot take it before the daemon binds it;
+    /// and never one this process handed out before. Ports are handed out in turn from a random start: chosen at
+    /// random, two of the hundreds a test run asks for collided, and one test's requests reached another test's
+    /// receiver (a CI run: "answered but not stored", and a store with rows it never received).
     public static func free() throws -> Int {
-        for _ in 0..<100 {
-            let port = Int.random(in: 20_000...32_767)
-            if try bindable(port) { return port }
+        try next.withLock { next in
+            for _ in 0..<range.count {
+                let port = next
+                next = next == range.upperBound ? range.lowerBound : next + 1
+                if try bindable(port) { return port }
+            }
+            throw PortError(message: "no free port in \(range.lowerBound)–\(range.upperBound)")
         }
-        throw PortError(message: "no free port in 20000–32767 after 100 tries")
     }
+
+    /// Where the test processes choose (scripts/lib/ports.py chooses above it).
+    static let range = 20_000...29_999
+    private static let next = Mutex(Int.random(in: range))
 
     private static func bindable(_ port: Int) throws -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

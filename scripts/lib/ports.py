@@ -2,7 +2,8 @@
 
 Chosen at random below the kernel's ephemeral range (32768-60999): the outgoing connections of whatever else runs take
 ephemeral ports, and one of them could take a port the kernel had just handed out with bind(("127.0.0.1", 0)).
-The Swift tests choose theirs the same way (Tests/StoreTestSupport/Ports.swift).
+30000-32767: the Swift tests hand out 20000-29999 (Tests/StoreTestSupport/Ports.swift), in turn, and the scripts they
+run (the walkthrough's demo) must not meet them there.
 
 Usage from Python: `from ports import free_port` (with scripts/lib on sys.path); from a shell: `python3 ports.py`.
 """
@@ -12,14 +13,14 @@ import socket
 
 def free_port():
     for _ in range(100):
-        port = random.randint(20000, 32767)
+        port = random.randint(30000, 32767)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
         return port
-    raise SystemExit("free_port: no free port in 20000-32767")
+    raise SystemExit("free_port: no free port in 30000-32767")
 
 
 if __name__ == "__main__":
