@@ -235,6 +235,7 @@ let package = Package(
             dependencies: [
                 "AlipaySandbox", "AlipayKit", "StoreTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
         // Property-based tests of invariants 4 and 5 and of the signature and form round trips.

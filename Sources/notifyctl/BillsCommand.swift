@@ -42,7 +42,12 @@ struct BillsReconcile: AsyncParsableCommand {
                 do {
                     return try await StatementReconciler(store: store, source: AlipayStatementSource(client: client)).reconcile(billDate: day)
                 } catch let failure as JobFailure {
-                    throw CLIFailure.failed("cannot check the statement of \(day): \(failure)")
+                    switch failure {
+                    case .retryable:
+                        throw CLIFailure.failed("cannot check the statement of \(day) now: \(failure); retry later (the worker's daily job does)")
+                    case .permanent:
+                        throw CLIFailure.failed("cannot check the statement of \(day): \(failure)")
+                    }
                 }
             }
             try printCheck(check, json: json)

@@ -89,3 +89,22 @@ struct FormCodecTests {
         #expect(try FormCodec.decode(encoded).dictionary == parameters)
     }
 }
+
+@Suite("ByteSearch: the hot path's substring check")
+struct ByteSearchTests {
+    @Test("finds a run of bytes anywhere, after a partial match, and nothing that is not there")
+    func finds() {
+        #expect(ByteSearch.contains("&quot;", "&quot;"))
+        #expect(ByteSearch.contains("[{&quot;amount", "&quot;"))
+        #expect(ByteSearch.contains("x&&quo&quot;", "&quot;"))
+        #expect(ByteSearch.contains("abc\\/", "\\/"))
+        #expect(!ByteSearch.contains("&quo", "&quot;"))
+        #expect(!ByteSearch.contains("", "&quot;"))
+        #expect(!ByteSearch.contains("&QUOT;", "&quot;"))
+        #expect(!ByteSearch.contains("a/\\b", "\\/"))
+        #expect(ByteSearch.contains("支付&quot;宝", "&quot;"))
+        let text = "0123&quot;"
+        #expect(ByteSearch.contains(text.dropFirst(4), "&quot;"))
+        #expect(!ByteSearch.contains(text.dropLast(1), "&quot;"))
+    }
+}

@@ -14,12 +14,24 @@ struct ProductEndToEndTests {
         return try #require(try JSONSerialization.jsonObject(with: Data(reply.body.utf8)) as? [String: Any])
     }
 
+    /// The cashier page's Pay form action (`/cashier/{trade_no}/pay`), as a browser reads it from the page.
+    static func payAction(_ page: String) throws -> String {
+        let marker = #"<form id="pay" method="post" action=""#
+        guard let start = page.range(of: marker)?.upperBound, let end = page[start...].firstIndex(of: "\"") else {
+            throw HarnessError("no Pay form on the cashier page: \(page.prefix(300))")
+        }
+        return String(page[start..<end])
+    }
+
     @Test("page, wap, qr and app orders: each answers what its buyer needs, opens the cashier, and is paid once", arguments: TestEngine.allCases)
     func everyProductIsPaid(engine: TestEngine) async throws {
         // The sandbox runs 1000× fast: a day's deadline leaves the cashiers open ~86 s, however loaded the machine.
         let day = ["ORDERS_TIMEOUT_MINUTES": "1440"]
-        guard let stack = try await WorkerStack.start(name: "products", engine: engine, worker: day, receiver: day) else { return }
+        // No reconciling sweep during the test: each payment must reach its order through the notification.
+        let worker = day.merging(["WORKER_RECONCILE_AFTER_SECONDS": "3600"]) { $1 }
+        guard let stack = try await WorkerStack.start(name: "products", engine: engine, worker: worker, receiver: day) else { return }
         do {
+            var cashiers: [String: String] = [:]  // out_trade_no → the cashier page the buyer sees
             // page and wap: a signed URL the buyer's browser opens.
             for (number, product, method) in [("PRP1", "page", "alipay.trade.page.pay"), ("PRW1", "wap", "alipay.trade.wap.pay")] {
                 var body = #"{"out_trade_no":"\#(number)","total_amount":"12.34","subject":"e2e \#(product)","product":"\#(product)""#
@@ -30,6 +42,7 @@ struct ProductEndToEndTests {
                 #expect(url.contains("method=\(method)") && url.contains("notify_url=") && (created["pay_form"] as? String)?.contains("<form") == true)
                 let cashier = try await HTTP.send(.GET, url)
                 #expect(cashier.status == 200 && cashier.body.contains("Alipay sandbox"), "\(cashier.body.prefix(300))")
+                cashiers[number] = cashier.body
             }
             #expect(
                 try await HTTP.send(
@@ -43,6 +56,11 @@ struct ProductEndToEndTests {
             #expect(qrCode.hasPrefix("https://qr.alipay.com/") && qr["pay_url"] is NSNull)
             let trade = try await HTTP.send(.GET, "\(stack.sandboxURL)/sandbox/trades/PRQ1")
             #expect(trade.body.contains(#""product_code":"FACE_TO_FACE_PAYMENT""#), "\(trade.body)")
+            let tradeJSON = try #require(try JSONSerialization.jsonObject(with: Data(trade.body.utf8)) as? [String: Any])
+            let cashierPath = try #require(tradeJSON["cashier_url"] as? String)
+            let scanned = try await HTTP.send(.GET, "\(stack.sandboxURL)\(cashierPath)")
+            #expect(scanned.status == 200 && scanned.body.contains(#"<td id="qr_code">\#(qrCode)</td>"#), "\(scanned.body.prefix(600))")
+            cashiers["PRQ1"] = scanned.body
 
             // app: the order string the app's Alipay SDK hands over.
             let app = try await Self.create(stack, #"{"out_trade_no":"PRA1","total_amount":"12.34","subject":"e2e app","product":"app"}"#)
@@ -50,15 +68,20 @@ struct ProductEndToEndTests {
             #expect(orderString.contains("method=alipay.trade.app.pay") && orderString.contains("sign="))
             let opened = try await HTTP.send(.GET, "\(stack.sandboxURL)/gateway.do?\(orderString)")
             #expect(opened.status == 200 && opened.body.contains("Alipay sandbox"), "\(opened.body.prefix(300))")
+            cashiers["PRA1"] = opened.body
 
-            // The buyer pays each; each notification marks its order paid, once.
+            // The buyer presses Pay on each cashier page; each notification marks its order paid, once.
             for number in ["PRP1", "PRW1", "PRQ1", "PRA1"] {
-                _ = try await stack.sandboxControl(number, "pay")
+                let page = try #require(cashiers[number], "the cashier of \(number)")
+                let action = try Self.payAction(page)
+                let paid = try await HTTP.send(.POST, "\(stack.sandboxURL)\(action)")
+                #expect(paid.status == 200, "\(number): Pay answered \(paid.status): \(paid.body.prefix(300))")
             }
             for (number, product) in [("PRP1", OrderProduct.page), ("PRW1", .wap), ("PRQ1", .qr), ("PRA1", .app)] {
                 let order = try await stack.waitForStatus(number, "TRADE_SUCCESS")
                 #expect(order.product == product && order.paidAt != nil && order.totalAmountFen == 1234)
                 #expect(try await WorkerScenarioTests.moves(stack, number) == ["WAIT_BUYER_PAY>TRADE_SUCCESS"], "\(number)")
+                #expect(try await stack.events(number).filter { $0.source != "create" }.map(\.source) == ["notification"], "\(number)")
             }
             // A paid qr order gets no new code.
             let again = try await HTTP.send(.GET, "\(stack.receiver.internalURL)/api/orders/PRQ1/pay-url")

@@ -83,6 +83,58 @@ struct RefundEndToEndTests {
         stack.workspace.remove()
     }
 
+    @Test("notifyctl: orders create for each product, refunds create (new, repeated, too much), orders show and refunds list with the refunds", arguments: TestEngine.allCases)
+    func throughNotifyctl(engine: TestEngine) async throws {
+        let day = ["ORDERS_TIMEOUT_MINUTES": "1440"]
+        guard let stack = try await WorkerStack.start(name: "refund-cli", engine: engine, worker: day, receiver: day) else { return }
+        do {
+            // orders create --product: what each product's buyer needs (qr asks the sandbox for precreate).
+            for (number, product, key, expected) in [
+                ("RCW1", "wap", "pay_url", "method=alipay.trade.wap.pay"), ("RCQ1", "qr", "qr_code", "https://qr.alipay.com/"),
+                ("RCA1", "app", "order_string", "method=alipay.trade.app.pay"),
+            ] {
+                let created = try await stack.notifyctl([
+                    "orders", "create", "--out-trade-no", number, "--total-amount", "9.99", "--subject", "cli \(product)", "--product", product, "--json",
+                ])
+                #expect(created.status == 0, "\(created.output)")
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any], "\(created.output)")
+                #expect(json["product"] as? String == product && (json[key] as? String)?.contains(expected) == true, "\(json)")
+                #expect(try await stack.order(number)?.product.rawValue == product)
+            }
+            let badProduct = try await stack.notifyctl(["orders", "create", "--total-amount", "1.00", "--subject", "x", "--product", "pos"])
+            #expect(badProduct.status == 2, "\(badProduct.output)")
+
+            try await Self.paidOrder(stack, "RCR1", "40.00")
+            let created = try await stack.notifyctl(["refunds", "create", "RCR1", "--amount", "15.00", "--reason", "cli", "--out-request-no", "C1"])
+            #expect(created.status == 0 && created.output.contains("refund C1 of order RCR1: 15.00 yuan, pending (recorded)"), "\(created.output)")
+            let repeated = try await stack.notifyctl(["refunds", "create", "RCR1", "--amount", "15.00", "--out-request-no", "C1", "--json"])
+            let repeatedJSON = try #require(try JSONSerialization.jsonObject(with: Data(repeated.output.utf8)) as? [String: Any], "\(repeated.output)")
+            #expect(repeated.status == 0 && repeatedJSON["out_request_no"] as? String == "C1", "\(repeated.output)")
+            let tooMuch = try await stack.notifyctl(["refunds", "create", "RCR1", "--amount", "30.00"])
+            #expect(tooMuch.status == 2 && tooMuch.output.contains("25.00"), "\(tooMuch.output)")
+            #expect(try await stack.database.read { db in try db.refunds("RCR1") }.count == 1, "nothing recorded by the refused request")
+
+            try await WorkerScenarioTests.eventually("C1 settled", stack) {
+                try await Self.refund(stack, "RCR1", "C1")?.status == .succeeded
+            }
+            let shown = try await stack.notifyctl(["orders", "show", "RCR1"])
+            #expect(shown.status == 0 && shown.output.contains("out_request_no") && shown.output.contains("succeeded"), "\(shown.output)")
+            #expect(shown.output.split(separator: "\n").contains { $0.contains("C1") && $0.contains("15.00") && $0.contains("cli") }, "\(shown.output)")
+            let shownJSON = try await stack.notifyctl(["orders", "show", "RCR1", "--json"])
+            let view = try #require(try JSONSerialization.jsonObject(with: Data(shownJSON.output.utf8)) as? [String: Any], "\(shownJSON.output)")
+            let refunds = try #require(view["refunds"] as? [[String: Any]])
+            #expect(refunds.count == 1 && refunds[0]["out_request_no"] as? String == "C1" && refunds[0]["refund_amount"] as? String == "15.00", "\(refunds)")
+            #expect(view["refunded_amount"] as? String == "15.00", "\(view)")
+            let listed = try await stack.notifyctl(["refunds", "list", "RCR1"])
+            #expect(listed.status == 0 && listed.output.contains("C1") && listed.output.contains("succeeded"), "\(listed.output)")
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+
     @Test("a refund whose answer never comes in time is settled by alipay.trade.fastpay.refund.query; Alipay refunds once", arguments: TestEngine.allCases)
     func timeoutSettledByRefundQuery(engine: TestEngine) async throws {
         guard let stack = try await WorkerStack.start(name: "refund-timeout", engine: engine, worker: ["ALIPAY_TIMEOUT_SECONDS": "1"]) else { return }
@@ -140,6 +192,47 @@ struct RefundEndToEndTests {
             #expect(last.source == "query" && last.fromStatus == .tradeSuccess, "\(last)")
             let dropped = try await WorkerScenarioTests.deliveries(stack, "RFS1").filter { $0["trade_status"] as? String == "TRADE_CLOSED" }
             #expect(!dropped.isEmpty && dropped.allSatisfy { $0["acknowledged"] as? Bool != true }, "no TRADE_CLOSED notification arrived")
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+
+    @Test("the sandbox's own TRADE_CLOSED after a full refund, delivered while the payment notification waits for its retry: paid, then refunded", arguments: TestEngine.allCases)
+    func sandboxClosedWithRefundBeforeThePayment(engine: TestEngine) async throws {
+        // Alipay's retry schedule at 100× (the first retry 2.4 s after the first attempt), so the refund's notification
+        // is delivered well before the payment's retry; no reconciling sweep, so only notifications move the order.
+        guard
+            let stack = try await WorkerStack.start(
+                name: "refund-late-pay", engine: engine, worker: ["WORKER_RECONCILE_AFTER_SECONDS": "3600"],
+                sandbox: ["SANDBOX_TIME_SCALE": "100"])
+        else { return }
+        do {
+            try await stack.createOrder("RFL1", totalAmount: "25.00")
+            // The payment's first delivery is lost; the buyer is refunded in full at once (the console's refund).
+            try await WorkerScenarioTests.setFaults(stack, #"{"drop_first":1}"#)
+            _ = try await stack.sandboxControl("RFL1", "pay")
+            _ = try await stack.sandboxControl("RFL1", "refund", body: #"{"refund_amount":"25.00","out_request_no":"LATE"}"#)
+            let closed = try await stack.waitForStatus("RFL1", "TRADE_CLOSED")
+            #expect(closed.refundedFen == 2500 && closed.paidAt != nil && !closed.needsReview, "\(closed)")
+            // The payment notification arrives afterwards, on its retry, and changes nothing.
+            try await WorkerScenarioTests.eventually("the payment notification delivered on its retry", stack) {
+                try await WorkerScenarioTests.deliveries(stack, "RFL1").contains {
+                    $0["trade_status"] as? String == "TRADE_SUCCESS" && $0["acknowledged"] as? Bool == true
+                }
+            }
+            let deliveries = try await WorkerScenarioTests.deliveries(stack, "RFL1").filter { $0["acknowledged"] as? Bool == true }
+            #expect(deliveries.compactMap { $0["trade_status"] as? String }.first == "TRADE_CLOSED", "\(deliveries)")
+            try await WorkerScenarioTests.eventually("every notification job settled", stack) {
+                let jobs = try await WorkerScenarioTests.jobs(stack, "RFL1", kind: .notification)
+                return jobs.count >= 2 && jobs.allSatisfy { $0.state == .done }
+            }
+            #expect(try await WorkerScenarioTests.moves(stack, "RFL1") == ["WAIT_BUYER_PAY>TRADE_SUCCESS", "TRADE_SUCCESS>TRADE_CLOSED"])
+            #expect(try await stack.events("RFL1").filter { $0.source != "create" }.map(\.source) == ["notification", "notification"])
+            let recorded = try #require(try await Self.refund(stack, "RFL1", "LATE"))
+            #expect(recorded.status == .succeeded && recorded.amountFen == 2500)
         } catch {
             await stack.kill()
             throw error

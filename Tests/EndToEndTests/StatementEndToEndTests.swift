@@ -13,10 +13,7 @@ import Testing
 @Suite("daily statement end to end", .serialized)
 struct StatementEndToEndTests {
     static func notifyctl(_ stack: WorkerStack, _ arguments: [String]) async throws -> Command {
-        var environment = stack.workspace.environment(receiverPort: 9, apiPort: 9)
-        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        environment["ALIPAY_GATEWAY_URL"] = "\(stack.sandboxURL)/gateway.do"
-        return try await Command.run(try Executables.path("notifyctl"), arguments, environment: environment, timeout: .seconds(120))
+        try await stack.notifyctl(arguments)
     }
 
     @Test("a clean statement reports no differences; one with a planted mismatch is found (exit 1), stored, shown and in the metric", arguments: TestEngine.allCases)
@@ -64,6 +61,12 @@ struct StatementEndToEndTests {
             let metrics = try await HTTP.send(.GET, "\(stack.receiver.internalURL)/metrics").body
             #expect(metrics.contains("alipay_notify_statement_differences 1"), "\(metrics.split(separator: "\n").filter { $0.contains("statement") })")
             #expect(try await Self.notifyctl(stack, ["bills", "reconcile", "--date", "2026-13-45"]).status == 2)
+            // Tomorrow's statement does not exist yet (isp.bill_not_exist): a failure to try later, nothing stored.
+            let tomorrow = ChinaTime.day(Date().addingTimeInterval(86_400))
+            let early = try await Self.notifyctl(stack, ["bills", "reconcile", "--date", tomorrow])
+            #expect(early.status == 1 && early.output.contains("no statement for \(tomorrow) yet (isp.bill_not_exist"), "\(early.output)")
+            #expect(early.output.contains("retry"), "classified as worth trying again: \(early.output)")
+            #expect(try await stack.database.read { db in try db.statementCheck(billDate: tomorrow) } == nil)
             #expect(try await Self.notifyctl(stack, ["bills", "show", "--date", "yesterday"]).status == 2, "a bad day is a usage error, not \"no check\"")
 
             // The workers checked the past days by themselves (statements.enabled, from 00:00): one job and one check each,

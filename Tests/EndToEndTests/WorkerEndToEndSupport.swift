@@ -125,6 +125,14 @@ struct WorkerStack {
     }
 
     /// Drives the sandbox's control API (`pay`, `cancel`, `refund`).
+    /// Runs `notifyctl` on the stack's store, with the stack's gateway (the sandbox).
+    func notifyctl(_ arguments: [String]) async throws -> Command {
+        var environment = workspace.environment(receiverPort: 9, apiPort: 9)
+        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        environment["ALIPAY_GATEWAY_URL"] = "\(sandboxURL)/gateway.do"
+        return try await Command.run(try Executables.path("notifyctl"), arguments, environment: environment, timeout: .seconds(120))
+    }
+
     func sandboxControl(_ outTradeNo: String, _ action: String, body: String = "{}") async throws -> HTTP.Reply {
         let reply = try await HTTP.send(
             .POST, "\(sandboxURL)/sandbox/trades/\(outTradeNo)/\(action)", headers: [("Content-Type", "application/json")], body: body)

@@ -48,6 +48,65 @@ struct NotificationProcessingTests {
         #expect(fixture.counter("alipay_notify_reviews_total", [("reason", "unsupported_notification")]) == 1)
     }
 
+    @Test("a notify_type other than trade_status_sync is parked for review with its type named; the order is not changed")
+    func otherNotifyTypeIsParked() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("U3", fen: 8888)
+        var parameters = TestAlipay.notification("U3", .tradeSuccess, total: "88.88", notifyId: "u-3")
+        parameters["notify_type"] = "trade_settle_sync"
+        let report = try await fixture.deliver(parameters)
+        #expect(report.outcome == .review)
+        let job = try await fixture.job(report.jobId)
+        #expect(job.state == .dead)
+        #expect(job.lastError?.contains("unsupported_notification") == true && job.lastError?.contains("trade_settle_sync") == true, "\(job.lastError ?? "")")
+        let order = try await fixture.currentOrder("U3")
+        #expect(order.status == .waitBuyerPay && order.needsReview && order.paidAt == nil)
+        #expect(try await fixture.transitions("U3").isEmpty)
+    }
+
+    @Test("a notification an older version parked as unsupported is applied, once, when replayed after the upgrade; one this version parks is parked again")
+    func replayAfterUpgradeApplies() async throws {
+        let fixture = try WorkerFixture()
+        try await fixture.order("U2", fen: 8888)
+        // What an older version left: the authentic notification stored, its job dead as unsupported (it did not know
+        // a field this version reads).
+        let stored = try await fixture.notify(TestAlipay.notification("U2", .tradeSuccess, total: "88.88", notifyId: "u-2"))
+        let claimed = try #require(try await fixture.claim(kinds: [.notification]).first { $0.id == stored.id })
+        let lease = try #require(claimed.lease)
+        try await fixture.database.write { tx in
+            try tx.deadLetter(lease, reason: "unsupported_notification: unexpected fund_bill_list (a version before the upgrade)")
+        }
+        let parked = try await fixture.database.read { db in try db.jobs(state: .dead, kind: .notification, outTradeNo: "U2", limit: 10) }
+        #expect(parked.map(\.id) == [stored.id] && parked[0].lastError?.contains("unsupported_notification") == true)
+        #expect(try await fixture.currentOrder("U2").status == .waitBuyerPay)
+
+        // The upgrade's replay (`notifyctl queue replay --id N`): the stored body is verified and read again.
+        let replayed = try await fixture.database.replay(.ids([try #require(stored.id)]), dryRun: false)
+        #expect(replayed.map(\.id) == [stored.id])
+        let reports = try await fixture.drain()
+        #expect(reports.map(\.outcome) == [.applied], "\(reports)")
+        let order = try await fixture.currentOrder("U2")
+        #expect(order.status == .tradeSuccess && order.paidAt != nil)
+        #expect(try await fixture.transitions("U2").map(\.source) == ["notification"])
+        #expect(try await fixture.job(stored.id).state == .done)
+        // Replayed again: already applied, nothing moves twice.
+        _ = try await fixture.database.replay(.ids([try #require(stored.id)]), dryRun: false)
+        try await fixture.drain()
+        #expect(try await fixture.transitions("U2").count == 1)
+
+        // One this version cannot read either: parked again with the same reason, the order untouched.
+        try await fixture.order("U4", fen: 100)
+        var unknown = TestAlipay.notification("U4", .tradeSuccess, total: "1.00", notifyId: "u-4")
+        unknown["trade_status"] = "TRADE_FROZEN"
+        let first = try await fixture.deliver(unknown)
+        _ = try await fixture.database.replay(.ids([first.jobId]), dryRun: false)
+        try await fixture.drain()
+        let again = try await fixture.job(first.jobId)
+        #expect(again.state == .dead && again.lastError?.contains("TRADE_FROZEN") == true, "\(again)")
+        #expect(try await fixture.currentOrder("U4").status == .waitBuyerPay)
+        #expect(try await fixture.transitions("U4").isEmpty)
+    }
+
     @Test("a TRADE_CLOSED notification closes the order at Alipay's gmt_close, not at the time the worker applied it")
     func closedAtAlipaysTime() async throws {
         let fixture = try WorkerFixture()
@@ -58,6 +117,9 @@ struct NotificationProcessingTests {
         let order = try await fixture.currentOrder("C9")
         #expect(order.status == .tradeClosed)
         #expect(order.closedAt == Date(timeIntervalSince1970: 1_704_083_400), "2024-01-01 12:30:00 Beijing time")
+        // Our own clock stays on the event row: when this worker applied it, not Alipay's gmt_close.
+        let event = try #require(try await fixture.transitions("C9").last)
+        #expect(event.toStatus == .tradeClosed && event.createdAt > Date(timeIntervalSince1970: 1_704_083_400 + 86_400), "\(event.createdAt)")
     }
 
     @Test("refunds record Alipay's gmt_refund as refunded_at, the latest refund's, and leave paid_at alone")

@@ -139,8 +139,7 @@ public struct TradeNotification: Sendable {
 
     static func decodeFundBills(_ json: String) throws(NotificationError) -> [FundBill] {
         // Some gateways and proxies hand the JSON over HTML-escaped; the signature covers it as received either way.
-        // (A byte search: Foundation's `contains` goes through CFStringFind with a locale, on every notification.)
-        let text = json.utf8.firstRange(of: "&quot;".utf8) != nil ? json.replacingOccurrences(of: "&quot;", with: "\"") : json
+        let text = ByteSearch.contains(json, "&quot;") ? json.replacingOccurrences(of: "&quot;", with: "\"") : json
         do {
             return try JSONDecoder().decode([FundBill].self, from: Data(text.utf8))
         } catch {

@@ -126,7 +126,7 @@ public struct ResponseVerifier: Sendable {
         guard let sign = JSONString.decode(text[signs[0].value]), let signature = Data(base64Encoded: sign)
         else { return "the sign of \(nodeKey) is not a base64 string" }
         if alipayPublicKey.isValidSignature(raw: signature, forBytes: Array(raw.utf8), type: signType) { return nil }
-        if raw.utf8.firstRange(of: "\\/".utf8) != nil {
+        if ByteSearch.contains(raw, "\\/") {
             let unescaped = raw.replacingOccurrences(of: "\\/", with: "/")
             if alipayPublicKey.isValidSignature(raw: signature, forBytes: Array(unescaped.utf8), type: signType) { return nil }
         }
