@@ -19,16 +19,23 @@ public struct NotificationEndpoint: Sendable {
     let metrics: ReceiverMetrics
     /// Where refused bodies are kept for `notifyctl verify --rejected` (nil: not kept).
     let rejections: RejectionLog?
+    /// Certificate mode: fetches (and checks) the Alipay certificate an otherwise refused notification names, after
+    /// Alipay rotated its certificate (nil: key mode, or not fetched).
+    let certificates: NotificationCertificateAdopter?
 
     /// An endpoint verifying with `verifier` and storing through `writer`.
     ///
     /// `writer` is nil only for the benchmark's bare-handler baseline (`notify-receiver --bench-writer none`):
     /// notifications are then verified and answered without being stored, which breaks invariant 1 on purpose.
-    public init(verifier: NotificationVerifier, writer: NotificationWriter?, metrics: ReceiverMetrics, rejections: RejectionLog? = nil) {
+    public init(
+        verifier: NotificationVerifier, writer: NotificationWriter?, metrics: ReceiverMetrics, rejections: RejectionLog? = nil,
+        certificates: NotificationCertificateAdopter? = nil
+    ) {
         self.verifier = verifier
         self.writer = writer
         self.metrics = metrics
         self.rejections = rejections
+        self.certificates = certificates
     }
 
     /// Handles one notification delivery; never throws, every outcome is an answer Alipay understands.
@@ -54,7 +61,7 @@ public struct NotificationEndpoint: Sendable {
 
         let verified: VerifiedNotification
         do throws(NotificationError) {
-            verified = try verifier.verifyKeepingUnsupported(body: body)
+            verified = try await verify(body, logger: logger)
         } catch {
             // The error names the failed check (never the signature or key material); the body is not logged, but
             // kept (bounded) in the store for `notifyctl verify --rejected`.
@@ -101,6 +108,26 @@ public struct NotificationEndpoint: Sendable {
             metrics.rejected("store_unavailable")
             logger.error("notification verified but not committed; answering failure so Alipay retries", metadata: ["error": "\(error)"])
             return Self.answer(.serviceUnavailable, "failure")
+        }
+    }
+
+    /// Verifies `body`; in certificate mode a body refused because it names an Alipay certificate this process does
+    /// not hold yet (Alipay rotated it) is verified again once that certificate is fetched and checked.
+    func verify(_ body: [UInt8], logger: Logger) async throws(NotificationError) -> VerifiedNotification {
+        do throws(NotificationError) {
+            return try verifier.verifyKeepingUnsupported(body: body)
+        } catch {
+            guard case .invalidSignature = error, let certificates, let sn = verifier.unknownCertificateSN(body: body) else { throw error }
+            switch await certificates.adopt(sn: sn) {
+            case .success:
+                logger.notice("notification signed with Alipay's new certificate, adopted", metadata: ["alipay_cert_sn": "\(sn)"])
+                return try verifier.verifyKeepingUnsupported(body: body)
+            case .failure(let refusal):
+                logger.warning(
+                    "notification names an Alipay certificate this receiver does not hold and could not adopt",
+                    metadata: ["alipay_cert_sn": "\(sn)", "why": "\(refusal)"])
+                throw error
+            }
         }
     }
 

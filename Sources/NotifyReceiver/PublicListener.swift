@@ -24,13 +24,15 @@ public struct PublicListener: Sendable {
     /// The public routes, verifying with `verifier`, storing with `writer`, reading orders from `orders`.
     ///
     /// `writer` is nil only for the benchmark baseline (verify, answer, store nothing); see ``NotificationEndpoint``.
+    /// `certificates` (certificate mode) fetches the Alipay certificate a notification names after a rotation.
     public init(
         verifier: NotificationVerifier, writer: NotificationWriter?, store: any Store, metrics: ReceiverMetrics,
         limits: NotifyConfiguration.ReceiverLimits = NotifyConfiguration().receiverLimits, rateLimiter: RateLimiter? = nil,
-        bareForBenchmark: Bool = false
+        certificates: NotificationCertificateAdopter? = nil, bareForBenchmark: Bool = false
     ) {
         self.bareForBenchmark = bareForBenchmark
-        self.endpoint = NotificationEndpoint(verifier: verifier, writer: writer, metrics: metrics, rejections: RejectionLog(store: store))
+        self.endpoint = NotificationEndpoint(
+            verifier: verifier, writer: writer, metrics: metrics, rejections: RejectionLog(store: store), certificates: certificates)
         self.verifier = verifier
         self.store = store
         self.metrics = metrics

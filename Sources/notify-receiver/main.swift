@@ -38,8 +38,9 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         let signer: RequestSigner
         do throws(ConfigurationError) {
             settings = try await NotifyConfiguration.load(configFile: config)
-            verifier = try settings.notificationVerifier()
             signer = RequestSigner(configuration: try settings.alipayConfiguration())
+            // One keyring per process: a certificate Alipay rotated to, once fetched, verifies notifications too.
+            verifier = try settings.notificationVerifier(keyring: signer.configuration.certificates)
             try InternalListener.checkBinding(host: settings.api.host, token: settings.apiToken)
         } catch {
             DaemonBootstrap.fail(program, error.description)
@@ -81,7 +82,7 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
 
         let publicApp = PublicListener(
             verifier: verifier, writer: benchWriter == .none ? nil : writer, store: store, metrics: metrics, limits: settings.receiverLimits,
-            bareForBenchmark: benchWriter == .bare
+            certificates: settings.isCertificateMode ? NotificationCertificateAdopter(client: precreate) : nil, bareForBenchmark: benchWriter == .bare
         ).application(host: settings.receiver.host, port: settings.receiver.port, logger: Logger(label: "\(program).public")) {
             readiness.listening("public", channel: $0)
         }

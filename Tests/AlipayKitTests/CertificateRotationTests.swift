@@ -80,6 +80,63 @@ struct CertificateRotationTests {
         }
     }
 
+    /// A trade notification as Alipay signs it in certificate mode: `alipay_cert_sn` names the signing certificate.
+    static func notification(signedBy key: RSAPrivateKey, sn: String) throws -> [UInt8] {
+        let parameters = [
+            "notify_id": "rot-\(sn.prefix(6))", "notify_time": "2026-12-05 10:00:00", "notify_type": "trade_status_sync",
+            "app_id": Fixture.appId, "trade_no": "2026120522001400000000000001", "out_trade_no": "O1", "trade_status": "TRADE_SUCCESS",
+            "total_amount": "88.88", "charset": "utf-8", "version": "1.0", "sign_type": "RSA2", "alipay_cert_sn": sn,
+        ]
+        return Array(try NotificationSigner.signedBody(parameters, key: key).utf8)
+    }
+
+    @Test("a notification signed with Alipay's next certificate: refused until it is adopted, then verified; the adopter fetches it once, checked, and at most one download per interval")
+    func notificationsAfterRotation() async throws {
+        let world = try World()
+        let next = try world.rotated()
+        let configured = world.keyring.mode.alipayCertificate
+        let verifier = NotificationVerifier(
+            alipayPublicKey: configured.publicKey, appId: Fixture.appId, alipayCertSN: configured.sn, keyring: world.keyring)
+        let before = try Self.notification(signedBy: world.alipayKey, sn: configured.sn)
+        #expect(throws: Never.self) { try verifier.verify(body: before) }
+        #expect(verifier.unknownCertificateSN(body: before) == nil)
+
+        let after = try Self.notification(signedBy: next.key, sn: next.sn)
+        #expect(throws: NotificationError.invalidSignature) { try verifier.verify(body: after) }
+        #expect(verifier.unknownCertificateSN(body: after) == next.sn)
+        // Signed with the next key but naming the configured SN: nothing to fetch, simply not authentic.
+        let lying = try Self.notification(signedBy: next.key, sn: configured.sn)
+        #expect(verifier.unknownCertificateSN(body: lying) == nil)
+        // A verifier without a keyring (key mode) never asks for a certificate.
+        let keyMode = NotificationVerifier(alipayPublicKey: configured.publicKey, appId: Fixture.appId)
+        #expect(keyMode.unknownCertificateSN(body: after) == nil)
+
+        let reply = Self.reply(queryKey: next.key, querySN: next.sn, downloadKey: next.key, downloadSN: next.sn, pem: next.pem)
+        try await StubGateway.with(reply: reply) { gateway in
+            let adopter = NotificationCertificateAdopter(client: AlipayClient(configuration: try world.configuration(gatewayURL: gateway.url)), minimumInterval: .seconds(3600))
+            // A forged SN first: one download, refused; within the interval no other download starts, whatever the SN.
+            let forged = String(repeating: "b", count: 32)
+            guard case .failure = await adopter.adopt(sn: forged) else { Issue.record("a forged SN was adopted"); return }
+            guard case .failure(let waited) = await adopter.adopt(sn: next.sn) else { Issue.record("adopted within the interval"); return }
+            #expect(waited.description.contains("less than"), "\(waited)")
+            #expect(Self.methods(gateway) == [AlipayCertDownload.method])
+            guard case .failure(let malformed) = await adopter.adopt(sn: "../../etc") else { Issue.record("a malformed SN was tried"); return }
+            #expect(malformed.description.contains("32 lowercase hex"))
+        }
+        try await StubGateway.with(reply: reply) { gateway in
+            let adopter = NotificationCertificateAdopter(client: AlipayClient(configuration: try world.configuration(gatewayURL: gateway.url)))
+            guard case .success(let adopted) = await adopter.adopt(sn: next.sn) else { Issue.record("not adopted"); return }
+            #expect(adopted.sn == next.sn && world.keyring.certificate(sn: next.sn) != nil)
+            #expect(throws: Never.self) { try verifier.verify(body: after) }
+            #expect(verifier.unknownCertificateSN(body: after) == nil)
+            // Known now: no second download.
+            guard case .success = await adopter.adopt(sn: next.sn) else { Issue.record("known certificate refused"); return }
+            #expect(Self.methods(gateway) == [AlipayCertDownload.method])
+            // The configured certificate still verifies what it signed.
+            #expect(throws: Never.self) { try verifier.verify(body: before) }
+        }
+    }
+
     @Test("a certificate that does not chain, has another SN or subject, is the app's own, or does not verify its download is never adopted; the job's call is transient, the operator's download a configuration error")
     func refuses() async throws {
         let world = try World()

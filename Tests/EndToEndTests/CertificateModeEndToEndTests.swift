@@ -99,6 +99,77 @@ struct CertificateModeEndToEndTests {
         stack.workspace.remove()
     }
 
+    @Test("after Alipay rotates its certificate, notifications signed with the new one are fetched for, verified, acknowledged at once and applied — nothing authentic refused", arguments: TestEngine.allCases)
+    func notificationsAfterRotation(engine: TestEngine) async throws {
+        // No reconciling sweep: each payment must reach its order through its notification.
+        guard
+            let stack = try await WorkerStack.start(
+                name: "cert-rotate-notify", engine: engine, worker: ["WORKER_RECONCILE_AFTER_SECONDS": "3600"], mode: .certificate)
+        else { return }
+        do {
+            try await stack.createOrder("RTN1", totalAmount: "1.00")
+            _ = try await stack.sandboxControl("RTN1", "pay")
+            try await stack.waitForStatus("RTN1", "TRADE_SUCCESS")
+
+            let rotated = try await HTTP.send(.POST, "\(stack.sandboxURL)/sandbox/certificates/rotate")
+            #expect(rotated.status == 200, "\(rotated.body)")
+            let newSN = try #require(Self.field("alipay_cert_sn", in: rotated.body))
+
+            // The first thing signed with the new certificate is this notification: neither daemon has met it yet.
+            try await stack.createOrder("RTN2", totalAmount: "2.00")
+            _ = try await stack.sandboxControl("RTN2", "pay")
+            try await stack.waitForStatus("RTN2", "TRADE_SUCCESS")
+            #expect(try await stack.events("RTN2").filter { $0.source != "create" }.map(\.source) == ["notification"])
+            let deliveries = try await WorkerScenarioTests.deliveries(stack, "RTN2")
+            #expect(deliveries.first?["acknowledged"] as? Bool == true, "the first delivery was acknowledged: \(deliveries)")
+            #expect(stack.receiver.process.log.contains("notification signed with Alipay's new certificate, adopted"), "\(stack.receiver.process.log)")
+            #expect(stack.receiver.process.log.contains(newSN))
+            #expect(stack.worker.log.contains("Alipay rotated its certificate") && stack.worker.log.contains(newSN), "\(stack.worker.log)")
+
+            // Later notifications verify with the adopted certificate, no new download.
+            try await stack.createOrder("RTN3", totalAmount: "3.00")
+            _ = try await stack.sandboxControl("RTN3", "pay")
+            try await stack.waitForStatus("RTN3", "TRADE_SUCCESS")
+            #expect(stack.receiver.process.log.components(separatedBy: "Alipay rotated its certificate").count == 2, "adopted once:\n\(stack.receiver.process.log)")
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+
+    @Test("wrong app certificate (for the right key, from another upload): the sandbox answers isv.app-cert-not-exist, dead-lettered once as a configuration error")
+    func wrongAppCertSN() async throws {
+        // The app's own key, certified in another set: the key matches (start-up accepts it), the SN is not the one
+        // the sandbox (Alipay) issued.
+        let other = FileManager.default.temporaryDirectory.appendingPathComponent("alipay-notify-other-app-cert-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: other) }
+        let keys = TestWorkspace.keys
+        let files = try CertificateIssuing.makeSet(alipayKey: keys.alipay.publicKey, appKey: keys.app.publicKey, appId: TestWorkspace.appId)
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        try files.appCertificate.write(to: other.appendingPathComponent("appCertPublicKey.crt"), atomically: true, encoding: .utf8)
+        guard
+            let stack = try await WorkerStack.start(
+                name: "cert-wrong-app", sandboxFaults: "drop:100000",
+                worker: ["ALIPAY_APP_CERT_FILE": other.appendingPathComponent("appCertPublicKey.crt").path], mode: .certificate)
+        else { return }
+        do {
+            try await stack.createOrder("APPC1", totalAmount: "3.00")
+            _ = try await stack.sandboxControl("APPC1", "pay")
+            let dead = try await Self.waitForDeadJob(stack)
+            #expect(dead.lastError?.contains("isv.app-cert-not-exist") == true, "\(dead.lastError ?? "")")
+            #expect(dead.lastError?.contains("configuration error") == true)
+            #expect(dead.attempts == 1, "a configuration error is not retried")
+            #expect(try await stack.order("APPC1")?.status == .waitBuyerPay)
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+
     @Test("wrong root certificate: the sandbox answers Alipay's error, and the job is dead-lettered as a configuration error, not retried forever")
     func wrongRootSN() async throws {
         // The worker reads the root file of another certificate set, so its alipay_root_cert_sn is not the sandbox's.

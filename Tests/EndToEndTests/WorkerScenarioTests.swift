@@ -1,3 +1,4 @@
+import AlipayKit
 import Foundation
 import GRDB
 import NotifyStore
@@ -100,6 +101,47 @@ struct WorkerScenarioTests {
             let events = try await stack.events("WSC3").filter { $0.source != "create" }
             #expect(events.map { "\($0.fromStatus?.rawValue ?? "-")>\($0.toStatus)" } == ["WAIT_BUYER_PAY>TRADE_SUCCESS"])
             #expect(events.map(\.source) == ["notification"])
+        } catch {
+            await stack.kill()
+            throw error
+        }
+        #expect(try await stack.shutdown() == 0)
+        stack.workspace.remove()
+    }
+
+    @Test("an authentic notification this version cannot read is acknowledged, parked with its reason in notifyctl queue list --state dead, and parked again by a replay", arguments: TestEngine.allCases)
+    func unsupportedParkedAndListed(engine: TestEngine) async throws {
+        guard let stack = try await WorkerStack.start(name: "worker-unsupported", engine: engine, worker: ["WORKER_RECONCILE_AFTER_SECONDS": "3600"])
+        else { return }
+        do {
+            try await stack.createOrder("WSU1", totalAmount: "5.00")
+            var parameters = SignedNotifications.parameters(notifyId: "wsu-1", outTradeNo: "WSU1", totalAmount: "5.00")
+            parameters["notify_type"] = "trade_settle_sync"
+            let body = try NotificationSigner.signedBody(parameters, key: stack.workspace.alipayKey)
+            let reply = try await HTTP.notify(stack.receiver.publicURL, body: body)
+            #expect(reply.status == 200 && reply.body == "success", "authentic, so kept and acknowledged: \(reply)")
+            try await Self.eventually("the notification parked", stack) {
+                try await Self.jobs(stack, "WSU1", kind: .notification).contains { $0.state == .dead }
+            }
+            let listed = try await stack.notifyctl(["queue", "list", "--state", "dead"])
+            #expect(listed.status == 0 && listed.output.contains("WSU1") && listed.output.contains("unsupported_notification"), "\(listed.output)")
+            let json = try await stack.notifyctl(["queue", "list", "--state", "dead", "--json"])
+            let jobs = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]], "\(json.output)")
+            let parked = try #require(jobs.first { $0["out_trade_no"] as? String == "WSU1" })
+            #expect((parked["last_error"] as? String)?.contains("trade_settle_sync") == true, "\(parked)")
+            let order = try #require(try await stack.order("WSU1"))
+            #expect(order.status == .waitBuyerPay && order.needsReview)
+
+            let id = try #require(parked["id"] as? Int)
+            let parkedAt = try #require(try await Self.jobs(stack, "WSU1", kind: .notification).first?.updatedAt)
+            let replay = try await stack.notifyctl(["queue", "replay", "--id", "\(id)"])
+            #expect(replay.status == 0, "\(replay.output)")
+            try await Self.eventually("replayed, and parked again by this version", stack) {
+                let job = try await Self.jobs(stack, "WSU1", kind: .notification).first
+                return job?.state == .dead && (job?.updatedAt ?? parkedAt) > parkedAt
+            }
+            #expect(try await stack.order("WSU1")?.status == .waitBuyerPay)
+            #expect(try await Self.moves(stack, "WSU1").isEmpty)
         } catch {
             await stack.kill()
             throw error

@@ -74,6 +74,31 @@ struct CertificateConfigurationTests {
         #expect(try configuration.notificationVerifier().certificateMode)
     }
 
+    @Test("Alipay's certificate under its other name: alipay.alipayCertFile / ALIPAY_ALIPAY_CERT_FILE select the same mode; two different files are refused")
+    func certFileAlias() async throws {
+        let files = try Files()
+        defer { files.remove() }
+        let alipayCert = files.path("alipayCertPublicKey_RSA2.crt")
+        // The environment variable of the other name.
+        let byEnvironment = try await NotifyConfiguration.load(
+            environment: files.environment(["ALIPAY_CERT_FILE": nil, "ALIPAY_ALIPAY_CERT_FILE": alipayCert]))
+        #expect(byEnvironment.isCertificateMode && byEnvironment.alipay.certFile == alipayCert)
+        // The file key of the other name, alone or next to the same value: no unknown-key warning either way.
+        for keys in [#""alipayCertFile":"\#(alipayCert)""#, #""alipayCertFile":"\#(alipayCert)","certFile":"\#(alipayCert)""#] {
+            try files.write("config.json", #"{"alipay":{\#(keys)}}"#)
+            let byFile = try await NotifyConfiguration.load(
+                configFile: files.path("config.json"), environment: files.environment(["ALIPAY_CERT_FILE": nil]))
+            #expect(byFile.alipay.certFile == alipayCert && byFile.isCertificateMode)
+            #expect(byFile.warnings.filter { $0.contains("unknown key") }.isEmpty, "\(byFile.warnings)")
+            #expect(try byFile.alipayConfiguration().certificates != nil)
+        }
+        // Both names, two files: which one was meant is not guessed.
+        let both = await Self.error {
+            _ = try await NotifyConfiguration.load(environment: files.environment(["ALIPAY_ALIPAY_CERT_FILE": files.path("appCertPublicKey.crt")]))
+        }
+        #expect(both.contains("ALIPAY_CERT_FILE") && both.contains("ALIPAY_ALIPAY_CERT_FILE") && both.contains("set one"), "\(both)")
+    }
+
     @Test("half a set, or a set next to a public key file, is refused naming the keys", arguments: [
         (["ALIPAY_ROOT_CERT_FILE": nil] as [String: String?], "ALIPAY_ROOT_CERT_FILE"),
         (["ALIPAY_APP_CERT_FILE": nil, "ALIPAY_ROOT_CERT_FILE": nil], "alipay.appCertFile (ALIPAY_APP_CERT_FILE), alipay.rootCertFile"),

@@ -26,18 +26,43 @@ public struct NotificationVerifier: Sendable {
     public let signType: SignType
     /// Our `app_id`; anything else is refused.
     public let appId: String
-    /// Certificate mode: the SN of the Alipay certificate the key comes from (`alipay.certFile`); only the diagnosis
-    /// uses it (a notification naming another SN was signed after Alipay rotated its certificate).
+    /// Certificate mode: the SN of the Alipay certificate the key comes from (`alipay.certFile`). A notification naming
+    /// another SN was signed after Alipay rotated its certificate.
     public let alipayCertSN: String?
+    /// Certificate mode: the process's certificates. A notification whose `alipay_cert_sn` names one adopted since
+    /// start-up (fetched and checked by ``AlipayClient/adoptRotatedCertificate(sn:)``) verifies with its key.
+    public let keyring: AlipayCertificateKeyring?
     /// Whether the key comes from Alipay's certificate rather than a bare public key.
     public var certificateMode: Bool { alipayCertSN != nil }
 
     /// Creates a verifier for one app.
-    public init(alipayPublicKey: RSAPublicKey, signType: SignType = .rsa2, appId: String, alipayCertSN: String? = nil) {
+    public init(
+        alipayPublicKey: RSAPublicKey, signType: SignType = .rsa2, appId: String, alipayCertSN: String? = nil,
+        keyring: AlipayCertificateKeyring? = nil
+    ) {
         self.alipayPublicKey = alipayPublicKey
         self.signType = signType
         self.appId = appId
         self.alipayCertSN = alipayCertSN
+        self.keyring = keyring
+    }
+
+    /// Certificate mode with a keyring: the `alipay_cert_sn` a body names when it is neither the configured
+    /// certificate's nor one adopted since (Alipay rotated its certificate and this process has not fetched the new
+    /// one yet); nil otherwise, and for any body that does not parse. Only worth asking after a refusal.
+    public func unknownCertificateSN(body: [UInt8]) -> String? {
+        guard let keyring, let form = try? Self.decodeForm(body), let sn = form["alipay_cert_sn"], !sn.isEmpty, sn != alipayCertSN
+        else { return nil }
+        return keyring.certificate(sn: sn) == nil ? sn : nil
+    }
+
+    /// The key a message is checked with: the configured one, or in certificate mode that of the adopted
+    /// certificate the message names.
+    private func key(for form: FormParameters) -> RSAPublicKey {
+        guard let keyring, let sn = form["alipay_cert_sn"], !sn.isEmpty, sn != alipayCertSN, let adopted = keyring.certificate(sn: sn) else {
+            return alipayPublicKey
+        }
+        return adopted.publicKey
     }
 
     /// Verifies a notification body (application/x-www-form-urlencoded, decoded once) and reads its typed fields.
@@ -111,7 +136,7 @@ public struct NotificationVerifier: Sendable {
             throw .signTypeMismatch(expected: signType.rawValue, got: declared)
         }
         guard let signature = Data(base64Encoded: sign) else { throw .invalidSignEncoding }
-        guard alipayPublicKey.isValidSignature(raw: signature, forBytes: form.notificationSignBytes, type: signType) else {
+        guard key(for: form).isValidSignature(raw: signature, forBytes: form.notificationSignBytes, type: signType) else {
             throw .invalidSignature
         }
         if let declared = form["app_id"], declared != appId { throw .foreignAppId(declared) }

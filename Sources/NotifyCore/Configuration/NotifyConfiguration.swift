@@ -238,9 +238,16 @@ extension NotifyConfiguration {
         alipay.appPrivateKeyFile = values.string("alipay.appPrivateKeyFile")
         alipay.publicKeyFile = values.string("alipay.publicKeyFile")
         alipay.appCertFile = values.string("alipay.appCertFile")
-        // `alipay.alipayCertFile` is the name issue 13 used; `alipay.certFile` (ALIPAY_CERT_FILE) follows
-        // `alipay.publicKeyFile` (ALIPAY_PUBLIC_KEY_FILE). Both are read; the first wins.
-        alipay.certFile = values.string("alipay.certFile") ?? values.string("alipay.alipayCertFile")
+        // Alipay's certificate: `alipay.certFile` (ALIPAY_CERT_FILE, like `alipay.publicKeyFile` ↔
+        // ALIPAY_PUBLIC_KEY_FILE), also read as `alipay.alipayCertFile` (ALIPAY_ALIPAY_CERT_FILE). Both are always read
+        // (so neither is reported as an unknown key); two different files are a mistake, refused.
+        let certFile = values.string("alipay.certFile")
+        let alipayCertFile = values.string("alipay.alipayCertFile")
+        if let certFile, let alipayCertFile, certFile != alipayCertFile {
+            throw ConfigurationError(
+                "alipay.certFile (ALIPAY_CERT_FILE) is \(certFile) but its other name alipay.alipayCertFile (ALIPAY_ALIPAY_CERT_FILE) is \(alipayCertFile): set one")
+        }
+        alipay.certFile = certFile ?? alipayCertFile
         alipay.rootCertFile = values.string("alipay.rootCertFile")
         alipay.encryptKeyFile = values.string("alipay.encryptKeyFile")
         let certificateKeys = ["alipay.appCertFile": alipay.appCertFile, "alipay.certFile": alipay.certFile, "alipay.rootCertFile": alipay.rootCertFile]
@@ -436,13 +443,21 @@ extension NotifyConfiguration {
         )
     }
 
-    /// The verifier the receiver and `notifyctl verify` use for notifications and return URLs.
-    public func notificationVerifier() throws(ConfigurationError) -> NotificationVerifier {
+    /// The verifier the daemons and `notifyctl verify` use for notifications and return URLs.
+    ///
+    /// With `keyring` (certificate mode: the keyring of the process's ``AlipayConfiguration``), notifications signed with
+    /// an Alipay certificate adopted since start-up verify too.
+    public func notificationVerifier(keyring: AlipayCertificateKeyring? = nil) throws(ConfigurationError) -> NotificationVerifier {
         // Certificate mode reads the certificate file once: its key verifies, its SN words the diagnosis.
-        let certificate = isCertificateMode ? try loadAlipayCertificate() : nil
+        var certificate: AlipayCertificate?
+        if isCertificateMode {
+            if let keyring { certificate = keyring.mode.alipayCertificate } else { certificate = try loadAlipayCertificate() }
+        }
         let key: RSAPublicKey
         if let certificate { key = certificate.publicKey } else { key = try loadAlipayPublicKey() }
-        return NotificationVerifier(alipayPublicKey: key, signType: alipay.signType, appId: try requireAppId(), alipayCertSN: certificate?.sn)
+        return NotificationVerifier(
+            alipayPublicKey: key, signType: alipay.signType, appId: try requireAppId(), alipayCertSN: certificate?.sn,
+            keyring: certificate == nil ? nil : keyring)
     }
 }
 

@@ -17,17 +17,21 @@ public struct NotificationProcessor: Sendable {
     public let gateway: (any TradeGateway)?
     /// Where gateway calls and reviews are counted.
     public let metrics: WorkerMetrics
+    /// Certificate mode: fetches the Alipay certificate a stored body names when this process does not hold it yet
+    /// (the receiver accepted it after Alipay rotated its certificate; this worker has not met the new one).
+    public let certificates: NotificationCertificateAdopter?
 
     /// A processor; `gateway` is needed only with `worker.confirmWithQuery`.
     public init(
         store: any Store, verifier: NotificationVerifier, applier: TradeApplier, gateway: (any TradeGateway)?,
-        metrics: WorkerMetrics = WorkerMetrics()
+        metrics: WorkerMetrics = WorkerMetrics(), certificates: NotificationCertificateAdopter? = nil
     ) {
         self.store = store
         self.verifier = verifier
         self.applier = applier
         self.gateway = gateway
         self.metrics = metrics
+        self.certificates = certificates
     }
 
     /// Processes the job under `lease`; the order change and the job's completion commit together or not at all.
@@ -36,7 +40,7 @@ public struct NotificationProcessor: Sendable {
             throw JobFailure.permanent("notification job \(lease.jobId) names no stored notification")
         }
         let stored = try await store.read { db in try db.notifications(ids: [notificationId]).first }
-        var prepared = prepare(job, stored: stored)
+        var prepared = await adoptingCertificate(job, stored: stored, prepared: prepare(job, stored: stored))
         if applier.confirmWithQuery, case .fact(let fact) = prepared {
             prepared = .fact(try await confirmPayment(fact))
         }
@@ -55,7 +59,7 @@ public struct NotificationProcessor: Sendable {
         let byId = Dictionary(stored.map { ($0.id!, $0) }, uniquingKeysWith: { first, _ in first })
         // RSA verification is the CPU-heavy part: spread the batch over the cores, keeping the jobs' order.
         let chunkSize = 64
-        return await withTaskGroup(of: (Int, [PreparedNotification]).self) { group in
+        let prepared = await withTaskGroup(of: (Int, [PreparedNotification]).self) { group in
             for start in stride(from: 0, to: jobs.count, by: chunkSize) {
                 let chunk = jobs[start..<min(jobs.count, start + chunkSize)]
                 group.addTask { (start, chunk.map { job in prepare(job, stored: job.notificationId.flatMap { byId[$0] }) }) }
@@ -65,6 +69,30 @@ public struct NotificationProcessor: Sendable {
                 for (offset, item) in part.enumerated() { prepared[start + offset] = item }
             }
             return prepared.map { $0! }
+        }
+        guard certificates != nil else { return prepared }
+        var settled = prepared
+        for (index, item) in prepared.enumerated() {
+            guard case .failure = item else { continue }
+            let job = jobs[index]
+            settled[index] = await adoptingCertificate(job, stored: job.notificationId.flatMap { byId[$0] }, prepared: item)
+        }
+        return settled
+    }
+
+    /// A body that failed to verify because it names an Alipay certificate this process does not hold yet: that
+    /// certificate fetched and checked, the body verified again. Until it can be fetched the job is retried, not
+    /// dead-lettered: the receiver verified the body (with that certificate) before storing it.
+    func adoptingCertificate(_ job: Job, stored: StoredNotification?, prepared: PreparedNotification) async -> PreparedNotification {
+        guard case .failure = prepared, let certificates, let stored, let sn = verifier.unknownCertificateSN(body: Array(stored.body.utf8)) else {
+            return prepared
+        }
+        switch await certificates.adopt(sn: sn) {
+        case .success:
+            return prepare(job, stored: stored)
+        case .failure(let refusal):
+            return .failure(
+                .retryable("stored notification \(stored.notifyId) names Alipay certificate \(sn), which this worker does not hold yet: \(refusal)"))
         }
     }
 

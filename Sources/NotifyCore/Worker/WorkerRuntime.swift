@@ -38,18 +38,23 @@ public struct WorkerRuntime: Sendable {
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(ConfigurationError) {
         let appId = try configuration.requireAppId()
-        let verifier = try configuration.notificationVerifier()
         let client: any TradeGateway
         if let gateway {
             client = gateway
         } else {
             client = AlipayClient(configuration: try configuration.alipayConfiguration(), readTimeout: configuration.alipay.timeout)
         }
+        // Certificate mode: the verifier shares the client's keyring, so a certificate Alipay rotated to, once fetched
+        // (for an answer or for a stored notification that names it), verifies notifications too.
+        let alipayClient = client as? AlipayClient
+        let verifier = try configuration.notificationVerifier(keyring: alipayClient?.configuration.certificates)
+        let certificates = configuration.isCertificateMode ? alipayClient.map { NotificationCertificateAdopter(client: $0) } : nil
         let applier = TradeApplier(
             appId: appId, sellerId: configuration.alipay.sellerId, confirmWithQuery: configuration.worker.confirmWithQuery)
         self.configuration = configuration
         self.store = store
-        notifications = NotificationProcessor(store: store, verifier: verifier, applier: applier, gateway: client, metrics: metrics)
+        notifications = NotificationProcessor(
+            store: store, verifier: verifier, applier: applier, gateway: client, metrics: metrics, certificates: certificates)
         reconciler = Reconciler(store: store, gateway: client, applier: applier, metrics: metrics)
         refunder = Refunder(store: store, gateway: client, applier: applier, metrics: metrics)
         // Alipay's statements when the gateway is Alipay's client (a test's fake gateway brings its own source, or none).
