@@ -192,7 +192,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "AlipayKitTests", dependencies: ["AlipayKit"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "AlipayKitTests", dependencies: ["AlipayKit", .product(name: "X509", package: "swift-certificates")],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "AlipayNotifyWebhooksTests", dependencies: ["AlipayNotifyWebhooks", "StoreTestSupport"]),
         .testTarget(
             name: "NotifyStoreTests",

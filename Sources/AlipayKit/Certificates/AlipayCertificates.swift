@@ -47,13 +47,34 @@ public enum CertificateSN {
     public static func issuerName(_ name: DistinguishedName) -> String {
         name.reversed().map { rdn in
             rdn.map { attribute in
-                if let keyword = keywords[attribute.type] { return "\(keyword)=\(attribute.value)" }
-                // RFC 2253 §2.3: a type without a keyword is its dotted OID, its value '#' and the hex of its DER.
+                // RFC 2253 §2.3–2.4: a type without a keyword is its dotted OID and its value '#' and the hex of its DER;
+                // so is a value that is not a string.
+                if let keyword = keywords[attribute.type], let text = String(attribute.value) { return "\(keyword)=\(javaEscaped(text))" }
                 var serializer = DER.Serializer()
                 let hex = (try? serializer.serialize(ASN1Any(attribute.value))).map { serializer.serializedBytes.hexString } ?? ""
-                return "\(attribute.type)=#\(hex)"
+                return "\(keywords[attribute.type] ?? "\(attribute.type)")=#\(hex)"
             }.joined(separator: "+")
         }.joined(separator: ",")
+    }
+
+    /// A string value escaped as the JDK's RFC 2253 rendering does (not quite RFC 4514's): a backslash before each of
+    /// `, = + < > # ; " \` wherever it stands, and before each space or carriage return of a leading or trailing run
+    /// of them; NUL as `\00`; anything else as it is (checked against the JDK: Fixtures/certificates/java_vectors.json).
+    static func javaEscaped(_ text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\r" }
+        let lead = scalars.prefix(while: blank).count
+        let trail = lead == scalars.count ? 0 : scalars.reversed().prefix(while: blank).count
+        var out = String.UnicodeScalarView()
+        for (index, scalar) in scalars.enumerated() {
+            if scalar == "\0" {
+                out.append(contentsOf: "\\00".unicodeScalars)
+                continue
+            }
+            if ",=+<>#;\"\\".unicodeScalars.contains(scalar) || index < lead || index >= scalars.count - trail { out.append("\\") }
+            out.append(scalar)
+        }
+        return String(out)
     }
 
     /// The keywords RFC 2253 §2.3 defines (and Java's `getName()` uses); everything else is rendered by OID.
