@@ -31,9 +31,10 @@ public final class SQLiteStore: Sendable {
     /// Opens (creating the folder and file if needed) a DatabasePool in WAL with synchronous=FULL *verified* on the writer,
     /// busy timeout, foreign keys. `migrate: true` applies pending migrations; `false` refuses a schema that is behind.
     /// Always refuses a schema newer than this build knows (`StoreError.schemaTooNew`).
-    /// `store.cacheMegabytes` by default: the writer's page cache. SQLite's own default (2 MiB) lets enqueue fall to
-    /// about 70% of an empty queue's rate once the notify_id index outgrows it (BENCHMARKS.md, 1,000,000 rows).
-    public static let defaultCacheMegabytes = 256
+    /// `store.cacheMegabytes` by default: the writer's page cache. 8 MiB enqueues at 1,000,000 rows of history, and
+    /// drains, as fast as 256 did (the kernel's page cache serves the rest), and keeps each daemon under 64 MiB
+    /// (BENCHMARKS.md, "Memory: the page cache default").
+    public static let defaultCacheMegabytes = 8
 
     /// Held by the daemons for as long as the store is open, so that `notifyctl db restore` can refuse to replace the
     /// file under them (nil for `notifyctl` and tests).

@@ -34,7 +34,7 @@ struct QueueCommand: AsyncParsableCommand {
     @Option(help: "Due jobs made ready before each claim run (default: 50,000 per second of run).")
     var claimJobs: Int?
 
-    @Option(help: "What if: the writer's SQLite page cache in MiB (default: the store's, SQLite's 2 MiB).")
+    @Option(help: "What if: the writer's SQLite page cache in MiB (default: the store's, store.cacheMegabytes' default).")
     var cacheMib: Int?
 
     @Option(help: "Folder for the databases (default: a new temporary folder, removed at the end).")

@@ -10,9 +10,10 @@ import Testing
 /// `store.*` keys: read from the environment like every key, checked, and applied to the database.
 @Suite("Store configuration")
 struct StoreConfigurationTests {
-    @Test("store.cacheMegabytes defaults to 256 MiB, reads STORE_CACHE_MEGABYTES, and sets the writer's page cache")
+    @Test("store.cacheMegabytes defaults to 8 MiB, reads STORE_CACHE_MEGABYTES, and sets the writer's page cache")
     func cacheMegabytes() async throws {
-        #expect(try await NotifyConfiguration.load(environment: [:]).storeCacheMegabytes == 256)
+        #expect(try await NotifyConfiguration.load(environment: [:]).storeCacheMegabytes == 8)
+        #expect(SQLiteStore.defaultCacheMegabytes == 8)
         let configuration = try await NotifyConfiguration.load(environment: ["STORE_CACHE_MEGABYTES": "64"])
         #expect(configuration.storeCacheMegabytes == 64)
 

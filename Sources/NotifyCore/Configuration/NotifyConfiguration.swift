@@ -92,7 +92,7 @@ public struct NotifyConfiguration: Sendable {
     /// (`STORE_PATH`) is still read as an SQLite path.
     public var storeURL = StoreURL.defaultStore
     /// `store.cacheMegabytes`: the SQLite page cache of each process's writer connection, in MiB.
-    public var storeCacheMegabytes = 256
+    public var storeCacheMegabytes = 8
 
     public var receiver = Listener(host: "127.0.0.1", port: 8080)
     public var receiverLimits = ReceiverLimits()

@@ -37,9 +37,10 @@ public enum AppendResult: Sendable, Equatable {
 /// Each caller resumes only after its batch committed; when the commit fails every caller of that batch gets
 /// `StoreError.unavailable` (the receiver answers `failure`, Alipay retries) and nothing of that batch is stored.
 ///
-/// How a batch forms: one loop takes the first waiting notification, then waits at most `maxWait` for more
-/// (ending early once `maxBatch` are waiting), commits them together, and starts over. Notifications that arrive
-/// while a batch commits wait for the next one, so under load batches grow by themselves.
+/// How a batch forms: one loop takes what is waiting and commits it together (at most `maxBatch`), and starts over;
+/// notifications that arrive while a batch commits wait for the next one, so under load batches grow by themselves.
+/// Under light traffic (the previous batch was a lone notification) a lone notification waits at most `maxWait` for
+/// company (ending early once `maxBatch` are waiting).
 ///
 /// ```swift
 /// let writer = NotificationWriter(store: store)
@@ -127,14 +128,22 @@ public final class NotificationWriter: Sendable {
     /// Appends waiting for the batching loop (for tests).
     var queuedCount: Int { inbox.queuedCount }
 
+    /// Whether the loop is holding a lone append for company (for tests: appends made now join its batch).
+    var isGathering: Bool { inbox.isGathering }
+
     /// The batching loop: wait for a first notification, gather more for at most `maxWait`, commit, repeat.
     private static func run(inbox: Inbox, maxWait: Duration, committer: BatchCommitter) async {
+        var previousBatch = 0
         while true {
             await inbox.waitForRequests()
             // Requests that queued up during the previous commit have already waited a whole commit: take them
-            // now. Only a lone request waits up to `maxWait` for company, which is what batches light traffic.
-            if maxWait > .zero, inbox.queuedCount < 2 { await inbox.waitUntilFull(orFor: maxWait) }
+            // now. Only a lone request after a lone request (light traffic) waits up to `maxWait` for company. Under
+            // load the queue is often momentarily down to one right after a commit, while the next requests are still
+            // being verified: waiting then idled the writer for `maxWait` and cost 15 % of the throughput at 64
+            // connections (BENCHMARKS.md, "Receiver: group commit without the idle wait").
+            if maxWait > .zero, inbox.queuedCount < 2, previousBatch < 2 { await inbox.waitUntilFull(orFor: maxWait) }
             let batch = inbox.takeBatch()
+            previousBatch = batch.count
             if batch.isEmpty {
                 if inbox.isAccepting { continue } else { return }
             }
@@ -218,6 +227,8 @@ private final class Inbox: Sendable {
     var isAccepting: Bool { state.withLock { $0.accepting } }
 
     var queuedCount: Int { state.withLock { $0.requests.count } }
+
+    var isGathering: Bool { state.withLock { $0.window != nil } }
 
     /// Queues a request and wakes the loop if it waits; false once closed.
     func submit(_ request: Request) -> Bool {
