@@ -56,7 +56,7 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
         let store: any Store
         do {
             store = try await StoreEngines.open(
-                settings.storeURL, options: .init(sqliteCacheMegabytes: settings.storeCacheMegabytes, daemon: true), logger: logger)
+                settings.storeURL, options: .init(sqliteCacheMegabytes: settings.storeCacheMegabytes(for: .receiver), daemon: true), logger: logger)
         } catch {
             DaemonBootstrap.fail(program, "store.url (STORE_URL) \(settings.storeURL): \(error)")
         }

@@ -47,7 +47,7 @@ struct NotifyWorkerCommand: AsyncParsableCommand {
         let store: any Store
         do {
             store = try await StoreEngines.open(
-                settings.storeURL, options: .init(sqliteCacheMegabytes: settings.storeCacheMegabytes, daemon: true), logger: logger)
+                settings.storeURL, options: .init(sqliteCacheMegabytes: settings.storeCacheMegabytes(for: .worker), daemon: true), logger: logger)
         } catch {
             DaemonBootstrap.fail(program, "store.url (STORE_URL) \(settings.storeURL): \(error)")
         }

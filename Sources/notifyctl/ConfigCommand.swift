@@ -41,7 +41,7 @@ struct Config: AsyncParsableCommand {
             }
             return [
                 ("store.url", store),
-                ("store.cacheMegabytes", "\(settings.storeCacheMegabytes)"),
+                ("store.cacheMegabytes", settings.storeCacheMegabytes.map { "\($0)" } ?? "unset: 8 (receiver), 4 (worker)"),
                 ("alipay.appId", settings.alipay.appId ?? unset),
                 ("alipay.gatewayUrl", settings.alipay.gatewayURL),
                 ("alipay.signType", settings.alipay.signType.rawValue),

@@ -10,17 +10,19 @@ import Testing
 /// `store.*` keys: read from the environment like every key, checked, and applied to the database.
 @Suite("Store configuration")
 struct StoreConfigurationTests {
-    @Test("store.cacheMegabytes defaults to 8 MiB, reads STORE_CACHE_MEGABYTES, and sets the writer's page cache")
+    @Test("store.cacheMegabytes defaults to 8 MiB for the receiver and 4 for the worker, reads STORE_CACHE_MEGABYTES for both, and sets the writer's page cache")
     func cacheMegabytes() async throws {
-        #expect(try await NotifyConfiguration.load(environment: [:]).storeCacheMegabytes == 8)
+        let unset = try await NotifyConfiguration.load(environment: [:])
+        #expect(unset.storeCacheMegabytes == nil)
+        #expect(unset.storeCacheMegabytes(for: .receiver) == 8 && unset.storeCacheMegabytes(for: .worker) == 4)
         #expect(SQLiteStore.defaultCacheMegabytes == 8)
         let configuration = try await NotifyConfiguration.load(environment: ["STORE_CACHE_MEGABYTES": "64"])
-        #expect(configuration.storeCacheMegabytes == 64)
+        #expect(configuration.storeCacheMegabytes(for: .receiver) == 64 && configuration.storeCacheMegabytes(for: .worker) == 64)
 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("store-config-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let database = try SQLiteStore(
-            path: folder.appendingPathComponent("db.sqlite").path, cacheMegabytes: configuration.storeCacheMegabytes)
+            path: folder.appendingPathComponent("db.sqlite").path, cacheMegabytes: configuration.storeCacheMegabytes(for: .receiver))
         let pages = try await database.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") }
         #expect(pages == -64 * 1024, "negative: KiB")
     }

@@ -91,8 +91,27 @@ public struct NotifyConfiguration: Sendable {
     /// `store.url`: `sqlite:PATH` (the default, `sqlite:var/alipay-notify.sqlite`) or `postgres://…`; `store.path`
     /// (`STORE_PATH`) is still read as an SQLite path.
     public var storeURL = StoreURL.defaultStore
-    /// `store.cacheMegabytes`: the SQLite page cache of each process's writer connection, in MiB.
-    public var storeCacheMegabytes = 8
+    /// `store.cacheMegabytes`: the SQLite page cache of each process's writer connection, in MiB; nil (unset): each
+    /// daemon's own default (``StoreDaemon/defaultCacheMegabytes``).
+    public var storeCacheMegabytes: Int?
+
+    /// The page cache `daemon` opens its store with: `store.cacheMegabytes` when set, else the daemon's default.
+    public func storeCacheMegabytes(for daemon: StoreDaemon) -> Int { storeCacheMegabytes ?? daemon.defaultCacheMegabytes }
+
+    /// Who opens the store, for the defaults that differ between them.
+    public enum StoreDaemon: Sendable {
+        case receiver, worker
+
+        /// Measured (BENCHMARKS.md, "Memory: the page cache default"): the receiver's enqueue needs the notify_id
+        /// index's pages, which 8 MiB holds at 1,000,000 rows of history (4 MiB lost 7 % there); the worker drains as
+        /// fast with 4 MiB as with 256.
+        public var defaultCacheMegabytes: Int {
+            switch self {
+            case .receiver: 8
+            case .worker: 4
+            }
+        }
+    }
 
     public var receiver = Listener(host: "127.0.0.1", port: 8080)
     public var receiverLimits = ReceiverLimits()
