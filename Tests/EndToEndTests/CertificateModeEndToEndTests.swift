@@ -139,59 +139,38 @@ struct CertificateModeEndToEndTests {
         stack.workspace.remove()
     }
 
-    @Test("wrong app certificate (for the right key, from another upload): the sandbox answers isv.app-cert-not-exist, dead-lettered once as a configuration error")
-    func wrongAppCertSN() async throws {
-        // The app's own key, certified in another set: the key matches (start-up accepts it), the SN is not the one
-        // the sandbox (Alipay) issued.
-        let other = FileManager.default.temporaryDirectory.appendingPathComponent("alipay-notify-other-app-cert-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: other) }
-        let keys = TestWorkspace.keys
-        let files = try CertificateIssuing.makeSet(alipayKey: keys.alipay.publicKey, appKey: keys.app.publicKey, appId: TestWorkspace.appId)
-        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
-        try files.appCertificate.write(to: other.appendingPathComponent("appCertPublicKey.crt"), atomically: true, encoding: .utf8)
-        guard
-            let stack = try await WorkerStack.start(
-                name: "cert-wrong-app", sandboxFaults: "drop:100000",
-                worker: ["ALIPAY_APP_CERT_FILE": other.appendingPathComponent("appCertPublicKey.crt").path], mode: .certificate)
-        else { return }
-        do {
-            try await stack.createOrder("APPC1", totalAmount: "3.00")
-            _ = try await stack.sandboxControl("APPC1", "pay")
-            let dead = try await Self.waitForDeadJob(stack)
-            #expect(dead.lastError?.contains("isv.app-cert-not-exist") == true, "\(dead.lastError ?? "")")
-            #expect(dead.lastError?.contains("configuration error") == true)
-            #expect(dead.attempts == 1, "a configuration error is not retried")
-            #expect(try await stack.order("APPC1")?.status == .waitBuyerPay)
-        } catch {
-            await stack.kill()
-            throw error
-        }
-        #expect(try await stack.shutdown() == 0)
-        stack.workspace.remove()
+    /// One certificate file of the worker's taken from another certificate set (made for the same keys), so that one
+    /// SN it sends is not the one the sandbox (Alipay) issued.
+    enum WrongFile: String, CaseIterable, Sendable {
+        /// The app's own key, certified in another set: start-up accepts it (the key matches), `app_cert_sn` differs.
+        case appCertificate = "isv.app-cert-not-exist"
+        /// Another root bundle: `alipay_root_cert_sn` differs.
+        case rootBundle = "isv.invalid-alipay-root-cert-sn"
     }
 
-    @Test("wrong root certificate: the sandbox answers Alipay's error, and the job is dead-lettered as a configuration error, not retried forever")
-    func wrongRootSN() async throws {
-        // The worker reads the root file of another certificate set, so its alipay_root_cert_sn is not the sandbox's.
+    @Test("a wrong app certificate or root file: the sandbox answers Alipay's error, and the job is dead-lettered once as a configuration error, not retried forever", arguments: WrongFile.allCases)
+    func wrongCertificateSN(wrong: WrongFile) async throws {
         let other = FileManager.default.temporaryDirectory.appendingPathComponent("alipay-notify-other-certs-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: other) }
         let keys = TestWorkspace.keys
         let files = try CertificateIssuing.makeSet(alipayKey: keys.alipay.publicKey, appKey: keys.app.publicKey, appId: TestWorkspace.appId)
         try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
-        try files.rootBundle.write(to: other.appendingPathComponent("alipayRootCert.crt"), atomically: true, encoding: .utf8)
+        let (name, text, variable) =
+            wrong == .appCertificate
+            ? ("appCertPublicKey.crt", files.appCertificate, "ALIPAY_APP_CERT_FILE") : ("alipayRootCert.crt", files.rootBundle, "ALIPAY_ROOT_CERT_FILE")
+        try text.write(to: other.appendingPathComponent(name), atomically: true, encoding: .utf8)
         guard
             let stack = try await WorkerStack.start(
-                name: "cert-wrong-root", sandboxFaults: "drop:100000", worker: ["ALIPAY_ROOT_CERT_FILE": other.appendingPathComponent("alipayRootCert.crt").path],
-                mode: .certificate)
+                name: "cert-wrong", sandboxFaults: "drop:100000", worker: [variable: other.appendingPathComponent(name).path], mode: .certificate)
         else { return }
         do {
-            try await stack.createOrder("ROOT1", totalAmount: "3.00")
-            _ = try await stack.sandboxControl("ROOT1", "pay")
+            try await stack.createOrder("WRONG1", totalAmount: "3.00")
+            _ = try await stack.sandboxControl("WRONG1", "pay")
             let dead = try await Self.waitForDeadJob(stack)
-            #expect(dead.lastError?.contains("isv.invalid-alipay-root-cert-sn") == true, "\(dead.lastError ?? "")")
+            #expect(dead.lastError?.contains(wrong.rawValue) == true, "\(dead.lastError ?? "")")
             #expect(dead.lastError?.contains("configuration error") == true)
             #expect(dead.attempts == 1, "a configuration error is not retried")
-            #expect(try await stack.order("ROOT1")?.status == .waitBuyerPay)
+            #expect(try await stack.order("WRONG1")?.status == .waitBuyerPay)
         } catch {
             await stack.kill()
             throw error
