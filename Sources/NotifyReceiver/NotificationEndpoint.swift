@@ -123,9 +123,10 @@ public struct NotificationEndpoint: Sendable {
                 logger.notice("notification signed with Alipay's new certificate, adopted", metadata: ["alipay_cert_sn": "\(sn)"])
                 return try verifier.verifyKeepingUnsupported(body: body)
             case .failure(let refusal):
+                // The SN comes from the request: logged only when it has an SN's shape.
                 logger.warning(
                     "notification names an Alipay certificate this receiver does not hold and could not adopt",
-                    metadata: ["alipay_cert_sn": "\(sn)", "why": "\(refusal)"])
+                    metadata: ["alipay_cert_sn": "\(NotificationCertificateAdopter.isWellFormed(sn) ? sn : "malformed")", "why": "\(refusal)"])
                 throw error
             }
         }

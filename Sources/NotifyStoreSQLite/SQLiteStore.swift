@@ -31,9 +31,9 @@ public final class SQLiteStore: Sendable {
     /// Opens (creating the folder and file if needed) a DatabasePool in WAL with synchronous=FULL *verified* on the writer,
     /// busy timeout, foreign keys. `migrate: true` applies pending migrations; `false` refuses a schema that is behind.
     /// Always refuses a schema newer than this build knows (`StoreError.schemaTooNew`).
-    /// `store.cacheMegabytes` by default: the writer's page cache. 8 MiB enqueues at 1,000,000 rows of history, and
-    /// drains, as fast as 256 did (the kernel's page cache serves the rest), and keeps each daemon under 64 MiB
-    /// (BENCHMARKS.md, "Memory: the page cache default").
+    /// The writer's page cache when the opener names none (tools, tests). The daemons pass their own default
+    /// (`store.cacheMegabytes` unset: 8 MiB for the receiver, 4 for the worker; BENCHMARKS.md, "Memory: the page
+    /// cache default").
     public static let defaultCacheMegabytes = 8
 
     /// Held by the daemons for as long as the store is open, so that `notifyctl db restore` can refuse to replace the

@@ -41,7 +41,8 @@ struct Config: AsyncParsableCommand {
             }
             return [
                 ("store.url", store),
-                ("store.cacheMegabytes", settings.storeCacheMegabytes.map { "\($0)" } ?? "unset: 8 (receiver), 4 (worker)"),
+                ("store.cacheMegabytes", settings.storeCacheMegabytes.map { "\($0)" }
+                    ?? "unset: \(NotifyConfiguration.StoreDaemon.receiver.defaultCacheMegabytes) (receiver), \(NotifyConfiguration.StoreDaemon.worker.defaultCacheMegabytes) (worker)"),
                 ("alipay.appId", settings.alipay.appId ?? unset),
                 ("alipay.gatewayUrl", settings.alipay.gatewayURL),
                 ("alipay.signType", settings.alipay.signType.rawValue),

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import AlipayKit
@@ -118,7 +119,7 @@ struct CertificateRotationTests {
             let forged = String(repeating: "b", count: 32)
             guard case .failure = await adopter.adopt(sn: forged) else { Issue.record("a forged SN was adopted"); return }
             guard case .failure(let waited) = await adopter.adopt(sn: next.sn) else { Issue.record("adopted within the interval"); return }
-            #expect(waited.description.contains("less than"), "\(waited)")
+            #expect(waited.description.contains("not fetched now"), "\(waited)")
             #expect(Self.methods(gateway) == [AlipayCertDownload.method])
             guard case .failure(let malformed) = await adopter.adopt(sn: "../../etc") else { Issue.record("a malformed SN was tried"); return }
             #expect(malformed.description.contains("32 lowercase hex"))
@@ -134,6 +135,41 @@ struct CertificateRotationTests {
             #expect(Self.methods(gateway) == [AlipayCertDownload.method])
             // The configured certificate still verifies what it signed.
             #expect(throws: Never.self) { try verifier.verify(body: before) }
+        }
+    }
+
+    @Test("forged SNs seen once cannot keep the SN seen most often from its download; a failed SN is not tried again")
+    func mostSeenSNGoesFirst() async throws {
+        let world = try World()
+        let next = try world.rotated()
+        let reply = Self.reply(queryKey: next.key, querySN: next.sn, downloadKey: next.key, downloadSN: next.sn, pem: next.pem)
+        try await StubGateway.with(reply: reply) { gateway in
+            let clock = Mutex(ContinuousClock.now)
+            let adopter = NotificationCertificateAdopter(
+                client: AlipayClient(configuration: try world.configuration(gatewayURL: gateway.url)), minimumInterval: .seconds(5),
+                now: { clock.withLock { $0 } })
+            func downloads() -> [String] {
+                gateway.received.compactMap { try? FormCodec.decode($0.body).dictionary["biz_content"] }
+            }
+            // An attacker's first forged SN takes the first download (nothing else was seen): refused, remembered.
+            let forged = (0..<40).map { String(format: "%032x", 0xF00D_0000 + $0) }
+            guard case .failure = await adopter.adopt(sn: forged[0]) else { Issue.record("a forged SN was adopted"); return }
+            #expect(downloads() == [#"{"alipay_cert_sn":"\#(forged[0])"}"#])
+            // Within the interval: Alipay's real SN arrives three times, forged ones once each; nothing is downloaded.
+            for index in 1..<20 {
+                if index % 6 == 0 { _ = await adopter.adopt(sn: next.sn) }
+                guard case .failure = await adopter.adopt(sn: forged[index]) else { Issue.record("adopted within the interval"); return }
+            }
+            #expect(downloads().count == 1)
+            // The interval over, whichever request comes next (a forged one here) makes the most-seen SN's turn.
+            clock.withLock { $0 += .seconds(6) }
+            _ = await adopter.adopt(sn: forged[20])
+            #expect(downloads().last == #"{"alipay_cert_sn":"\#(next.sn)"}"#, "\(downloads())")
+            #expect(world.keyring.certificate(sn: next.sn) != nil)
+            // The first forged SN, refused, is not downloaded again even when it comes back often.
+            clock.withLock { $0 += .seconds(6) }
+            for _ in 0..<5 { _ = await adopter.adopt(sn: forged[0]) }
+            #expect(!downloads().dropFirst().contains(#"{"alipay_cert_sn":"\#(forged[0])"}"#), "\(downloads())")
         }
     }
 

@@ -84,9 +84,17 @@ public struct NotificationProcessor: Sendable {
     /// certificate fetched and checked, the body verified again. Until it can be fetched the job is retried, not
     /// dead-lettered: the receiver verified the body (with that certificate) before storing it.
     func adoptingCertificate(_ job: Job, stored: StoredNotification?, prepared: PreparedNotification) async -> PreparedNotification {
-        guard case .failure = prepared, let certificates, let stored, let sn = verifier.unknownCertificateSN(body: Array(stored.body.utf8)) else {
+        guard case .failure = prepared, let certificates, let stored else { return prepared }
+        let body = Array(stored.body.utf8)
+        // Only a signature that does not verify can be a certificate this worker has not met (not a sign_type, an
+        // encoding or an app_id problem).
+        do throws(NotificationError) {
+            _ = try verifier.verifyKeepingUnsupported(body: body)
             return prepared
+        } catch {
+            guard case .invalidSignature = error else { return prepared }
         }
+        guard let sn = verifier.unknownCertificateSN(body: body) else { return prepared }
         switch await certificates.adopt(sn: sn) {
         case .success:
             return prepare(job, stored: stored)
