@@ -126,7 +126,7 @@ public struct NotificationEndpoint: Sendable {
                 // The SN comes from the request: logged only when it has an SN's shape.
                 logger.warning(
                     "notification names an Alipay certificate this receiver does not hold and could not adopt",
-                    metadata: ["alipay_cert_sn": "\(NotificationCertificateAdopter.isWellFormed(sn) ? sn : "malformed")", "why": "\(refusal)"])
+                    metadata: ["alipay_cert_sn": "\(CertificateSN.isWellFormed(sn) ? sn : "malformed")", "why": "\(refusal)"])
                 throw error
             }
         }

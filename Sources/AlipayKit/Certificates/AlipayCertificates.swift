@@ -38,6 +38,12 @@ public struct CertificateError: Error, CustomStringConvertible, Sendable, Equata
 /// escaping) followed by the serial number in decimal. Alipay's Java and Python SDKs compute the same value
 /// (docs/alipay-protocol.md, "Certificate mode"; vectors in Tests/AlipayKitTests/Fixtures/certificates).
 public enum CertificateSN {
+    /// Whether `sn` has an SN's shape: 32 lowercase hex digits (an MD5 in hex). What an answer or a notification names
+    /// is checked with this before anything is fetched for it or logged.
+    public static func isWellFormed(_ sn: String) -> Bool {
+        sn.utf8.count == 32 && sn.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    }
+
     /// The SN of one certificate.
     public static func of(_ certificate: Certificate) -> String {
         hexMD5(issuerName(certificate.issuer) + decimal(certificate.serialNumber.bytes))

@@ -52,18 +52,13 @@ public final class NotificationCertificateAdopter: Sendable {
         public let description: String
     }
 
-    /// Whether `sn` looks like an SN at all (32 lowercase hex digits).
-    public static func isWellFormed(_ sn: String) -> Bool {
-        sn.utf8.count == 32 && sn.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
-    }
-
     /// Makes the certificate `sn` one the keyring holds (nothing to do when it already does), when its turn comes.
     public func adopt(sn: String) async -> Result<AlipayCertificate, Refusal> {
         guard let keyring = client.configuration.certificates else {
             return .failure(Refusal(description: "alipay_cert_sn \(sn), but certificate mode is not configured"))
         }
         if let known = keyring.certificate(sn: sn) { return .success(known) }
-        guard Self.isWellFormed(sn) else { return .failure(Refusal(description: "alipay_cert_sn is not 32 lowercase hex digits")) }
+        guard CertificateSN.isWellFormed(sn) else { return .failure(Refusal(description: "alipay_cert_sn is not 32 lowercase hex digits")) }
         let now = self.now()
         let candidate = state.withLock { state -> String? in
             state.sightings = state.sightings.filter { now - $0.value.last < Self.sightingMemory }

@@ -71,7 +71,7 @@ public struct AlipayClient: Sendable {
             } else {
                 // The SN comes from an answer nothing has verified yet: whatever goes wrong adopting it is transient
                 // for the job (retried, dead-lettered only when its attempts run out), never a configuration error.
-                guard sn.count == 32, sn.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                guard CertificateSN.isWellFormed(sn) else {
                     return .retryable("malformed response: alipay_cert_sn is not 32 lowercase hex digits")
                 }
                 if let recent = keyring.recentFailure(sn: sn) {

@@ -40,7 +40,8 @@ public struct NotificationProcessor: Sendable {
             throw JobFailure.permanent("notification job \(lease.jobId) names no stored notification")
         }
         let stored = try await store.read { db in try db.notifications(ids: [notificationId]).first }
-        var prepared = await adoptingCertificate(job, stored: stored, prepared: prepare(job, stored: stored))
+        var (prepared, unknownCertificate) = examine(job, stored: stored)
+        if let unknownCertificate, let stored { prepared = await adopting(unknownCertificate, then: job, stored: stored, else: prepared) }
         if applier.confirmWithQuery, case .fact(let fact) = prepared {
             prepared = .fact(try await confirmPayment(fact))
         }
@@ -59,42 +60,29 @@ public struct NotificationProcessor: Sendable {
         let byId = Dictionary(stored.map { ($0.id!, $0) }, uniquingKeysWith: { first, _ in first })
         // RSA verification is the CPU-heavy part: spread the batch over the cores, keeping the jobs' order.
         let chunkSize = 64
-        let prepared = await withTaskGroup(of: (Int, [PreparedNotification]).self) { group in
+        var examined = await withTaskGroup(of: (Int, [(PreparedNotification, String?)]).self) { group in
             for start in stride(from: 0, to: jobs.count, by: chunkSize) {
                 let chunk = jobs[start..<min(jobs.count, start + chunkSize)]
-                group.addTask { (start, chunk.map { job in prepare(job, stored: job.notificationId.flatMap { byId[$0] }) }) }
+                group.addTask { (start, chunk.map { job in examine(job, stored: job.notificationId.flatMap { byId[$0] }) }) }
             }
-            var prepared = [PreparedNotification?](repeating: nil, count: jobs.count)
+            var examined = [(PreparedNotification, String?)?](repeating: nil, count: jobs.count)
             for await (start, part) in group {
-                for (offset, item) in part.enumerated() { prepared[start + offset] = item }
+                for (offset, item) in part.enumerated() { examined[start + offset] = item }
             }
-            return prepared.map { $0! }
+            return examined.map { $0! }
         }
-        guard certificates != nil else { return prepared }
-        var settled = prepared
-        for (index, item) in prepared.enumerated() {
-            guard case .failure = item else { continue }
-            let job = jobs[index]
-            settled[index] = await adoptingCertificate(job, stored: job.notificationId.flatMap { byId[$0] }, prepared: item)
+        for (index, (prepared, unknownCertificate)) in examined.enumerated() {
+            guard let unknownCertificate, let stored = jobs[index].notificationId.flatMap({ byId[$0] }) else { continue }
+            examined[index].0 = await adopting(unknownCertificate, then: jobs[index], stored: stored, else: prepared)
         }
-        return settled
+        return examined.map(\.0)
     }
 
-    /// A body that failed to verify because it names an Alipay certificate this process does not hold yet: that
-    /// certificate fetched and checked, the body verified again. Until it can be fetched the job is retried, not
-    /// dead-lettered: the receiver verified the body (with that certificate) before storing it.
-    func adoptingCertificate(_ job: Job, stored: StoredNotification?, prepared: PreparedNotification) async -> PreparedNotification {
-        guard case .failure = prepared, let certificates, let stored else { return prepared }
-        let body = Array(stored.body.utf8)
-        // Only a signature that does not verify can be a certificate this worker has not met (not a sign_type, an
-        // encoding or an app_id problem).
-        do throws(NotificationError) {
-            _ = try verifier.verifyKeepingUnsupported(body: body)
-            return prepared
-        } catch {
-            guard case .invalidSignature = error else { return prepared }
-        }
-        guard let sn = verifier.unknownCertificateSN(body: body) else { return prepared }
+    /// A body signed with the Alipay certificate `sn`, which this process does not hold yet (the receiver adopted it
+    /// after Alipay rotated its certificate; this worker has not met it): fetched and checked, then the body verified
+    /// again. Until it can be fetched the job is retried, not dead-lettered: the receiver verified the body first.
+    func adopting(_ sn: String, then job: Job, stored: StoredNotification, else failed: PreparedNotification) async -> PreparedNotification {
+        guard let certificates else { return failed }
         switch await certificates.adopt(sn: sn) {
         case .success:
             return prepare(job, stored: stored)
@@ -106,31 +94,39 @@ public struct NotificationProcessor: Sendable {
 
     /// Verifies one stored body (nothing is written): the fact to apply, a review, or why it cannot be applied.
     func prepare(_ job: Job, stored: StoredNotification?) -> PreparedNotification {
+        examine(job, stored: stored).prepared
+    }
+
+    /// ``prepare(_:stored:)``, and when the signature failed because the body names an Alipay certificate this process
+    /// does not hold (certificate mode), that certificate's SN.
+    func examine(_ job: Job, stored: StoredNotification?) -> (prepared: PreparedNotification, unknownCertificate: String?) {
         let jobId = job.id ?? 0
         guard let notificationId = job.notificationId else {
-            return .failure(.permanent("notification job \(jobId) names no stored notification"))
+            return (.failure(.permanent("notification job \(jobId) names no stored notification")), nil)
         }
         guard let stored else {
-            return .failure(.permanent("stored notification \(notificationId) is gone (pruned?); there is nothing to apply"))
+            return (.failure(.permanent("stored notification \(notificationId) is gone (pruned?); there is nothing to apply")), nil)
         }
         do throws(NotificationError) {
             switch try verifier.verifyKeepingUnsupported(body: stored.body) {
             case .trade(let notification):
-                return .fact(TradeFact(notification))
+                return (.fact(TradeFact(notification)), nil)
             case .unsupported(let parameters, let problem):
                 // Authentic, but this version cannot read it: parked for a person (and for a replay after an upgrade).
-                return .review(
-                    .unsupportedNotification, "notification \(stored.notifyId) is authentic but not understood by this version: \(problem)",
-                    outTradeNo: parameters["out_trade_no"])
+                let detail = "notification \(stored.notifyId) is authentic but not understood by this version: \(problem)"
+                return (.review(.unsupportedNotification, detail, outTradeNo: parameters["out_trade_no"]), nil)
             }
         } catch {
             if case .foreignAppId(let other) = error {
-                return .review(.appIdMismatch, "app_id \(other) is not ours (alipay.appId is \(applier.appId))", outTradeNo: stored.outTradeNo)
+                return (.review(.appIdMismatch, "app_id \(other) is not ours (alipay.appId is \(applier.appId))", outTradeNo: stored.outTradeNo), nil)
             }
-            return .failure(
+            let failure = PreparedNotification.failure(
                 .permanent(
                     "stored notification \(stored.notifyId) does not verify any more (\(error)); if Alipay's public key or "
                         + "alipay.signType changed, fix the configuration, then `notifyctl queue replay --id \(jobId)`"))
+            // Only a signature that does not verify can be a certificate this process has not met yet.
+            guard case .invalidSignature = error else { return (failure, nil) }
+            return (failure, verifier.unknownCertificateSN(body: Array(stored.body.utf8)))
         }
     }
 
