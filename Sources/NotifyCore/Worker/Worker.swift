@@ -203,6 +203,16 @@ public struct Worker: Service {
                                     }
                                 }
                             case .others:
+                                // One writer (SQLite): a claim waits behind the batch committing, and with it this
+                                // loop, which would start no other batch meanwhile. A read on a reader connection
+                                // finds out first whether anything of the other kinds is due at all.
+                                if claimInside {
+                                    let due = try await store.read { db in try db.claimableJobs(kinds: singleKinds, now: now, limit: 1) }
+                                    if due.isEmpty {
+                                        otherBacklog = false
+                                        continue
+                                    }
+                                }
                                 let jobs = try await store.claim(
                                     owner: owner, limit: slots, lease: settings.lease, now: now, kinds: singleKinds)
                                 otherBacklog = jobs.count == slots

@@ -1,0 +1,42 @@
+import Foundation
+import NotifyStore
+import Synchronization
+
+/// A store that passes everything to `inner` and counts the claims made apart from an apply
+/// (``Store/claim(owner:limit:lease:now:kinds:)``), by the kinds asked for.
+final class ClaimCountingStore: Store {
+    let inner: any Store
+    private let claims = Mutex<[Set<JobKind>?]>([])
+
+    init(_ inner: any Store) {
+        self.inner = inner
+    }
+
+    /// The kinds of every claim made so far, in order.
+    var claimedKinds: [Set<JobKind>?] { claims.withLock { $0 } }
+
+    var location: String { inner.location }
+    var claimsBatchesInsideWrites: Bool { inner.claimsBatchesInsideWrites }
+    var knownMigrations: [String] { inner.knownMigrations }
+    var migrationsAppliedOnOpen: [String] { inner.migrationsAppliedOnOpen }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReading) throws -> T) async throws -> T { try await inner.read(body) }
+    func write<T: Sendable>(_ body: @escaping @Sendable (any StoreTransaction) throws -> T) async throws -> T { try await inner.write(body) }
+    func append(_ notifications: [IncomingNotification]) async throws -> [AppendResult] { try await inner.append(notifications) }
+
+    func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job] {
+        claims.withLock { $0.append(kinds) }
+        return try await inner.claim(owner: owner, limit: limit, lease: lease, now: now, kinds: kinds)
+    }
+
+    func extendLeases(_ leases: [JobLease], until: Date) async throws { try await inner.extendLeases(leases, until: until) }
+    func releaseLeases(owner: String) async throws { try await inner.releaseLeases(owner: owner) }
+    func replay(_ selection: ReplaySelection, dryRun: Bool) async throws -> [Job] { try await inner.replay(selection, dryRun: dryRun) }
+    func prune(olderThan: Date) async throws -> (jobs: Int, notifications: Int) { try await inner.prune(olderThan: olderThan) }
+    func recordRejected(_ rejected: RejectedNotification, keep: Int) async throws { try await inner.recordRejected(rejected, keep: keep) }
+    func isWritable() async -> Bool { await inner.isWritable() }
+    func pendingMigrations() async throws -> [String] { try await inner.pendingMigrations() }
+    func migrate() async throws -> [String] { try await inner.migrate() }
+    func jobWakeUps() -> AsyncStream<Void>? { inner.jobWakeUps() }
+    func close() async { await inner.close() }
+}
