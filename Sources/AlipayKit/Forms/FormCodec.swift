@@ -46,7 +46,7 @@ public struct FormParameters: Sendable {
 
     /// The notification sign string over the bytes as received, so a GBK body verifies over GBK bytes.
     public var notificationSignBytes: [UInt8] {
-        SignString.bytes(pairs.map { ($0.key, $0.value) }, excluding: SignString.notificationExclusions)
+        SignString.bytes(pairs, excluding: SignString.notificationExclusionKeys)
     }
 }
 

@@ -25,17 +25,31 @@ public enum SignString {
 
     /// The sign string as bytes, from keys and values already in the message's charset (UTF-8 or GBK).
     static func bytes(_ pairs: [(key: [UInt8], value: [UInt8])], excluding excluded: Set<String>, keepEmpty: Bool = false) -> [UInt8] {
-        let excludedBytes = Set(excluded.map { Array($0.utf8) })
-        let kept = pairs
-            .filter { !excludedBytes.contains($0.key) && (keepEmpty || !$0.value.isEmpty) }
-            .sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        bytes(pairs.map { FormPair(key: $0.key, value: $0.value) }, excluding: excluded.map { Array($0.utf8) }, keepEmpty: keepEmpty)
+    }
+
+    /// ``notificationExclusions`` as bytes, made once: the receiver and the worker build a sign string per notification.
+    static let notificationExclusionKeys: [[UInt8]] = notificationExclusions.map { Array($0.utf8) }
+
+    /// The one builder. It sorts positions rather than copies of the pairs, and looks the two or three excluded keys
+    /// up by comparing bytes: on the notification path a set of byte arrays (hashing every key) and an array of
+    /// tuples (generic metadata made at run time on every call) cost more than the rest of the string.
+    static func bytes(_ pairs: [FormPair], excluding excluded: [[UInt8]], keepEmpty: Bool = false) -> [UInt8] {
+        var kept: [Int] = []
+        kept.reserveCapacity(pairs.count)
+        var length = 0
+        for index in pairs.indices where (keepEmpty || !pairs[index].value.isEmpty) && !excluded.contains(pairs[index].key) {
+            kept.append(index)
+            length += pairs[index].key.count + pairs[index].value.count + 2
+        }
+        kept.sort { pairs[$0].key.lexicographicallyPrecedes(pairs[$1].key) }
         var out: [UInt8] = []
-        out.reserveCapacity(kept.reduce(0) { $0 + $1.key.count + $1.value.count + 2 })
-        for (index, pair) in kept.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: "&")) }
-            out += pair.key
+        out.reserveCapacity(length)
+        for index in kept {
+            if !out.isEmpty { out.append(UInt8(ascii: "&")) }
+            out += pairs[index].key
             out.append(UInt8(ascii: "="))
-            out += pair.value
+            out += pairs[index].value
         }
         return out
     }
