@@ -63,6 +63,8 @@ let package = Package(
             dependencies: [
                 "NotifyStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the statements of the worker's apply path (HandBoundStatement.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         // The PostgreSQL engine (PostgresNIO): SKIP LOCKED claims, LISTEN/NOTIFY wake-ups, advisory-locked migrations.

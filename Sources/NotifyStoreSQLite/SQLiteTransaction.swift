@@ -204,7 +204,8 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func transition(_ order: Order, to: OrderStatus, changes: OrderChanges, event: OrderEvent) throws -> Int64? {
-        let update = try db.cachedStatement(
+        var update = try HandBoundStatement(
+            db,
             sql: """
                 UPDATE orders
                 SET status = ?,
@@ -216,10 +217,17 @@ final class SQLiteTransaction: StoreTransaction {
                     updated_at = ?
                 WHERE out_trade_no = ? AND status = ? AND refunded_fen = ?
                 """)
-        try update.execute(arguments: [
-            to, changes.tradeNo, changes.refundedFen, SQLiteTime.value(changes.paidAt), SQLiteTime.value(changes.closedAt),
-            SQLiteTime.value(changes.refundedAt), SQLiteTime.value(Date()), order.outTradeNo, order.status, order.refundedFen,
-        ])
+        try update.bind(to.rawValue)
+        try update.bind(changes.tradeNo)
+        try update.bind(changes.refundedFen)
+        try update.bind(changes.paidAt.map(SQLiteTime.text))
+        try update.bind(changes.closedAt.map(SQLiteTime.text))
+        try update.bind(changes.refundedAt.map(SQLiteTime.text))
+        try update.bind(SQLiteTime.text(Date()))
+        try update.bind(order.outTradeNo)
+        try update.bind(order.status.rawValue)
+        try update.bind(order.refundedFen)
+        try update.run()
         guard db.changesCount == 1 else { return nil }
         var event = event
         event.outTradeNo = order.outTradeNo
@@ -230,15 +238,21 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     private func insertEvent(_ event: OrderEvent) throws {
-        let insert = try db.cachedStatement(
+        var insert = try HandBoundStatement(
+            db,
             sql: """
                 INSERT INTO order_events (out_trade_no, from_status, to_status, source, job_id, notify_id, detail, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-        try insert.execute(arguments: [
-            event.outTradeNo, event.fromStatus, event.toStatus, event.source, event.jobId, event.notifyId, event.detail,
-            SQLiteTime.value(event.createdAt),
-        ])
+        try insert.bind(event.outTradeNo)
+        try insert.bind(event.fromStatus?.rawValue)
+        try insert.bind(event.toStatus.rawValue)
+        try insert.bind(event.source)
+        try insert.bind(event.jobId)
+        try insert.bind(event.notifyId)
+        try insert.bind(event.detail)
+        try insert.bind(SQLiteTime.text(event.createdAt))
+        try insert.run()
     }
 
     func flagForReview(_ outTradeNo: String, reason: String) throws -> Bool {
@@ -341,13 +355,17 @@ final class SQLiteTransaction: StoreTransaction {
             // A first-try success of a job with no history at all (never failed, released, expired or replayed): its
             // row (done, attempts 1) is its whole record, and the hot path saves the history INSERT (an index probe
             // instead). Anything with history keeps adding to it.
-            try db.cachedStatement(
+            var update = try HandBoundStatement(
+                db,
                 sql: """
                     UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
                     WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = 1 AND last_error IS NULL
                       AND NOT EXISTS (SELECT 1 FROM job_attempts WHERE job_id = jobs.id)
-                    """
-            ).execute(arguments: [SQLiteTime.value(Date()), lease.jobId, lease.owner])
+                    """)
+            try update.bind(SQLiteTime.text(Date()))
+            try update.bind(lease.jobId)
+            try update.bind(lease.owner)
+            try update.run()
             if db.changesCount == 1 { return }
         }
         try finish(
@@ -432,8 +450,9 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func lastWebhookSequence(outTradeNo: String) throws -> Int64 {
-        try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT COALESCE(MAX(sequence), 0) FROM webhook_events WHERE out_trade_no = ?"), arguments: [outTradeNo]) ?? 0
+        var select = try HandBoundStatement(db, sql: "SELECT COALESCE(MAX(sequence), 0) FROM webhook_events WHERE out_trade_no = ?")
+        try select.bind(outTradeNo)
+        return try select.int64() ?? 0
     }
 
     func deliveryAttempts(eventId: String, endpointId: String?) throws -> [DeliveryAttempt] {
@@ -477,16 +496,22 @@ final class SQLiteTransaction: StoreTransaction {
     /// Writes the event's row unless its id, `event_id`, (order, sequence) or order event is taken; true when
     /// written. A nil id is assigned. The one webhook_events INSERT (`insertWebhookEvent` and `importRows` share it).
     private func insertWebhookEventRow(_ event: WebhookEvent) throws -> Bool {
-        try db.cachedStatement(
+        var insert = try HandBoundStatement(
+            db,
             sql: """
                 INSERT INTO webhook_events (id, event_id, type, out_trade_no, sequence, order_event_id, payload, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT DO NOTHING
-                """
-        ).execute(arguments: [
-            event.id, event.eventId, event.type, event.outTradeNo, event.sequence, event.orderEventId, event.payload,
-            SQLiteTime.value(event.createdAt),
-        ])
+                """)
+        try insert.bind(event.id)
+        try insert.bind(event.eventId)
+        try insert.bind(event.type)
+        try insert.bind(event.outTradeNo)
+        try insert.bind(event.sequence)
+        try insert.bind(event.orderEventId)
+        try insert.bind(event.payload)
+        try insert.bind(SQLiteTime.text(event.createdAt))
+        try insert.run()
         return db.changesCount == 1
     }
 

@@ -1,0 +1,101 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import NotifyStore
+@testable import NotifyStoreSQLite
+
+/// The worker's apply statements bind their values through SQLite's C API (``HandBoundStatement``): what they write
+/// must read back as GRDB wrote it, and a failure must reach the caller as the same store error, changing nothing.
+@Suite("Hand-bound statements")
+struct HandBoundStatementTests {
+    @Test("a transition writes text, integers, NULL and an empty string exactly, and its event row")
+    func valuesRoundTrip() async throws {
+        try await withDatabase { database in
+            let created = Date(timeIntervalSince1970: 1_750_000_000)
+            let paid = created.addingTimeInterval(61)
+            try await database.write { tx in
+                try tx.insertOrder(Order(outTradeNo: "HB1", subject: "测试 & \"quotes\"", totalAmountFen: 8888, status: .waitBuyerPay, createdAt: created))
+            }
+            let eventId = try await database.write { tx in
+                let order = try tx.order("HB1", forUpdate: true)!
+                return try tx.transition(
+                    order, to: .tradeSuccess, changes: OrderChanges(tradeNo: "", paidAt: paid),
+                    event: OrderEvent(outTradeNo: "HB1", toStatus: .tradeSuccess, source: "notification", jobId: 7, notifyId: nil, detail: "测试\u{0}x", createdAt: paid))
+            }
+            #expect(eventId != nil)
+            let order = try await database.read { tx in try tx.order("HB1") }!
+            #expect(order.status == .tradeSuccess)
+            #expect(order.tradeNo == "", "an empty string is stored as '', not NULL")
+            #expect(order.paidAt == paid)
+            #expect(order.refundedFen == 0 && order.closedAt == nil)
+            let event = try #require(try await database.read { tx in try tx.orderEvents("HB1") }.last)
+            #expect(event.fromStatus == .waitBuyerPay && event.toStatus == .tradeSuccess)
+            #expect(event.jobId == 7 && event.notifyId == nil)
+            // Bound by length, a NUL inside the text is kept (GRDB reads text up to the first NUL, as it bound it).
+            #expect(event.detail == "测试")
+            let detailBytes = try await database.pool.read { db in
+                try Int.fetchOne(db, sql: "SELECT length(CAST(detail AS BLOB)) FROM order_events WHERE job_id = 7")
+            }
+            #expect(detailBytes == 8)
+            #expect(event.createdAt == paid)
+            let types = try await database.pool.read { db in
+                try String.fetchAll(db, sql: "SELECT typeof(trade_no) || ',' || typeof(refunded_at) || ',' || typeof(paid_at) FROM orders")
+            }
+            #expect(types == ["text,null,text"])
+        }
+    }
+
+    @Test("a constraint failure is the store error GRDB's path gave, and the unit of work changes nothing")
+    func failureIsTranslated() async throws {
+        try await withDatabase { database in
+            try await database.write { tx in
+                try tx.insertOrder(Order(outTradeNo: "HB2", subject: "s", totalAmountFen: 100, status: .tradeSuccess, createdAt: testNow))
+            }
+            let events = try database.count("order_events")
+            // refunded_fen above the total breaks the orders table's CHECK.
+            let error = await #expect(throws: StoreError.self) {
+                try await database.write { tx in
+                    let order = try tx.order("HB2", forUpdate: true)!
+                    return try tx.transition(
+                        order, to: .tradeClosed, changes: OrderChanges(refundedFen: 101),
+                        event: OrderEvent(outTradeNo: "HB2", toStatus: .tradeClosed, source: "notification", createdAt: testNow))
+                }
+            }
+            guard case .constraint(let message) = error else {
+                Issue.record("expected StoreError.constraint, got \(String(describing: error))")
+                return
+            }
+            #expect(message.contains("CHECK"), "SQLite's own message: \(message)")
+            let order = try await database.read { tx in try tx.order("HB2") }!
+            #expect(order.status == .tradeSuccess && order.refundedFen == 0)
+            #expect(try database.count("order_events") == events)
+            // The cached statement is usable again after the failure.
+            try await database.write { tx in
+                let order = try tx.order("HB2", forUpdate: true)!
+                _ = try tx.transition(
+                    order, to: .tradeClosed, changes: OrderChanges(refundedFen: 100),
+                    event: OrderEvent(outTradeNo: "HB2", toStatus: .tradeClosed, source: "notification", createdAt: testNow))
+            }
+            #expect(try await database.read { tx in try tx.order("HB2") }!.status == .tradeClosed)
+        }
+    }
+
+    @Test("outside a transaction it refuses to run, so nothing can commit on its own")
+    func refusesAutocommit() async throws {
+        try await withDatabase { database in
+            let refused = try await database.pool.writeWithoutTransaction { db -> Bool in
+                do {
+                    var statement = try HandBoundStatement(db, sql: "INSERT INTO store_heartbeat (id, at) VALUES (1, ?)")
+                    try statement.bind("now")
+                    try statement.run()
+                    return false
+                } catch is DatabaseError {
+                    return true
+                }
+            }
+            #expect(refused)
+            #expect(try database.count("store_heartbeat") == 0)
+        }
+    }
+}
