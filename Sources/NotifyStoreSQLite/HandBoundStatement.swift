@@ -6,10 +6,10 @@ import GRDBSQLite
 ///
 /// GRDB's `execute(arguments:)` boxes each argument as a `DatabaseValue` in an array of existentials, binds it through
 /// nested closures and runs its per-statement bookkeeping (region tracking, observers, the aborted-transaction check):
-/// on the five statements that apply a notification that cost a third of the writer's time, as much as SQLite's own
+/// on the statements that apply a notification that cost a third of the writer's time, as much as SQLite's own
 /// work (BENCHMARKS.md, "Worker drain, third pass"). Here the values go straight to `sqlite3_bind_*`.
 ///
-/// Only for INSERT, UPDATE and one-value SELECT statements run inside a transaction GRDB opened (the unit of work):
+/// Only for INSERT, UPDATE and SELECT statements of integer columns run inside a transaction GRDB opened (the unit of work):
 /// it refuses to run when no transaction is open, so that a statement can never commit on its own after SQLite
 /// rolled a failed transaction back. A failure throws the `DatabaseError` GRDB would have thrown (same extended code
 /// and message), which ``SQLiteStore/translate(_:)`` reads as usual.
@@ -58,25 +58,38 @@ struct HandBoundStatement {
 
     /// Runs a statement that returns no row.
     func run() throws {
-        defer { sqlite3_reset(handle) }
-        try precondition()
-        let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE else { throw failure(code) }
+        defer { reset() }
+        guard try !step() else {
+            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "a statement run for no row returned one", sql: statement.sql)
+        }
     }
 
     /// Runs a statement that returns at most one row and reads its first column as an integer (nil: no row, or NULL).
     func int64() throws -> Int64? {
-        defer { sqlite3_reset(handle) }
-        try precondition()
+        defer { reset() }
+        return try step() ? int64(at: 0) : nil
+    }
+
+    /// Steps once: true when a row is there to read (``int64(at:)``), false when the statement is done. The caller
+    /// ``reset()``s the statement when it has read what it needs.
+    func step() throws -> Bool {
+        if sqlite3_stmt_busy(handle) == 0 { try precondition() }
         let code = sqlite3_step(handle)
         switch code {
-        case SQLITE_DONE:
-            return nil
-        case SQLITE_ROW:
-            return sqlite3_column_type(handle, 0) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, 0)
-        default:
-            throw failure(code)
+        case SQLITE_DONE: return false
+        case SQLITE_ROW: return true
+        default: throw failure(code)
         }
+    }
+
+    /// Column `column` of the current row as an integer (nil: NULL).
+    func int64(at column: Int32) -> Int64? {
+        sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, column)
+    }
+
+    /// Makes the statement ready for its next use (GRDB's, or ours).
+    func reset() {
+        sqlite3_reset(handle)
     }
 
     private func precondition() throws {

@@ -58,7 +58,7 @@ extension SQLiteStore: Store {
         try await write { tx in
             let transaction = tx as! SQLiteTransaction
             // One timestamp for the whole batch, converted once: the batch commits at one instant anyway.
-            let now = Date().databaseValue
+            let now = SQLiteTime.text(Date())
             let results = try notifications.map { try SQLiteQueue.append($0, now: now, in: transaction.db) }
             transaction.wakesWorkers = results.contains { if case .stored = $0 { true } else { false } }
             return results
@@ -233,18 +233,22 @@ enum SQLiteQueue {
     ///
     /// It does not look for a live job with the same unique key (the UNIQUE index on live keys refuses one, failing
     /// the caller's transaction); `enqueue` looks first, and the receiver's group commit calls this directly for a
-    /// `notify_id` it has just stored for the first time, which cannot have a job yet. Dates come in as database
-    /// values so that a batch converts its one timestamp once.
+    /// `notify_id` it has just stored for the first time, which cannot have a job yet. Dates come in as their stored
+    /// text (``SQLiteTime/text(_:)``) so that a batch converts its one timestamp once.
     static func insertPending(
         kind: JobKind, uniqueKey: String?, outTradeNo: String?, notificationId: Int64?, notifyId: String?, payload: String?,
-        runAt: DatabaseValue, now: DatabaseValue, in db: Database
+        runAt: String, now: String, in db: Database
     ) throws -> Int64 {
-        let statement = try db.cachedStatement(
+        var insert = try HandBoundStatement(
+            db,
             sql: """
                 INSERT INTO jobs (kind, state, unique_key, out_trade_no, notification_id, notify_id, payload, attempts, run_at, created_at, updated_at)
                 VALUES (?, 'pending', ?, ?, ?, ?, ?, 0, ?, ?, ?)
                 """)
-        try statement.execute(arguments: [kind.rawValue, uniqueKey, outTradeNo, notificationId, notifyId, payload, runAt, now, now])
+        for text in [kind.rawValue, uniqueKey, outTradeNo] { try insert.bind(text) }
+        try insert.bind(notificationId)
+        for text in [notifyId, payload, runAt, now, now] { try insert.bind(text) }
+        try insert.run()
         return db.lastInsertedRowID
     }
 
@@ -252,19 +256,22 @@ enum SQLiteQueue {
     ///
     /// The receiver's hot path: a cached statement, and the job written by `insertPending` without `enqueue`'s
     /// look-up of a live job with the same key (a `notify_id` stored for the first time has none).
-    static func append(_ notification: IncomingNotification, now: DatabaseValue, in db: Database) throws -> AppendResult {
-        let upsert = try db.cachedStatement(
+    static func append(_ notification: IncomingNotification, now: String, in db: Database) throws -> AppendResult {
+        var upsert = try HandBoundStatement(
+            db,
             sql: """
                 INSERT INTO notifications (notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
                 VALUES (?, ?, ?, ?, ?, ?, 1)
                 ON CONFLICT (notify_id) DO UPDATE SET delivery_count = delivery_count + 1, last_received_at = excluded.last_received_at
                 RETURNING id, delivery_count
                 """)
-        let row = try Row.fetchOne(
-            upsert,
-            arguments: [notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body, now, now])!
-        let id: Int64 = row[0]
-        let deliveryCount: Int = row[1]
+        for text in [notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body, now, now] {
+            try upsert.bind(text)
+        }
+        defer { upsert.reset() }
+        guard try upsert.step(), let id = upsert.int64(at: 0), let deliveryCount = upsert.int64(at: 1) else {
+            throw StoreError.unavailable("SQLite: the notification upsert returned no row")
+        }
         guard deliveryCount == 1 else { return .duplicate(notificationId: id) }
         _ = try insertPending(
             kind: .notification, uniqueKey: "notification:\(notification.notifyId)", outTradeNo: notification.outTradeNo,

@@ -342,10 +342,9 @@ final class SQLiteTransaction: StoreTransaction {
         {
             return (try Job(row: live), false)
         }
-        let now = Date().databaseValue
         let id = try SQLiteQueue.insertPending(
             kind: job.kind, uniqueKey: job.uniqueKey, outTradeNo: job.outTradeNo, notificationId: job.notificationId,
-            notifyId: job.notifyId, payload: job.payload, runAt: job.runAt.databaseValue, now: now, in: db)
+            notifyId: job.notifyId, payload: job.payload, runAt: SQLiteTime.text(job.runAt), now: SQLiteTime.text(Date()), in: db)
         if job.runAt <= Date() { wakesWorkers = true }  // a job due later wakes nobody now
         return (try self.job(id)!, true)
     }

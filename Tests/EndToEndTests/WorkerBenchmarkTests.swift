@@ -55,7 +55,7 @@ struct WorkerBenchmarkTests {
                     try SQLiteTransaction(db).insertOrder(Order(outTradeNo: "BENCH\(index)", subject: "bench", totalAmountFen: 8888, status: .waitBuyerPay, createdAt: now))
                     _ = try SQLiteQueue.append(
                         IncomingNotification(notifyId: "bench-\(index)", outTradeNo: "BENCH\(index)", tradeStatus: "TRADE_SUCCESS", body: bodies[index]),
-                        now: now.databaseValue, in: db)
+                        now: SQLiteTime.text(now), in: db)
                 }
             }
         }
