@@ -41,7 +41,7 @@ public struct NotificationEndpoint: Sendable {
     /// Handles one notification delivery; never throws, every outcome is an answer Alipay understands.
     public func handle(_ request: Request, context: ReceiverRequestContext) async -> Response {
         metrics.received.increment()
-        var logger = context.logger
+        let logger = context.logger
 
         guard Self.isFormContentType(request.headers[.contentType]) else {
             return refuse(.unsupportedMediaType, reason: "content_type", "content type is not application/x-www-form-urlencoded", logger)
@@ -85,8 +85,11 @@ public struct NotificationEndpoint: Sendable {
                 "notification verified but not understood by this version; storing it for review",
                 metadata: ["problem": "\(problem)", "notify_type": "\(parameters["notify_type"] ?? "-")"])
         }
-        logger[metadataKey: "notify_id"] = "\(incoming.notifyId)"
-        logger[metadataKey: "out_trade_no"] = "\(incoming.outTradeNo)"
+        // Passed to each line rather than set on the logger: swift-log builds a line's metadata only when the line is
+        // logged, while setting it copied the handler's metadata on every request (2.5 % of the receiver under load).
+        func ids(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+            extra.merging(["notify_id": "\(incoming.notifyId)", "out_trade_no": "\(incoming.outTradeNo)"]) { own, _ in own }
+        }
         guard let writer else {
             metrics.accepted.increment()
             return Self.answer(.ok, "success")
@@ -98,15 +101,15 @@ public struct NotificationEndpoint: Sendable {
             switch result {
             case .stored:
                 metrics.accepted.increment()
-                logger.info("notification stored", metadata: ["trade_status": "\(incoming.tradeStatus)"])
+                logger.info("notification stored", metadata: ids(["trade_status": "\(incoming.tradeStatus)"]))
             case .duplicate:
                 metrics.duplicates.increment()
-                logger.info("notification re-delivered; already stored")
+                logger.info("notification re-delivered; already stored", metadata: ids())
             }
             return Self.answer(.ok, "success")
         } catch {
             metrics.rejected("store_unavailable")
-            logger.error("notification verified but not committed; answering failure so Alipay retries", metadata: ["error": "\(error)"])
+            logger.error("notification verified but not committed; answering failure so Alipay retries", metadata: ids(["error": "\(error)"]))
             return Self.answer(.serviceUnavailable, "failure")
         }
     }
