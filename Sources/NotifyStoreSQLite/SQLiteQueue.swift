@@ -92,7 +92,8 @@ extension SQLiteStore: Store {
         guard !leases.isEmpty else { return }
         try await write { tx in
             let db = (tx as! SQLiteTransaction).db
-            let now = Date().databaseValue
+            let now = SQLiteTime.value(Date())
+            let until = SQLiteTime.value(until)
             let statement = try db.cachedStatement(
                 sql: "UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?")
             for lease in leases {
@@ -102,7 +103,7 @@ extension SQLiteStore: Store {
     }
 
     public func releaseLeases(owner: String) async throws {
-        let now = Date()
+        let now = SQLiteTime.value(Date())
         try await write { tx in
             let transaction = tx as! SQLiteTransaction
             defer { transaction.wakesWorkers = transaction.db.changesCount > 0 }
@@ -125,7 +126,7 @@ extension SQLiteStore: Store {
         if dryRun {
             return try await read { tx in try SQLiteQueue.replayCandidates(selection, in: (tx as! SQLiteTransaction).db) }
         }
-        let now = Date()
+        let now = SQLiteTime.value(Date())
         return try await write { tx in
             let db = (tx as! SQLiteTransaction).db
             var replayed: [Job] = []
@@ -163,7 +164,7 @@ extension SQLiteStore: Store {
                             SELECT id FROM jobs INDEXED BY jobs_done_updated_at WHERE state = 'done' AND updated_at < ? LIMIT 1000
                         )
                         """,
-                    arguments: [cutoff])
+                    arguments: [SQLiteTime.value(cutoff)])
                 return db.changesCount
             }
             jobs += deleted
@@ -177,7 +178,7 @@ extension SQLiteStore: Store {
                 let db = (tx as! SQLiteTransaction).db
                 let ids = try Int64.fetchAll(
                     db, sql: "SELECT id FROM notifications WHERE id > ? AND last_received_at < ? ORDER BY id LIMIT 1000",
-                    arguments: [afterId, cutoff])
+                    arguments: [afterId, SQLiteTime.value(cutoff)])
                 guard let lastId = ids.last else { return (nil, 0) }
                 try db.execute(
                     literal: """
@@ -201,7 +202,7 @@ extension SQLiteStore: Store {
             let db = (tx as! SQLiteTransaction).db
             try db.execute(
                 sql: "INSERT INTO rejected_notifications (received_at, reason, detail, body) VALUES (?, ?, ?, ?)",
-                arguments: [rejected.receivedAt, rejected.reason, rejected.detail, rejected.body])
+                arguments: [SQLiteTime.value(rejected.receivedAt), rejected.reason, rejected.detail, rejected.body])
             try db.execute(
                 sql: "DELETE FROM rejected_notifications WHERE id <= (SELECT MAX(id) FROM rejected_notifications) - ?", arguments: [max(1, keep)])
         }

@@ -179,7 +179,7 @@ public final class SQLiteStore: Sendable {
         do {
             try await pool.write { db in
                 try db.execute(
-                    sql: "INSERT INTO store_heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", arguments: [Date()])
+                    sql: "INSERT INTO store_heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", arguments: [SQLiteTime.value(Date())])
             }
             return true
         } catch {

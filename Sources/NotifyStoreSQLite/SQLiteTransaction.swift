@@ -72,7 +72,7 @@ final class SQLiteTransaction: StoreTransaction {
                                     AND j.state IN ('pending', 'running', 'dead'))
                 ORDER BY r.created_at LIMIT ?
                 """,
-            arguments: [createdBefore, limit]
+            arguments: [SQLiteTime.value(createdBefore), limit]
         ).map(Refund.init(row:))
     }
 
@@ -96,7 +96,8 @@ final class SQLiteTransaction: StoreTransaction {
                 """
         ).execute(arguments: [
             keepingId ? refund.id : nil, refund.outTradeNo, refund.outRequestNo, refund.amountFen, refund.reason, refund.status,
-            refund.refundedAt, refund.fundChange, refund.failure, refund.createdAt, refund.updatedAt,
+            SQLiteTime.value(refund.refundedAt), refund.fundChange, refund.failure, SQLiteTime.value(refund.createdAt),
+            SQLiteTime.value(refund.updatedAt),
         ])
         return db.changesCount == 1
     }
@@ -109,7 +110,8 @@ final class SQLiteTransaction: StoreTransaction {
                 WHERE out_trade_no = ? AND out_request_no = ? AND status = 'pending'
                 """,
             arguments: [
-                settlement.status, settlement.refundedAt, settlement.fundChange, settlement.failure, now, outTradeNo, outRequestNo,
+                settlement.status, SQLiteTime.value(settlement.refundedAt), settlement.fundChange, settlement.failure, SQLiteTime.value(now),
+                outTradeNo, outRequestNo,
             ])
         return db.changesCount == 1
     }
@@ -123,7 +125,7 @@ final class SQLiteTransaction: StoreTransaction {
         return try SQLRequest<Row>(
             literal: """
                 SELECT * FROM orders
-                WHERE status IN \(statusList) AND created_at <= \(createdBefore) AND needs_review = 0
+                WHERE status IN \(statusList) AND created_at <= \(SQLiteTime.value(createdBefore)) AND needs_review = 0
                   AND NOT EXISTS (
                       SELECT 1 FROM jobs
                       WHERE jobs.out_trade_no = orders.out_trade_no
@@ -140,7 +142,7 @@ final class SQLiteTransaction: StoreTransaction {
         return try SQLRequest<Row>(
             literal: """
                 SELECT * FROM orders
-                WHERE status = 'TRADE_SUCCESS' AND paid_at > \(paidAfter) AND paid_at <= \(paidBefore) AND needs_review = 0
+                WHERE status = 'TRADE_SUCCESS' AND paid_at > \(SQLiteTime.value(paidAfter)) AND paid_at <= \(SQLiteTime.value(paidBefore)) AND needs_review = 0
                   AND NOT EXISTS (
                       SELECT 1 FROM jobs
                       WHERE jobs.out_trade_no = orders.out_trade_no AND jobs.kind IN \(live) AND jobs.state IN ('pending', 'running'))
@@ -152,14 +154,14 @@ final class SQLiteTransaction: StoreTransaction {
 
     func ordersPaid(from: Date, to: Date) throws -> [Order] {
         try Row.fetchAll(
-            db, sql: "SELECT * FROM orders WHERE paid_at >= ? AND paid_at < ? ORDER BY paid_at", arguments: [from, to]
+            db, sql: "SELECT * FROM orders WHERE paid_at >= ? AND paid_at < ? ORDER BY paid_at", arguments: [SQLiteTime.value(from), SQLiteTime.value(to)]
         ).map(Order.init(row:))
     }
 
     func refundsMade(from: Date, to: Date) throws -> [Refund] {
         try Row.fetchAll(
             db, sql: "SELECT * FROM refunds WHERE status = 'succeeded' AND refunded_at >= ? AND refunded_at < ? ORDER BY refunded_at",
-            arguments: [from, to]
+            arguments: [SQLiteTime.value(from), SQLiteTime.value(to)]
         ).map(Refund.init(row:))
     }
 
@@ -258,7 +260,7 @@ final class SQLiteTransaction: StoreTransaction {
     func flagForReview(_ outTradeNo: String, reason: String) throws -> Bool {
         try db.execute(
             sql: "UPDATE orders SET needs_review = 1, review_reason = ?, updated_at = ? WHERE out_trade_no = ?",
-            arguments: [reason, Date(), outTradeNo])
+            arguments: [reason, SQLiteTime.value(Date()), outTradeNo])
         return db.changesCount == 1
     }
 
@@ -331,8 +333,10 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func oldestDueJob(now: Date) throws -> Date? {
-        try Date.fetchOne(
-            db, sql: "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?", arguments: [now])
+        try String.fetchOne(
+            db, sql: "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?",
+            arguments: [SQLiteTime.value(now)]
+        ).map { try SQLiteTime.decode(text: $0) }
     }
 
     func enqueue(_ job: NewJob) throws -> (job: Job, inserted: Bool) {
@@ -383,7 +387,7 @@ final class SQLiteTransaction: StoreTransaction {
                 UPDATE jobs
                 SET run_at = ?, last_error = ?, state = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
                 WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?
-                """, arguments: [at, error])
+                """, arguments: [SQLiteTime.value(at), error])
     }
 
     func deadLetter(_ lease: JobLease, reason: String) throws {
@@ -405,7 +409,7 @@ final class SQLiteTransaction: StoreTransaction {
                 UPDATE jobs
                 SET run_at = ?, state = 'pending', attempts = MAX(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
                 WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempts = ?
-                """, arguments: [at])
+                """, arguments: [SQLiteTime.value(at)])
     }
 
     /// One fenced update that ends an attempt, then its history row (none when `outcome` is nil). `arguments` come
