@@ -1,18 +1,21 @@
 import GRDB
 import GRDBSQLite
 
-/// One statement of the worker's apply path, taken from GRDB's statement cache but bound and stepped through SQLite's
-/// C API.
+/// A statement of the store's hot paths, taken from GRDB's statement cache but bound and stepped through SQLite's C
+/// API: the receiver's append (the notification upsert, its job), every job's INSERT, and what applying a notification
+/// writes (the order transition and its event, the outbox sequence and event, the first-try completion).
 ///
 /// GRDB's `execute(arguments:)` boxes each argument as a `DatabaseValue` in an array of existentials, binds it through
 /// nested closures and runs its per-statement bookkeeping (region tracking, observers, the aborted-transaction check):
-/// on the statements that apply a notification that cost a third of the writer's time, as much as SQLite's own
-/// work (BENCHMARKS.md, "Worker drain, third pass"). Here the values go straight to `sqlite3_bind_*`.
+/// on the worker's apply that cost a third of the writer's time, as much as SQLite's own work (BENCHMARKS.md, "Fourth
+/// pass"). Here the values go straight to `sqlite3_bind_*`, bound as GRDB binds them (text up to its first NUL).
 ///
-/// Only for INSERT, UPDATE and SELECT statements of integer columns run inside a transaction GRDB opened (the unit of work):
-/// it refuses to run when no transaction is open, so that a statement can never commit on its own after SQLite
-/// rolled a failed transaction back. A failure throws the `DatabaseError` GRDB would have thrown (same extended code
-/// and message), which ``SQLiteStore/translate(_:)`` reads as usual.
+/// Only for INSERT, UPDATE and SELECT statements of integer columns run inside a transaction GRDB opened (the unit of
+/// work): it refuses to run when no transaction is open (GRDB's aborted-transaction check, stricter), so that a
+/// statement can never commit on its own after SQLite rolled a failed transaction back. A failure throws a
+/// `DatabaseError` with SQLite's extended code and message, which ``SQLiteStore/translate(_:)`` reads as it reads
+/// GRDB's. What GRDB also did and this does not: transaction observers and region tracking (the store uses neither),
+/// and the check for a cancelled database access before each statement (the unit of work ends at its next GRDB call).
 struct HandBoundStatement {
     private let statement: Statement
     private let handle: SQLiteStatement
@@ -24,9 +27,7 @@ struct HandBoundStatement {
         handle = statement.sqliteStatement
         guard let connection = db.sqliteConnection else { throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "connection closed", sql: sql) }
         self.connection = connection
-        guard sqlite3_get_autocommit(connection) == 0 else {
-            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "a hand-bound statement runs only inside a transaction", sql: sql)
-        }
+        try Self.requireTransaction(connection, sql: sql)
         // GRDB leaves a cached statement as its last step left it; values can only be bound to a reset one.
         sqlite3_reset(handle)
     }
@@ -37,10 +38,12 @@ struct HandBoundStatement {
         guard var value else { return try check(sqlite3_bind_null(handle, index)) }
         try check(
             value.withUTF8 { bytes in
+                // Up to the first NUL, as GRDB binds a String (and as PostgreSQL, which refuses NUL in text, can copy it).
+                let length = bytes.firstIndex(of: 0) ?? bytes.count
                 // An empty buffer may have no address, and a NULL pointer would bind NULL rather than ''.
-                bytes.isEmpty
+                return length == 0
                     ? sqlite3_bind_text(handle, index, "", 0, Self.transient)
-                    : sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), Self.transient)
+                    : sqlite3_bind_text64(handle, index, bytes.baseAddress, sqlite3_uint64(length), Self.transient, UInt8(SQLITE_UTF8))
             })
     }
 
@@ -71,9 +74,16 @@ struct HandBoundStatement {
     }
 
     /// Steps once: true when a row is there to read (``int64(at:)``), false when the statement is done. The caller
-    /// ``reset()``s the statement when it has read what it needs.
+    /// ``reset()``s the statement as soon as it has read what it needs.
     func step() throws -> Bool {
-        if sqlite3_stmt_busy(handle) == 0 { try precondition() }
+        if sqlite3_stmt_busy(handle) == 0 {
+            guard index == sqlite3_bind_parameter_count(handle) else {
+                throw DatabaseError(
+                    resultCode: .SQLITE_MISUSE, message: "\(index) values bound, \(sqlite3_bind_parameter_count(handle)) expected",
+                    sql: statement.sql)
+            }
+            try Self.requireTransaction(connection, sql: statement.sql)
+        }
         let code = sqlite3_step(handle)
         switch code {
         case SQLITE_DONE: return false
@@ -87,18 +97,18 @@ struct HandBoundStatement {
         sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, column)
     }
 
-    /// Makes the statement ready for its next use (GRDB's, or ours).
+    /// Makes the statement ready for its next use (GRDB's, or ours), and lets go of the values bound to it (a
+    /// notification's body, say) rather than keeping them until then.
     func reset() {
         sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
     }
 
-    private func precondition() throws {
-        guard index == sqlite3_bind_parameter_count(handle) else {
-            throw DatabaseError(
-                resultCode: .SQLITE_MISUSE, message: "\(index) values bound, \(sqlite3_bind_parameter_count(handle)) expected", sql: statement.sql)
-        }
+    /// A statement outside a transaction would commit on its own: refused, as GRDB refuses a statement after SQLite
+    /// aborted the transaction.
+    private static func requireTransaction(_ connection: SQLiteConnection, sql: String) throws {
         guard sqlite3_get_autocommit(connection) == 0 else {
-            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "a hand-bound statement runs only inside a transaction", sql: statement.sql)
+            throw DatabaseError(resultCode: .SQLITE_ABORT, message: "Transaction was aborted (or never began): a hand-bound statement runs only inside one", sql: sql)
         }
     }
 
@@ -106,9 +116,11 @@ struct HandBoundStatement {
         guard code == SQLITE_OK else { throw failure(code) }
     }
 
+    /// SQLite's extended code and message for the failure (`code` when the connection has none).
     private func failure(_ code: Int32) -> DatabaseError {
-        DatabaseError(
-            resultCode: ResultCode(rawValue: sqlite3_extended_errcode(connection)), message: String(cString: sqlite3_errmsg(connection)),
+        let extended = sqlite3_extended_errcode(connection)
+        return DatabaseError(
+            resultCode: ResultCode(rawValue: extended != SQLITE_OK ? extended : code), message: String(cString: sqlite3_errmsg(connection)),
             sql: statement.sql)
     }
 

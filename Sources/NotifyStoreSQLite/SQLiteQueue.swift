@@ -269,8 +269,9 @@ enum SQLiteQueue {
         for text in [notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body, now, now] {
             try upsert.bind(text)
         }
-        defer { upsert.reset() }
-        guard try upsert.step(), let id = upsert.int64(at: 0), let deliveryCount = upsert.int64(at: 1) else {
+        let returned = try upsert.step() ? (upsert.int64(at: 0), upsert.int64(at: 1)) : (nil, nil)
+        upsert.reset()  // before the job's INSERT, as GRDB's fetchOne left it
+        guard let id = returned.0, let deliveryCount = returned.1 else {
             throw StoreError.unavailable("SQLite: the notification upsert returned no row")
         }
         guard deliveryCount == 1 else { return .duplicate(notificationId: id) }

@@ -185,7 +185,7 @@ struct WorkerServiceTests {
         for index in 0..<count {
             try await fixture.notify(TestAlipay.notification("Q\(index)", .tradeSuccess, total: "1.00"))
         }
-        let store = ClaimCountingStore(fixture.database)
+        let store = ObservingStore(fixture.database)
         let worker = Worker(
             runner: fixture.runner, store: store, owner: "reads-first",
             settings: Worker.Settings(concurrency: 8, lease: .seconds(30), pollInterval: .milliseconds(5)), logger: Self.quiet)
@@ -209,6 +209,26 @@ struct WorkerServiceTests {
         try await running.value
         #expect(store.claimedKinds.contains { $0?.contains(.reconcile) == true })
         #expect(!store.claimedKinds.contains { $0?.contains(.notification) == true }, "notifications are claimed inside their apply")
+    }
+
+    @Test("one writer: the worker reports ready only once the database takes writes, though its loop has only read so far")
+    func readyOnlyWhenWritable() async throws {
+        let fixture = try WorkerFixture()
+        let store = ObservingStore(fixture.database)
+        store.setWritable(false)
+        let ready = Mutex(false)
+        let worker = Worker(
+            runner: fixture.runner, store: store, owner: "ready-check",
+            settings: Worker.Settings(concurrency: 8, lease: .seconds(30), pollInterval: .milliseconds(5)), logger: Self.quiet,
+            onReady: { ready.withLock { $0 = true } })
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Self.quiet))
+        let running = Task { try await group.run() }
+        try await waitUntil("the worker to ask twice whether the database takes writes") { store.writabilityChecks >= 2 }
+        #expect(!ready.withLock { $0 }, "READY=1 while the database refuses writes")
+        store.setWritable(true)
+        try await waitUntil("the worker to report ready") { ready.withLock { $0 } }
+        await group.triggerGracefulShutdown()
+        try await running.value
     }
 
     @Test("graceful shutdown: stops claiming, the running job finishes, a claimed job that had not started goes back to pending")

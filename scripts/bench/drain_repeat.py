@@ -4,10 +4,12 @@
 Usage: scripts/bench/drain_repeat.py --from BENCH_OUT --work DIR [--bin-dir DIR] [--count N] [--trials T] [--perf] [NAME=VALUE ...]
 
 `--from` is a folder a run of scripts/bench/drain left (BENCH_OUT=DIR …): its `keys/` and signed `bodies.txt` are
-used. The first run seeds a store once, exactly as scripts/bench/drain does (notify-receiver: N orders through the
-internal API, N notifications POSTed, receiver stopped, WAL checkpointed) and keeps it as DIR/seed.sqlite; every
-trial then drains a fresh copy of it with one notify-worker (the drain bench's settings; NAME=VALUE pairs are added to
-its environment) and prints applies/s, the worker's cores and its peak RSS. `--perf`: each trial also records
+used. The first run seeds a store once, as scripts/bench/drain does (notify-receiver: N orders through the internal
+API, N notifications POSTed, receiver stopped, WAL checkpointed) and keeps it as DIR/seed.sqlite; every trial then
+drains a fresh copy of it with one notify-worker (the drain bench's settings, but the sweeper held off for ten days so
+that an aging seed stays alike; STORE_CACHE_MEGABYTES passes through; NAME=VALUE pairs are added to its environment)
+and prints applies/s, the worker's cores and its peak RSS. A trial that does not end with every notification job done
+exits 1. `--perf`: each trial also records
 `perf record --call-graph dwarf` of the worker for 4 s, one second in, to DIR/perf.data.
 
 scripts/bench/drain stays the benchmark of record (seeding included, both engines, checks); this is its inner loop.
@@ -29,7 +31,8 @@ from drain import free_port  # noqa: E402
 
 
 def environment(keys, store_url, extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STORE_", "WORKER_", "ALIPAY_", "RECEIVER_", "API_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("STORE_", "WORKER_", "ALIPAY_", "RECEIVER_", "API_")) or k == "STORE_CACHE_MEGABYTES"}
     env.update({
         "ALIPAY_APP_ID": drain.APP_ID, "ALIPAY_SELLER_ID": drain.SELLER_ID,
         "ALIPAY_APP_PRIVATE_KEY_FILE": os.path.join(keys, "app.pem"),
@@ -72,7 +75,10 @@ def trial(args, keys, seed_path, number):
     shutil.copy(seed_path, path)
     env = environment(keys, f"sqlite:{path}", {
         "WORKER_CONCURRENCY": "8", "WORKER_POLL_MILLISECONDS": "5", "WORKER_METRICS_PORT": "0",
-        "WORKER_RECONCILE_AFTER_SECONDS": "3600", "WORKER_SWEEP_INTERVAL_SECONDS": "3600", "RECEIVER_PORT": "9", "API_PORT": "9",
+        # The seed ages between trials: with the drain bench's hour, unpaid orders would soon get reconcile and close
+        # jobs from the sweeper and the trials stop being alike. Ten days keeps it out.
+        "WORKER_RECONCILE_AFTER_SECONDS": "864000", "ORDERS_TIMEOUT_MINUTES": "14400", "WORKER_SWEEP_INTERVAL_SECONDS": "3600",
+        "RECEIVER_PORT": "9", "API_PORT": "9",
         **args.extra})
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     started = time.perf_counter()
@@ -96,11 +102,13 @@ def trial(args, keys, seed_path, number):
     worker.wait(timeout=60)
     if perf:
         perf.wait()
-    done = db.execute("SELECT count(*) FROM jobs WHERE state = 'done'").fetchone()[0]
+    done = db.execute("SELECT count(*) FROM jobs WHERE state = 'done' AND kind = 'notification'").fetchone()[0]
     db.close()
     shutil.rmtree(run, ignore_errors=True)
     print(f"trial {number}: {args.count / seconds:,.0f} applies/s  {seconds:.2f} s  worker {cpu / seconds:.2f} cores  "
           f"peak RSS {rss // 1024} MiB  done {done} of {args.count}", flush=True)
+    if done != args.count:
+        raise SystemExit(f"drain_repeat: trial {number} ended with {done} of {args.count} notification jobs done")
 
 
 def main():

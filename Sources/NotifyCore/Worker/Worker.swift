@@ -225,6 +225,10 @@ public struct Worker: Service {
                             }
                         }
                         if !ready {
+                            // Ready means the database takes writes: with one writer the loop may so far have only read.
+                            if claimInside, !(await store.isWritable()) {
+                                throw StoreError.unavailable("the database does not take writes (read-only, or locked past the busy timeout)")
+                            }
                             ready = true
                             onReady()
                         }

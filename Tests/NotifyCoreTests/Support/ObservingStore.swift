@@ -2,11 +2,18 @@ import Foundation
 import NotifyStore
 import Synchronization
 
-/// A store that passes everything to `inner` and counts the claims made apart from an apply
-/// (``Store/claim(owner:limit:lease:now:kinds:)``), by the kinds asked for.
-final class ClaimCountingStore: Store {
+/// A store that passes everything to `inner`, records the claims made apart from an apply
+/// (``Store/claim(owner:limit:lease:now:kinds:)``) by the kinds asked for, and can answer `isWritable()` with false.
+final class ObservingStore: Store {
     let inner: any Store
     private let claims = Mutex<[Set<JobKind>?]>([])
+    private let writability = Mutex((writable: true, asked: 0))
+
+    /// What `isWritable()` answers from now on (when the inner store is writable).
+    func setWritable(_ writable: Bool) { writability.withLock { $0.writable = writable } }
+
+    /// How many times `isWritable()` was asked.
+    var writabilityChecks: Int { writability.withLock { $0.asked } }
 
     init(_ inner: any Store) {
         self.inner = inner
@@ -34,7 +41,13 @@ final class ClaimCountingStore: Store {
     func replay(_ selection: ReplaySelection, dryRun: Bool) async throws -> [Job] { try await inner.replay(selection, dryRun: dryRun) }
     func prune(olderThan: Date) async throws -> (jobs: Int, notifications: Int) { try await inner.prune(olderThan: olderThan) }
     func recordRejected(_ rejected: RejectedNotification, keep: Int) async throws { try await inner.recordRejected(rejected, keep: keep) }
-    func isWritable() async -> Bool { await inner.isWritable() }
+    func isWritable() async -> Bool {
+        let writable = writability.withLock { state in
+            state.asked += 1
+            return state.writable
+        }
+        return await inner.isWritable() && writable
+    }
     func pendingMigrations() async throws -> [String] { try await inner.pendingMigrations() }
     func migrate() async throws -> [String] { try await inner.migrate() }
     func jobWakeUps() -> AsyncStream<Void>? { inner.jobWakeUps() }
