@@ -30,6 +30,19 @@ struct WorkerServiceTests {
         return logger
     }()
 
+    /// `count` unpaid orders of 1.00 (`prefix` + index), each with its signed TRADE_SUCCESS notification queued.
+    func queuePayments(_ fixture: WorkerFixture, prefix: String, count: Int) async throws {
+        let now = fixture.clock.now
+        try await fixture.database.write { db in
+            for index in 0..<count {
+                try db.insertOrder(Order(outTradeNo: "\(prefix)\(index)", subject: "n", totalAmountFen: 100, status: .waitBuyerPay, createdAt: now))
+            }
+        }
+        for index in 0..<count {
+            try await fixture.notify(TestAlipay.notification("\(prefix)\(index)", .tradeSuccess, total: "1.00"))
+        }
+    }
+
     /// The payment and 40 cumulative refunds of one order, delivered in shuffled order, duplicates included.
     func enqueueRefundStorm(_ fixture: WorkerFixture, _ outTradeNo: String) async throws -> Int64 {
         try await fixture.order(outTradeNo, fen: 100_000)
@@ -128,15 +141,7 @@ struct WorkerServiceTests {
         let fixture = try WorkerFixture()
         // Two full batches and a bit: without turns, the reconcile job would run only after all of them.
         let count = 2 * 256 + 8
-        let now = fixture.clock.now
-        try await fixture.database.write { db in
-            for index in 0..<count {
-                try db.insertOrder(Order(outTradeNo: "N\(index)", subject: "n", totalAmountFen: 100, status: .waitBuyerPay, createdAt: now))
-            }
-        }
-        for index in 0..<count {
-            try await fixture.notify(TestAlipay.notification("N\(index)", .tradeSuccess, total: "1.00"))
-        }
+        try await queuePayments(fixture, prefix: "N", count: count)
         try await fixture.order("R1", fen: 100, age: 300)
         // The reconcile job finds R1 paid, so it writes an order event: event ids give the order in which jobs applied.
         fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .tradeSuccess, total: "1.00") }
@@ -176,15 +181,7 @@ struct WorkerServiceTests {
         // on it, chose no next batch meanwhile (the drain ran at two thirds of its speed). A read finds out first.
         let fixture = try WorkerFixture()
         let count = 256 + 44
-        let now = fixture.clock.now
-        try await fixture.database.write { db in
-            for index in 0..<count {
-                try db.insertOrder(Order(outTradeNo: "Q\(index)", subject: "q", totalAmountFen: 100, status: .waitBuyerPay, createdAt: now))
-            }
-        }
-        for index in 0..<count {
-            try await fixture.notify(TestAlipay.notification("Q\(index)", .tradeSuccess, total: "1.00"))
-        }
+        try await queuePayments(fixture, prefix: "Q", count: count)
         let store = ObservingStore(fixture.database)
         let worker = Worker(
             runner: fixture.runner, store: store, owner: "reads-first",
