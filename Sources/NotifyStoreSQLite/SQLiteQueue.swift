@@ -68,10 +68,17 @@ extension SQLiteStore: Store {
     // MARK: Claim
 
     /// One BEGIN IMMEDIATE transaction: the claimable jobs (``SQLiteQueue/claimable(kinds:now:limit:in:)``) leased
-    /// to `owner` (``SQLiteQueue/lease(_:owner:until:now:in:)``).
+    /// to `owner` (``SQLiteQueue/lease(_:owner:until:now:in:)``) — once a read on a reader connection has found any.
+    ///
+    /// The write would queue behind whatever the one writer commits meanwhile (a worker's batch of 256), and its
+    /// caller with it: the worker's loop, polling the kinds other than notifications on every tick, chose no next
+    /// batch while it waited, and the writer idled a third of the drain (BENCHMARKS.md, "Fourth pass"). A claim that
+    /// finds nothing due now answers without the writer. (PostgreSQL's `SKIP LOCKED` claim never waits.)
     public func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job] {
         guard limit > 0, kinds?.isEmpty != true else { return [] }
         do {
+            let due = try await pool.read { db in try SQLiteQueue.claimable(kinds: kinds, now: now, limit: 1, in: db) }
+            guard !due.isEmpty else { return [] }
             return try await pool.write { db in
                 let candidates = try SQLiteQueue.claimable(kinds: kinds, now: now, limit: limit, in: db)
                 return try SQLiteQueue.lease(candidates, owner: owner, until: now.addingTimeInterval(lease.seconds), now: now, in: db)

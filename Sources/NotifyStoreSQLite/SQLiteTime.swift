@@ -97,15 +97,6 @@ enum SQLiteTime {
         return try row.decode(Date.self, atIndex: index)
     }
 
-    /// A time read as text on its own (`MIN(run_at)`): ``date(_:)``, or GRDB's reading for any other shape.
-    static func decode(text: String) throws -> Date {
-        if let date = date(text) { return date }
-        guard let date = Date.fromDatabaseValue(text.databaseValue) else {
-            throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "'\(text)' is not a time")
-        }
-        return date
-    }
-
     /// As ``decode(_:_:)``, nil for NULL.
     static func decodeIfPresent(_ row: Row, _ index: Int) throws -> Date? {
         if row.hasNull(atIndex: index) { return nil }

@@ -333,10 +333,10 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func oldestDueJob(now: Date) throws -> Date? {
-        try String.fetchOne(
+        let row = try Row.fetchOne(
             db, sql: "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?",
-            arguments: [SQLiteTime.value(now)]
-        ).map { try SQLiteTime.decode(text: $0) }
+            arguments: [SQLiteTime.value(now)])!
+        return try SQLiteTime.decodeIfPresent(row, 0)
     }
 
     func enqueue(_ job: NewJob) throws -> (job: Job, inserted: Bool) {

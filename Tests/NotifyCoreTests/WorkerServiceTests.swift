@@ -175,40 +175,7 @@ struct WorkerServiceTests {
         #expect(notificationsDone.filter { $0 > done }.count >= 256, "at least the last full batch ran after the reconcile job")
     }
 
-    @Test("one writer: draining notifications takes no write transaction to look for other kinds while none is due")
-    func noClaimWhileNothingElseIsDue() async throws {
-        // On SQLite a claim is a write: it queues behind the batch that is committing, and the worker's loop, waiting
-        // on it, chose no next batch meanwhile (the drain ran at two thirds of its speed). A read finds out first.
-        let fixture = try WorkerFixture()
-        let count = 256 + 44
-        try await queuePayments(fixture, prefix: "Q", count: count)
-        let store = ObservingStore(fixture.database)
-        let worker = Worker(
-            runner: fixture.runner, store: store, owner: "reads-first",
-            settings: Worker.Settings(concurrency: 8, lease: .seconds(30), pollInterval: .milliseconds(5)), logger: Self.quiet)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Self.quiet))
-        let running = Task { try await group.run() }
-        try await waitUntil("the queue to drain") {
-            let stats = try await fixture.queue.stats()
-            return stats.pending == 0 && stats.running == 0
-        }
-        #expect(try await fixture.queue.stats().done == count)
-        #expect(store.claimedKinds.isEmpty, "claims apart while nothing but notifications was due: \(store.claimedKinds.count)")
-
-        // A job of another kind that is due is still claimed (apart) and run.
-        fixture.gateway.onQuery { TestAlipay.queryAnswer($0, .tradeSuccess, total: "1.00") }
-        try await fixture.order("QR", fen: 100, age: 300)
-        let reconcile = try await fixture.queue.enqueue(
-            NewJob(kind: .reconcile, uniqueKey: "reconcile:QR", outTradeNo: "QR", runAt: fixture.clock.now)
-        ).job
-        try await waitUntil("the reconcile job to finish") { try await fixture.job(reconcile.id).state == .done }
-        await group.triggerGracefulShutdown()
-        try await running.value
-        #expect(store.claimedKinds.contains { $0?.contains(.reconcile) == true })
-        #expect(!store.claimedKinds.contains { $0?.contains(.notification) == true }, "notifications are claimed inside their apply")
-    }
-
-    @Test("one writer: the worker reports ready only once the database takes writes, though its loop has only read so far")
+    @Test("the worker reports ready only once the database takes writes, though its claims so far may all have been reads")
     func readyOnlyWhenWritable() async throws {
         let fixture = try WorkerFixture()
         let store = ObservingStore(fixture.database)

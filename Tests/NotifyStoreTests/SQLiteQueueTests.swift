@@ -57,6 +57,30 @@ struct SQLiteQueueTests {
         }
     }
 
+    @Test("a claim that finds nothing due answers without the writer: another connection's write transaction does not hold it up")
+    func claimOfNothingNeedsNoWriter() async throws {
+        try await withDatabase(busyTimeout: .milliseconds(200)) { database in
+            let queue = StoreQueue(database)
+            let later = try await queue.enqueue(NewJob(kind: .reconcile, outTradeNo: "T1", runAt: testNow.addingTimeInterval(60))).job
+            // Another process in the middle of a write transaction (a worker's batch committing, say).
+            var configuration = Configuration()
+            configuration.allowsUnsafeTransactions = true
+            let other = try DatabaseQueue(path: database.path, configuration: configuration)
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+
+            // Nothing due: answered from a reader at once (it used to wait for the writer, then fail as busy).
+            #expect(try await queue.claim(owner: "w1", limit: 8, lease: .seconds(30), now: testNow, kinds: [.reconcile, .close]).isEmpty)
+            // Something due: that is a write, and waits for the writer like any other.
+            await #expect(throws: StoreError.self) {
+                try await queue.claim(owner: "w1", limit: 8, lease: .seconds(30), now: testNow.addingTimeInterval(61), kinds: [.reconcile])
+            }
+
+            try await other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+            let claimed = try await queue.claim(owner: "w1", limit: 8, lease: .seconds(30), now: testNow.addingTimeInterval(61), kinds: [.reconcile])
+            #expect(claimed.map(\.id) == [later.id])
+        }
+    }
+
     @Test("many concurrent claimers never get the same job")
     func concurrentClaimsAreExclusive() async throws {
         try await withDatabase { database in

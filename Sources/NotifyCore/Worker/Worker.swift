@@ -203,16 +203,6 @@ public struct Worker: Service {
                                     }
                                 }
                             case .others:
-                                // One writer (SQLite): a claim waits behind the batch committing, and with it this
-                                // loop, which would start no other batch meanwhile. A read on a reader connection
-                                // finds out first whether anything of the other kinds is due at all.
-                                if claimInside {
-                                    let due = try await store.read { db in try db.claimableJobs(kinds: singleKinds, now: now, limit: 1) }
-                                    if due.isEmpty {
-                                        otherBacklog = false
-                                        continue
-                                    }
-                                }
                                 let jobs = try await store.claim(
                                     owner: owner, limit: slots, lease: settings.lease, now: now, kinds: singleKinds)
                                 otherBacklog = jobs.count == slots
@@ -225,8 +215,9 @@ public struct Worker: Service {
                             }
                         }
                         if !ready {
-                            // Ready means the database takes writes: with one writer the loop may so far have only read.
-                            if claimInside, !(await store.isWritable()) {
+                            // Ready means the database takes writes; the claims so far may all have been reads (SQLite
+                            // answers a claim that finds nothing due without its writer; batches are chosen by a read).
+                            if !(await store.isWritable()) {
                                 throw StoreError.unavailable("the database does not take writes (read-only, or locked past the busy timeout)")
                             }
                             ready = true

@@ -2,11 +2,9 @@ import Foundation
 import NotifyStore
 import Synchronization
 
-/// A store that passes everything to `inner`, records the claims made apart from an apply
-/// (``Store/claim(owner:limit:lease:now:kinds:)``) by the kinds asked for, and can answer `isWritable()` with false.
+/// A store that passes everything to `inner` but can answer `isWritable()` with false, and counts how often it was asked.
 final class ObservingStore: Store {
     let inner: any Store
-    private let claims = Mutex<[Set<JobKind>?]>([])
     private let writability = Mutex((writable: true, asked: 0))
 
     /// What `isWritable()` answers from now on (when the inner store is writable).
@@ -19,9 +17,6 @@ final class ObservingStore: Store {
         self.inner = inner
     }
 
-    /// The kinds of every claim made so far, in order.
-    var claimedKinds: [Set<JobKind>?] { claims.withLock { $0 } }
-
     var location: String { inner.location }
     var claimsBatchesInsideWrites: Bool { inner.claimsBatchesInsideWrites }
     var knownMigrations: [String] { inner.knownMigrations }
@@ -32,8 +27,7 @@ final class ObservingStore: Store {
     func append(_ notifications: [IncomingNotification]) async throws -> [AppendResult] { try await inner.append(notifications) }
 
     func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job] {
-        claims.withLock { $0.append(kinds) }
-        return try await inner.claim(owner: owner, limit: limit, lease: lease, now: now, kinds: kinds)
+        try await inner.claim(owner: owner, limit: limit, lease: lease, now: now, kinds: kinds)
     }
 
     func extendLeases(_ leases: [JobLease], until: Date) async throws { try await inner.extendLeases(leases, until: until) }
