@@ -55,11 +55,6 @@ struct HandBoundStatement {
         try check(sqlite3_bind_int64(handle, index, value))
     }
 
-    /// Binds the next parameter: an integer.
-    mutating func bind(_ value: Int) throws {
-        try bind(Int64(value))
-    }
-
     /// Runs a statement that returns no row.
     func run() throws {
         defer { reset() }
