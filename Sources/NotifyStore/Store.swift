@@ -44,8 +44,8 @@ public protocol Store: AnyObject, Sendable {
     func claim(owner: String, limit: Int, lease: Duration, now: Date, kinds: Set<JobKind>?) async throws -> [Job]
 
     /// Whether a worker should claim notification batches inside the transaction that applies them
-    /// (``StoreReading/claimableJobs(kinds:now:limit:)`` to choose them, ``StoreTransaction/claim(_:owner:lease:now:)``
-    /// to lease them) rather than with ``claim(owner:limit:lease:now:kinds:)`` apart: true for an engine with a single
+    /// (``StoreReading/claimableJobs(kinds:now:limit:)`` to choose them, ``StoreTransaction/take(_:owner:lease:now:)``
+    /// to take them) rather than with ``claim(owner:limit:lease:now:kinds:)`` apart: true for an engine with a single
     /// writer, where a claim of its own is one more commit and no more concurrency.
     var claimsBatchesInsideWrites: Bool { get }
 
@@ -223,6 +223,14 @@ public protocol StoreTransaction: StoreReading {
     /// worker meanwhile, or locked by one right now — are left out. Returns the leased jobs, in the candidates' order.
     func claim(_ candidates: [Job], owner: String, lease: Duration, now: Date) throws -> [Job]
 
+    /// ``claim(_:owner:lease:now:)`` for jobs that this unit of work finishes itself (a batch claimed inside its
+    /// apply), whose leases serve that unit of work only. Same choice of jobs, and the same fences for ``complete(_:)``,
+    /// ``retry(_:at:error:)``, ``deadLetter(_:reason:)`` and ``postpone(_:at:)`` in it. An engine may write less for
+    /// it: SQLite completes a job taken from pending straight to done, without making it run first, and a lease
+    /// used after the unit of work is lost (the default leases for real, as a claim does). Every job taken is to be
+    /// finished in the unit of work: on SQLite one that is not stays as it was (pending, its attempt not counted).
+    func take(_ candidates: [Job], owner: String, lease: Duration, now: Date) throws -> [Job]
+
     /// Marks the leased job done. Fenced: throws ``StoreError/leaseLost(jobId:)`` unless the job is still running
     /// under this very lease (owner and attempt).
     func complete(_ lease: JobLease) throws
@@ -272,6 +280,11 @@ extension StoreReading {
 }
 
 extension StoreTransaction {
+    /// Leases for real: correct for every engine, and what one without a cheaper way does.
+    public func take(_ candidates: [Job], owner: String, lease: Duration, now: Date) throws -> [Job] {
+        try claim(candidates, owner: owner, lease: lease, now: now)
+    }
+
     /// The order with this number, or nil (not locked).
     public func order(_ outTradeNo: String) throws -> Order? {
         try order(outTradeNo, forUpdate: false)

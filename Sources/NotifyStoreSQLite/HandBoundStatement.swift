@@ -4,14 +4,15 @@ import GRDBSQLite
 
 /// A statement of the store's hot paths, taken from GRDB's statement cache but bound and stepped through SQLite's C
 /// API: the receiver's append (the notification upsert, its job), every job's INSERT, and what applying a notification
-/// writes (the order transition and its event, the outbox sequence and event, the first-try completion).
+/// reads and writes (the order read and its transition, its event, the outbox sequence and event, the batch's jobs
+/// taken and completed).
 ///
 /// GRDB's `execute(arguments:)` boxes each argument as a `DatabaseValue` in an array of existentials, binds it through
 /// nested closures and runs its per-statement bookkeeping (region tracking, observers, the aborted-transaction check):
 /// on the worker's apply that cost a third of the writer's time, as much as SQLite's own work (BENCHMARKS.md, "Fourth
 /// pass"). Here the values go straight to `sqlite3_bind_*`, bound as GRDB binds them (text up to its first NUL).
 ///
-/// Only for INSERT, UPDATE and SELECT statements of integer columns run inside a transaction GRDB opened (the unit of
+/// Only for INSERT, UPDATE and SELECT statements run inside a transaction GRDB opened (the unit of
 /// work): it refuses to run when no transaction is open (GRDB's aborted-transaction check, stricter), so that a
 /// statement can never commit on its own after SQLite rolled a failed transaction back. A failure throws a
 /// `DatabaseError` with SQLite's extended code and message, which ``SQLiteStore/translate(_:)`` reads as it reads
@@ -91,6 +92,32 @@ struct HandBoundStatement {
     /// Column `column` of the current row as an integer (nil: NULL).
     func int64(at column: Int32) -> Int64? {
         sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, column)
+    }
+
+    /// Column `column` of the current row as text (nil: NULL); a number or blob reads as SQLite converts it.
+    func text(at column: Int32) -> String? {
+        guard sqlite3_column_type(handle, column) != SQLITE_NULL, let bytes = sqlite3_column_text(handle, column) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+    }
+
+    /// Column `column` of the current row, which must not be NULL, as an integer; `name` is for the error.
+    func requiredInt64(at column: Int32, _ name: String) throws -> Int64 {
+        guard let value = int64(at: column) else { throw ColumnError(column: name, problem: "is NULL") }
+        return value
+    }
+
+    /// Column `column` of the current row, which must not be NULL, as text; `name` is for the error.
+    func requiredText(at column: Int32, _ name: String) throws -> String {
+        guard let value = text(at: column) else { throw ColumnError(column: name, problem: "is NULL") }
+        return value
+    }
+
+    /// A stored value a row mapping cannot read (a NULL where the schema forbids one, a word no case has): a bug or a
+    /// file changed by hand, reported with the column.
+    struct ColumnError: Error, CustomStringConvertible {
+        let column: String
+        let problem: String
+        var description: String { "column \(column) \(problem)" }
     }
 
     /// Makes the statement ready for its next use (GRDB's, or ours). The values stay bound until then (every use binds

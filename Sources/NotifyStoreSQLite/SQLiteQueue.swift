@@ -90,7 +90,7 @@ extension SQLiteStore: Store {
 
     /// SQLite has one writer: a claim committed apart from the apply that follows costs a commit (the jobs' pages
     /// written to the WAL twice) and lets no one else work meanwhile. So notification batches are claimed inside
-    /// their apply transaction (``StoreTransaction/claim(_:owner:lease:now:)``).
+    /// their apply transaction (``StoreTransaction/take(_:owner:lease:now:)``).
     public var claimsBatchesInsideWrites: Bool { true }
 
     /// Moves the lease end of those jobs still held under their lease (a batch's heartbeat); the others are skipped,

@@ -14,6 +14,10 @@ final class SQLiteTransaction: StoreTransaction {
     /// The endpoints as this transaction read them, until it writes one: publishing an event in every applied
     /// notification of a batch reads them once.
     var endpointsMemo: [WebhookEndpoint]?
+    /// The jobs ``take(_:owner:lease:now:)`` leased in this unit of work without writing: their leases, until when,
+    /// and whether a completion adds a history row. A job stays here once it ran or finished, since a savepoint rolled
+    /// back can make it pending again.
+    private var taken: [Int64: (lease: JobLease, until: Date, recordsHistory: Bool)] = [:]
 
     init(_ db: Database) {
         self.db = db
@@ -21,8 +25,42 @@ final class SQLiteTransaction: StoreTransaction {
 
     // MARK: Orders
 
+    /// Read column by column through SQLite's C API: every applied notification reads its order, and GRDB's row
+    /// copy and generic decoding were most of that read (BENCHMARKS.md, "Fifth pass"). ``Order/init(row:)`` reads the
+    /// same columns for the listings.
     func order(_ outTradeNo: String, forUpdate: Bool) throws -> Order? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM orders WHERE out_trade_no = ?"), arguments: [outTradeNo]).map(Order.init(row:))
+        var select = try HandBoundStatement(
+            db,
+            sql: """
+                SELECT out_trade_no, subject, total_amount_fen, status, trade_no, refunded_fen, needs_review, review_reason,
+                       created_at, updated_at, paid_at, closed_at, refunded_at, product
+                FROM orders WHERE out_trade_no = ?
+                """)
+        try select.bind(outTradeNo)
+        defer { select.reset() }
+        guard try select.step() else { return nil }
+        func word<Word: RawRepresentable<String>>(_ column: Int32, _ name: String) throws -> Word {
+            let text = try select.requiredText(at: column, name)
+            guard let value = Word(rawValue: text) else { throw HandBoundStatement.ColumnError(column: name, problem: "holds \(text), not a \(Word.self)") }
+            return value
+        }
+        func date(_ column: Int32, _ name: String) throws -> Date? {
+            guard let text = select.text(at: column) else { return nil }
+            guard let date = SQLiteTime.date(text) ?? Date.fromDatabaseValue(text.databaseValue) else {
+                throw HandBoundStatement.ColumnError(column: name, problem: "holds \(text), not a date")
+            }
+            return date
+        }
+        guard let createdAt = try date(8, "created_at"), let updatedAt = try date(9, "updated_at") else {
+            throw HandBoundStatement.ColumnError(column: "created_at or updated_at", problem: "is NULL")
+        }
+        return Order(
+            outTradeNo: try select.requiredText(at: 0, "out_trade_no"), subject: try select.requiredText(at: 1, "subject"),
+            totalAmountFen: try select.requiredInt64(at: 2, "total_amount_fen"), status: try word(3, "status"),
+            tradeNo: select.text(at: 4), refundedFen: try select.requiredInt64(at: 5, "refunded_fen"),
+            needsReview: try select.requiredInt64(at: 6, "needs_review") != 0, reviewReason: select.text(at: 7),
+            createdAt: createdAt, updatedAt: updatedAt, paidAt: try date(10, "paid_at"), closedAt: try date(11, "closed_at"),
+            refundedAt: try date(12, "refunded_at"), product: try word(13, "product"))
     }
 
     func orders(status: OrderStatus?, limit: Int) throws -> [Order] {
@@ -332,6 +370,84 @@ final class SQLiteTransaction: StoreTransaction {
         try SQLiteQueue.lease(candidates, owner: owner, until: now.addingTimeInterval(lease.seconds), now: now, in: db)
     }
 
+    /// Leases nothing yet for a job read as pending: it checks the job still is pending and due (the single writer
+    /// keeps it so until this unit of work ends) and remembers the lease. ``complete(_:)`` then writes pending → done
+    /// in one UPDATE; retrying or dead-lettering it first makes it run under that lease (``leaseTaken(_:)``), so that
+    /// those paths and their history are a claimed job's. A job read as running (an ended lease) is claimed for real.
+    func take(_ candidates: [Job], owner: String, lease: Duration, now: Date) throws -> [Job] {
+        let until = now.addingTimeInterval(lease.seconds)
+        let takenOver = try SQLiteQueue.lease(candidates.filter { $0.state != .pending }, owner: owner, until: until, now: now, in: db)
+        var leased = Dictionary(uniqueKeysWithValues: takenOver.map { ($0.id!, $0) })
+        let at = SQLiteTime.text(now)
+        for candidate in candidates where candidate.state == .pending {
+            var select = try HandBoundStatement(
+                db,
+                sql: """
+                    SELECT attempts, last_error IS NOT NULL OR EXISTS (SELECT 1 FROM job_attempts WHERE job_id = jobs.id)
+                    FROM jobs WHERE id = ? AND state = 'pending' AND run_at <= ?
+                    """)
+            try select.bind(candidate.id!)
+            try select.bind(at)
+            guard try select.step(), let attempts = select.int64(at: 0) else {
+                select.reset()
+                continue
+            }
+            let hasHistory = select.int64(at: 1) != 0
+            select.reset()
+            var job = candidate
+            job.state = .running
+            job.attempts = Int(attempts) + 1
+            job.leaseOwner = owner
+            job.leaseExpiresAt = until
+            job.updatedAt = now
+            // Like complete's first-try rule: a first attempt of a job with no history at all leaves none.
+            taken[job.id!] = (job.lease!, until, job.attempts > 1 || hasHistory)
+            leased[job.id!] = job
+        }
+        return candidates.compactMap { leased[$0.id!] }
+    }
+
+    /// A job taken and still pending under `lease` is made to run under it, as a claim would have (no-op otherwise).
+    private func leaseTaken(_ lease: JobLease) throws {
+        guard let entry = taken[lease.jobId], entry.lease == lease else { return }
+        var update = try HandBoundStatement(
+            db,
+            sql: """
+                UPDATE jobs SET state = 'running', attempts = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+                WHERE id = ? AND state = 'pending' AND attempts = ?
+                """)
+        try update.bind(Int64(lease.attempt))
+        try update.bind(lease.owner)
+        try update.bind(SQLiteTime.text(entry.until))
+        try update.bind(SQLiteTime.text(Date()))
+        try update.bind(lease.jobId)
+        try update.bind(Int64(lease.attempt - 1))
+        try update.run()
+    }
+
+    /// Completes a job taken and still pending under `lease` straight to done; false when it is not pending (it was
+    /// made to run, or finished).
+    private func completeTaken(_ lease: JobLease) throws -> Bool {
+        guard let entry = taken[lease.jobId], entry.lease == lease else { return false }
+        let now = SQLiteTime.text(Date())
+        var update = try HandBoundStatement(
+            db,
+            sql: """
+                UPDATE jobs SET state = 'done', attempts = ?, last_error = NULL, updated_at = ?
+                WHERE id = ? AND state = 'pending' AND attempts = ?
+                """)
+        try update.bind(Int64(lease.attempt))
+        try update.bind(now)
+        try update.bind(lease.jobId)
+        try update.bind(Int64(lease.attempt - 1))
+        try update.run()
+        guard db.changesCount == 1 else { return false }
+        if entry.recordsHistory {
+            try SQLiteQueue.recordAttempt(lease.jobId, attempt: lease.attempt, owner: lease.owner, outcome: .done, error: nil, at: now, in: db)
+        }
+        return true
+    }
+
     func oldestDueJob(now: Date) throws -> Date? {
         let row = try Row.fetchOne(
             db, sql: "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?",
@@ -354,6 +470,7 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func complete(_ lease: JobLease) throws {
+        if try completeTaken(lease) { return }
         if lease.attempt == 1 {
             // A first-try success of a job with no history at all (never failed, released, expired or replayed): its
             // row (done, attempts 1) is its whole record, and the hot path saves the history INSERT (an index probe
@@ -415,6 +532,7 @@ final class SQLiteTransaction: StoreTransaction {
     /// One fenced update that ends an attempt, then its history row (none when `outcome` is nil). `arguments` come
     /// before the common ones (`updated_at`, id, owner, attempt).
     private func finish(_ lease: JobLease, outcome: JobAttempt.Outcome?, error: String?, sql: String, arguments: StatementArguments) throws {
+        try leaseTaken(lease)
         let now = SQLiteTime.value(Date())
         try db.cachedStatement(sql: sql).execute(arguments: arguments + [now, lease.jobId, lease.owner, lease.attempt])
         guard db.changesCount == 1 else {

@@ -81,6 +81,32 @@ struct SQLiteQueueTests {
         }
     }
 
+    @Test("a job taken inside a write goes from pending to done without running; one not finished stays pending, and its lease ends with the write")
+    func takenJobsNeverRun() async throws {
+        try await withDatabase { database in
+            let queue = StoreQueue(database)
+            for name in ["T1", "T2"] { _ = try await queue.enqueue(NewJob(kind: .notification, outTradeNo: name, runAt: testNow)) }
+            let candidates = try await database.read { db in try db.claimableJobs(kinds: [.notification], now: testNow, limit: 10) }
+            #expect(candidates.count == 2)
+            // Every state the jobs' row passes through, as the triggers of a watcher would see them.
+            try await database.pool.write { db in
+                try db.execute(sql: "CREATE TABLE seen (state TEXT)")
+                try db.execute(sql: "CREATE TRIGGER watch AFTER UPDATE OF state ON jobs BEGIN INSERT INTO seen VALUES (new.state); END")
+            }
+            let leases = try await database.write { tx in
+                let taken = try tx.take(candidates, owner: "w1", lease: .seconds(30), now: testNow)
+                try tx.complete(taken[0].lease!)
+                return taken.map { $0.lease! }
+            }
+            #expect(try await database.pool.read { db in try String.fetchAll(db, sql: "SELECT state FROM seen") } == ["done"])
+            let untouched = try #require(try await database.read { db in try db.job(candidates[1].id!) })
+            #expect(untouched.state == .pending && untouched.attempts == 0, "not finished: as it was, the attempt not counted")
+            await #expect(throws: StoreError.leaseLost(jobId: candidates[1].id!)) {
+                try await database.write { tx in try tx.complete(leases[1]) }
+            }
+        }
+    }
+
     @Test("many concurrent claimers never get the same job")
     func concurrentClaimsAreExclusive() async throws {
         try await withDatabase { database in

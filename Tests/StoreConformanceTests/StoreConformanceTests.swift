@@ -256,6 +256,72 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test(
+        "taking inside a write: a claim's choice; completed, retried or dead-lettered in that write with a claimed job's history, also after a savepoint rolled back",
+        arguments: Engine.allCases)
+    func takeInsideWrite(engine: Engine) async throws {
+        try await engine.withFreshStore { store, _ in
+            let now = Date()
+            for (name, offset) in [("R", -50.0), ("P1", -40), ("P2", -30), ("P3", -20), ("P4", -10)] {
+                _ = try await store.enqueue(NewJob(kind: .notification, outTradeNo: name, runAt: now.addingTimeInterval(offset)))
+            }
+            let future = try await store.enqueue(NewJob(kind: .notification, outTradeNo: "future", runAt: now.addingTimeInterval(60))).job
+            // R runs under a worker that dies: its lease has ended by `later`.
+            #expect(try await store.claim(owner: "dead", limit: 1, lease: .seconds(1), now: now, kinds: [.notification]).map(\.outTradeNo) == ["R"])
+            let later = now.addingTimeInterval(2)
+            let candidates = try await store.read { db in try db.claimableJobs(kinds: [.notification], now: later, limit: 10) }
+            struct Rollback: Error {}
+
+            let taken = try await store.write { tx in
+                let taken = try tx.take(candidates + [future], owner: "me", lease: .seconds(30), now: later)
+                let byName = Dictionary(uniqueKeysWithValues: taken.map { ($0.outTradeNo!, $0.lease!) })
+                try tx.complete(byName["R"]!)
+                try tx.complete(byName["P1"]!)
+                try tx.retry(byName["P2"]!, at: later.addingTimeInterval(60), error: "gateway 502")
+                try tx.deadLetter(byName["P3"]!, reason: "amount differs")
+                // A job completed inside a savepoint that rolls back is as it was taken: it can still be finished.
+                #expect(throws: Rollback.self) {
+                    try tx.savepoint {
+                        try tx.complete(byName["P4"]!)
+                        throw Rollback()
+                    }
+                }
+                #expect(throws: Rollback.self) {
+                    try tx.savepoint {
+                        try tx.retry(byName["P4"]!, at: later, error: "undone")
+                        throw Rollback()
+                    }
+                }
+                try tx.complete(byName["P4"]!)
+                #expect(throws: StoreError.self) { try tx.complete(byName["P1"]!) }
+                return taken
+            }
+            #expect(taken.map(\.outTradeNo) == ["R", "P1", "P2", "P3", "P4"], "the future job is not due")
+            #expect(taken.map(\.attempts) == [2, 1, 1, 1, 1])
+            #expect(taken.allSatisfy { $0.state == .running && $0.leaseOwner == "me" })
+
+            let jobs = try await store.read { db in try taken.map { try #require(try db.job($0.id!)) } }
+            #expect(jobs.map(\.state) == [.done, .done, .pending, .dead, .done])
+            #expect(jobs.map(\.attempts) == [2, 1, 1, 1, 1])
+            #expect(jobs.allSatisfy { $0.leaseOwner == nil && $0.leaseExpiresAt == nil })
+            #expect(jobs[2].lastError == "gateway 502")
+            #expect(jobs[3].lastError == "amount differs")
+            let history = try await store.read { db in try taken.map { try db.jobHistory($0.id!).map(\.outcome) } }
+            #expect(history == [[.leaseExpired, .done], [], [.retry], [.dead], []], "a first-try success leaves no history row")
+            #expect(try await store.read { db in try db.jobHistory(taken[2].id!) }.first?.owner == "me")
+
+            // P2, taken again once due, completes its second attempt with a history row.
+            let again = try await store.write { tx in
+                let taken = try tx.take([try #require(try tx.job(jobs[2].id!))], owner: "me", lease: .seconds(30), now: later.addingTimeInterval(61))
+                try tx.complete(try #require(taken.first?.lease))
+                return taken
+            }
+            #expect(again.map(\.attempts) == [2])
+            #expect(try await store.read { db in try db.jobHistory(jobs[2].id!).map(\.outcome) } == [.retry, .done])
+            #expect(try await store.read { db in try db.job(future.id!) }?.state == .pending)
+        }
+    }
+
     // MARK: Retry, dead letters, replay
     // MARK: Retry, dead letters, replay
 

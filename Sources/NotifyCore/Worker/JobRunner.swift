@@ -147,10 +147,11 @@ public struct JobRunner: Sendable {
 
     /// Runs a batch of `notification` jobs chosen with ``StoreReading/claimableJobs(kinds:now:limit:)`` but not
     /// claimed yet, for an engine that claims inside the apply (``Store/claimsBatchesInsideWrites``): the bodies are
-    /// read and verified first (no write lock held), then one write transaction leases those candidates still
-    /// claimable and applies them exactly as ``runBatch(_:owner:)`` does. A candidate another worker took meanwhile
-    /// is simply not in the answer. The lease is taken and released inside one transaction, so nobody ever sees
-    /// these jobs running, and a crash before the commit leaves them as they were. If the transaction fails as a
+    /// read and verified first (no write lock held), then one write transaction takes those candidates still
+    /// claimable (``StoreTransaction/take(_:owner:lease:now:)``: leases for that transaction only; on SQLite a job
+    /// completed goes from pending straight to done) and applies them exactly as ``runBatch(_:owner:)`` does. A
+    /// candidate another worker took meanwhile is simply not in the answer. Nobody ever sees these jobs running, and
+    /// a crash before the commit leaves them as they were. If the transaction fails as a
     /// whole, the candidates are claimed apart and run one by one, each recording its own outcome. Never throws.
     public func runCandidates(_ candidates: [Job], owner: String, lease: Duration) async -> [JobReport] {
         guard notifications.appliesInBatches, candidates.allSatisfy({ $0.kind == .notification }) else { return [] }
@@ -162,7 +163,7 @@ public struct JobRunner: Sendable {
             let now = now()
             reports = try await applyingOptimistically(Array(zip(candidates, prepared))) { isolated in
                 try await store.write { db in
-                    let claimed = try db.claim(candidates, owner: owner, lease: lease, now: now)
+                    let claimed = try db.take(candidates, owner: owner, lease: lease, now: now)
                     return try self.apply(claimed.map { ($0, byId[$0.id ?? 0]!) }, isolated: isolated, now: now, in: db)
                 }
             }

@@ -29,7 +29,9 @@ public struct Worker: Service {
         public var drainTimeout: Duration
         /// Notification jobs claimed and applied per transaction; 1 turns batching off.
         public var batchSize: Int
-        /// Batches running at once (one verifies while another commits); each takes a concurrency slot.
+        /// Batches running at once, each taking a concurrency slot: three at most (one is read and verified while
+        /// the next waits for the writer and a third writes; with two the writer waited for the verification of the
+        /// next batch after more than half of its batches, BENCHMARKS.md "Fifth pass"), and at most half the slots.
         public var maxBatchesInFlight: Int
         /// The job kinds this worker claims (its lane): the main lane, or the deliveries.
         public var kinds: Set<JobKind>
@@ -45,7 +47,7 @@ public struct Worker: Service {
             self.pollInterval = pollInterval
             self.drainTimeout = drainTimeout
             self.batchSize = max(1, batchSize)
-            self.maxBatchesInFlight = max(1, min(2, self.concurrency / 2))
+            self.maxBatchesInFlight = max(1, min(3, self.concurrency / 2))
         }
 
         /// Settings from the `worker.*` configuration.
