@@ -152,8 +152,8 @@ public protocol StoreReading {
     /// Job counts by state.
     func queueStats() throws -> QueueStats
     /// What a claim would take now, oldest first, at most `limit` (nothing is leased): due pending jobs of `kinds`,
-    /// and running ones whose lease ended.
-    func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int) throws -> [Job]
+    /// and running ones whose lease ended, leaving out the jobs in `excluding` (chosen by batches still running).
+    func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int, excluding: Set<Int64>) throws -> [Job]
     /// The `runAt` of the oldest due pending job; nil when none is waiting.
     func oldestDueJob(now: Date) throws -> Date?
 
@@ -273,6 +273,11 @@ public protocol StoreTransaction: StoreReading {
 }
 
 extension StoreReading {
+    /// What a claim would take now (``claimableJobs(kinds:now:limit:excluding:)``, nothing left out).
+    public func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int) throws -> [Job] {
+        try claimableJobs(kinds: kinds, now: now, limit: limit, excluding: [])
+    }
+
     /// Seconds since the oldest due pending job became due; nil when none is waiting.
     public func oldestPendingAge(now: Date) throws -> TimeInterval? {
         try oldestDueJob(now: now).map { max(0, now.timeIntervalSince($0)) }

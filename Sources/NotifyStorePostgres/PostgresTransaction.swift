@@ -436,15 +436,18 @@ final class PostgresTransaction: StoreTransaction {
         return stats
     }
 
-    func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int) throws -> [Job] {
+    func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int, excluding: Set<Int64>) throws -> [Job] {
         guard limit > 0, kinds?.isEmpty != true else { return [] }
         let kinds = kinds.map { $0.map(\.rawValue).sorted() }
+        let excluding = excluding.sorted()
         return try execute(
             """
             (SELECT * FROM jobs WHERE state = 'pending' AND run_at <= \(now) AND (\(kinds)::text[] IS NULL OR kind = ANY(\(kinds)))
+               AND id <> ALL(\(excluding))
              ORDER BY run_at, id LIMIT \(limit))
             UNION ALL
             (SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at <= \(now) AND (\(kinds)::text[] IS NULL OR kind = ANY(\(kinds)))
+               AND id <> ALL(\(excluding))
              ORDER BY lease_expires_at, id LIMIT \(limit))
             ORDER BY run_at, id
             LIMIT \(limit)

@@ -112,6 +112,29 @@ struct HandBoundStatement {
         return value
     }
 
+    /// Column `column` of the current row, which must not be NULL, as a word of `Word` (a status, a kind).
+    func requiredWord<Word: RawRepresentable<String>>(at column: Int32, _ name: String) throws -> Word {
+        let text = try requiredText(at: column, name)
+        guard let value = Word(rawValue: text) else { throw ColumnError(column: name, problem: "holds \(text), not a \(Word.self)") }
+        return value
+    }
+
+    /// Column `column` of the current row as a date stored by ``SQLiteTime`` (nil: NULL); another format is read as
+    /// GRDB reads it.
+    func date(at column: Int32, _ name: String) throws -> Date? {
+        guard let text = text(at: column) else { return nil }
+        guard let date = SQLiteTime.date(text) ?? Date.fromDatabaseValue(text.databaseValue) else {
+            throw ColumnError(column: name, problem: "holds \(text), not a date")
+        }
+        return date
+    }
+
+    /// ``date(at:_:)`` of a column that must not be NULL.
+    func requiredDate(at column: Int32, _ name: String) throws -> Date {
+        guard let date = try date(at: column, name) else { throw ColumnError(column: name, problem: "is NULL") }
+        return date
+    }
+
     /// A stored value a row mapping cannot read (a NULL where the schema forbids one, a word no case has): a bug or a
     /// file changed by hand, reported with the column.
     struct ColumnError: Error, CustomStringConvertible {

@@ -39,28 +39,14 @@ final class SQLiteTransaction: StoreTransaction {
         try select.bind(outTradeNo)
         defer { select.reset() }
         guard try select.step() else { return nil }
-        func word<Word: RawRepresentable<String>>(_ column: Int32, _ name: String) throws -> Word {
-            let text = try select.requiredText(at: column, name)
-            guard let value = Word(rawValue: text) else { throw HandBoundStatement.ColumnError(column: name, problem: "holds \(text), not a \(Word.self)") }
-            return value
-        }
-        func date(_ column: Int32, _ name: String) throws -> Date? {
-            guard let text = select.text(at: column) else { return nil }
-            guard let date = SQLiteTime.date(text) ?? Date.fromDatabaseValue(text.databaseValue) else {
-                throw HandBoundStatement.ColumnError(column: name, problem: "holds \(text), not a date")
-            }
-            return date
-        }
-        guard let createdAt = try date(8, "created_at"), let updatedAt = try date(9, "updated_at") else {
-            throw HandBoundStatement.ColumnError(column: "created_at or updated_at", problem: "is NULL")
-        }
         return Order(
             outTradeNo: try select.requiredText(at: 0, "out_trade_no"), subject: try select.requiredText(at: 1, "subject"),
-            totalAmountFen: try select.requiredInt64(at: 2, "total_amount_fen"), status: try word(3, "status"),
+            totalAmountFen: try select.requiredInt64(at: 2, "total_amount_fen"), status: try select.requiredWord(at: 3, "status"),
             tradeNo: select.text(at: 4), refundedFen: try select.requiredInt64(at: 5, "refunded_fen"),
             needsReview: try select.requiredInt64(at: 6, "needs_review") != 0, reviewReason: select.text(at: 7),
-            createdAt: createdAt, updatedAt: updatedAt, paidAt: try date(10, "paid_at"), closedAt: try date(11, "closed_at"),
-            refundedAt: try date(12, "refunded_at"), product: try word(13, "product"))
+            createdAt: try select.requiredDate(at: 8, "created_at"), updatedAt: try select.requiredDate(at: 9, "updated_at"),
+            paidAt: try select.date(at: 10, "paid_at"), closedAt: try select.date(at: 11, "closed_at"),
+            refundedAt: try select.date(at: 12, "refunded_at"), product: try select.requiredWord(at: 13, "product"))
     }
 
     func orders(status: OrderStatus?, limit: Int) throws -> [Order] {
@@ -361,9 +347,9 @@ final class SQLiteTransaction: StoreTransaction {
         return stats
     }
 
-    func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int) throws -> [Job] {
+    func claimableJobs(kinds: Set<JobKind>?, now: Date, limit: Int, excluding: Set<Int64>) throws -> [Job] {
         guard limit > 0, kinds?.isEmpty != true else { return [] }
-        return try SQLiteQueue.claimable(kinds: kinds, now: now, limit: limit, in: db)
+        return try SQLiteQueue.claimable(kinds: kinds, now: now, limit: limit, excluding: excluding, in: db)
     }
 
     func claim(_ candidates: [Job], owner: String, lease: Duration, now: Date) throws -> [Job] {

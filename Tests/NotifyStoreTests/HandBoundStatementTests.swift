@@ -9,6 +9,47 @@ import Testing
 /// must read back as GRDB wrote them, and a failure must reach the caller as the same store error, changing nothing.
 @Suite("Hand-bound statements")
 struct HandBoundStatementTests {
+    @Test("the hand-read order and jobs are the rows GRDB decodes, every column set; a value that is not a date is a clear error")
+    func readsMatchGRDB() async throws {
+        try await withDatabase { database in
+            let at = Date(timeIntervalSince1970: 1_750_000_000.25)
+            let full = Order(
+                outTradeNo: "HR1", subject: "测试 1", totalAmountFen: 12_345, status: .tradeClosed, tradeNo: "2026120522001", refundedFen: 12_345,
+                needsReview: true, reviewReason: "amount differs", createdAt: at, updatedAt: at.addingTimeInterval(1), paidAt: at.addingTimeInterval(2),
+                closedAt: at.addingTimeInterval(3), refundedAt: at.addingTimeInterval(4), product: .qr)
+            try await database.write { tx in
+                try tx.insertOrder(full)
+                try tx.insertOrder(Order(outTradeNo: "HR2", subject: "", totalAmountFen: 1, createdAt: at))
+                _ = try tx.enqueue(NewJob(kind: "deliver", uniqueKey: "k", outTradeNo: "HR1", payload: "{}", runAt: at))
+                _ = try tx.enqueue(NewJob(kind: .notification, runAt: at))
+            }
+            let (handOrders, listed) = try await database.read { tx in
+                ([try tx.order("HR1")!, try tx.order("HR2")!], try tx.orders(status: nil, limit: 10).sorted { $0.outTradeNo < $1.outTradeNo })
+            }
+            #expect(handOrders == listed, "listings decode through GRDB (Order(row:))")
+            #expect(handOrders[0] == full)
+            let (handJobs, byId) = try await database.read { tx in
+                let jobs = try tx.claimableJobs(kinds: nil, now: at.addingTimeInterval(1), limit: 10)
+                return (jobs, try jobs.map { try tx.job($0.id!)! })
+            }
+            #expect(handJobs.count == 2)
+            #expect(handJobs == byId)
+
+            try await database.pool.write { db in
+                try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
+                try db.execute(sql: "UPDATE jobs SET created_at = 'tomorrow' WHERE kind = 'deliver'")
+                try db.execute(sql: "UPDATE orders SET created_at = 'yesterday' WHERE out_trade_no = 'HR2'")
+            }
+            await #expect(throws: (any Error).self) { try await database.read { tx in try tx.order("HR2") } }
+            do {
+                _ = try await database.read { tx in try tx.claimableJobs(kinds: nil, now: at.addingTimeInterval(1), limit: 10) }
+                Issue.record("a job whose created_at is not a date was read")
+            } catch {
+                #expect("\(error)".contains("created_at") && "\(error)".contains("tomorrow"), "\(error)")
+            }
+        }
+    }
+
     @Test("a transition writes text, integers, NULL and an empty string exactly, and its event row")
     func valuesRoundTrip() async throws {
         try await withDatabase { database in

@@ -233,6 +233,13 @@ struct StoreConformanceTests {
             let anyKind = try await store.read { db in try db.claimableJobs(kinds: nil, now: later, limit: 10) }
             #expect(anyKind.map(\.outTradeNo) == ["other-kind", "A", "B", "C", "D", "E"], "without kinds: every kind, oldest first")
             let byName = Dictionary(uniqueKeysWithValues: candidates.map { ($0.outTradeNo!, $0) })
+            // Jobs chosen by batches still running are left out, and the limit counts only the others.
+            let excluded = try await store.read { db in
+                try db.claimableJobs(kinds: [.notification], now: later, limit: 2, excluding: [byName["A"]!.id!, byName["C"]!.id!])
+            }
+            #expect(excluded.map(\.outTradeNo) == ["B", "D"])
+            let asStored = try await store.read { db in try excluded.map { try #require(try db.job($0.id!)) } }
+            #expect(excluded == asStored, "every column as a job read by id has it")
 
             // Meanwhile another worker takes A over (its lease now runs) and finishes C.
             try await store.write { tx in

@@ -182,10 +182,9 @@ public struct Worker: Service {
                                 let batch: [Job]
                                 if claimInside {
                                     let taken = chosen
-                                    batch = Array(
-                                        try await store.read { db in
-                                            try db.claimableJobs(kinds: [.notification], now: now, limit: settings.batchSize + taken.count)
-                                        }.filter { !taken.contains($0.id ?? 0) }.prefix(settings.batchSize))
+                                    batch = try await store.read { db in
+                                        try db.claimableJobs(kinds: [.notification], now: now, limit: settings.batchSize, excluding: taken)
+                                    }
                                 } else {
                                     batch = try await store.claim(
                                         owner: owner, limit: settings.batchSize, lease: settings.lease, now: now, kinds: [.notification])
