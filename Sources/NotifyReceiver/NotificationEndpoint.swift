@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import Logging
+import NotifyCore
 import NotifyStore
 
 /// `POST /alipay/notify`: verify the raw body, commit it durably, and only then answer `success`.
@@ -22,6 +23,8 @@ public struct NotificationEndpoint: Sendable {
     /// Certificate mode: fetches (and checks) the Alipay certificate an otherwise refused notification names, after
     /// Alipay rotated its certificate (nil: key mode, or not fetched).
     let certificates: NotificationCertificateAdopter?
+    /// Seals each verified body for the worker (``NotificationSeal``; nil: stored unsealed, the worker verifies it).
+    let seal: NotificationSeal?
 
     /// An endpoint verifying with `verifier` and storing through `writer`.
     ///
@@ -29,8 +32,9 @@ public struct NotificationEndpoint: Sendable {
     /// notifications are then verified and answered without being stored, which breaks invariant 1 on purpose.
     public init(
         verifier: NotificationVerifier, writer: NotificationWriter?, metrics: ReceiverMetrics, rejections: RejectionLog? = nil,
-        certificates: NotificationCertificateAdopter? = nil
+        certificates: NotificationCertificateAdopter? = nil, seal: NotificationSeal? = nil
     ) {
+        self.seal = seal
         self.verifier = verifier
         self.writer = writer
         self.metrics = metrics
@@ -68,7 +72,7 @@ public struct NotificationEndpoint: Sendable {
             rejections?.record(body: body, reason: error.reason, detail: "\(error)", logger: logger)
             return refuse(.badRequest, reason: error.reason, "notification refused: \(error) (notifyctl verify --list-rejected)", logger)
         }
-        let incoming: IncomingNotification
+        var incoming: IncomingNotification
         switch verified {
         case .trade(let notification):
             incoming = IncomingNotification(
@@ -85,6 +89,7 @@ public struct NotificationEndpoint: Sendable {
                 "notification verified but not understood by this version; storing it for review",
                 metadata: ["problem": "\(problem)", "notify_type": "\(parameters["notify_type"] ?? "-")"])
         }
+        incoming.seal = seal?.seal(incoming.body)
         // Passed to each line rather than set on the logger: swift-log builds a line's metadata only when the line is
         // logged, while setting it copied the handler's metadata on every request (2.5 % of the receiver under load).
         func ids(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {

@@ -24,15 +24,17 @@ public struct PublicListener: Sendable {
     /// The public routes, verifying with `verifier`, storing with `writer`, reading orders from `orders`.
     ///
     /// `writer` is nil only for the benchmark baseline (verify, answer, store nothing); see ``NotificationEndpoint``.
-    /// `certificates` (certificate mode) fetches the Alipay certificate a notification names after a rotation.
+    /// `certificates` (certificate mode) fetches the Alipay certificate a notification names after a rotation; `seal`
+    /// seals each stored body for the worker (``NotificationSeal``).
     public init(
         verifier: NotificationVerifier, writer: NotificationWriter?, store: any Store, metrics: ReceiverMetrics,
         limits: NotifyConfiguration.ReceiverLimits = NotifyConfiguration().receiverLimits, rateLimiter: RateLimiter? = nil,
-        certificates: NotificationCertificateAdopter? = nil, bareForBenchmark: Bool = false
+        certificates: NotificationCertificateAdopter? = nil, seal: NotificationSeal? = nil, bareForBenchmark: Bool = false
     ) {
         self.bareForBenchmark = bareForBenchmark
         self.endpoint = NotificationEndpoint(
-            verifier: verifier, writer: writer, metrics: metrics, rejections: RejectionLog(store: store), certificates: certificates)
+            verifier: verifier, writer: writer, metrics: metrics, rejections: RejectionLog(store: store), certificates: certificates,
+            seal: seal)
         self.verifier = verifier
         self.store = store
         self.metrics = metrics

@@ -66,6 +66,9 @@ enum PostgresMigrations {
                 "CREATE INDEX orders_paid_at_any ON orders(paid_at) WHERE paid_at IS NOT NULL",
                 "CREATE INDEX refunds_refunded_at ON refunds(refunded_at) WHERE status = 'succeeded'",
             ]),
+        // (v9-job-indexes is SQLite's alone: these indexes were PostgreSQL's from the start.)
+        // The receiver's seal on each notification it verified (StoredNotification.seal).
+        Migration(name: "v10-notification-seal", statements: ["ALTER TABLE notifications ADD COLUMN seal text"]),
     ]
 
     /// Refund requests (docs/refunds.md). The trigger locks the order row first, so two sessions adding refunds to

@@ -37,11 +37,12 @@ extension PostgresStore {
             // Sorted by notify_id so that two receivers upserting overlapping batches lock rows in the same order.
             let rows = try tx.execute(
                 """
-                INSERT INTO notifications AS n (notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
-                SELECT incoming.notify_id, incoming.out_trade_no, incoming.trade_status, incoming.body, \(now), \(now), incoming.deliveries
+                INSERT INTO notifications AS n (notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count, seal)
+                SELECT incoming.notify_id, incoming.out_trade_no, incoming.trade_status, incoming.body, \(now), \(now), incoming.deliveries,
+                       NULLIF(incoming.seal, '')
                 FROM unnest(\(distinct.map(\.notifyId))::text[], \(distinct.map(\.outTradeNo))::text[], \(distinct.map(\.tradeStatus))::text[],
-                            \(distinct.map(\.body))::text[], \(deliveries)::bigint[])
-                     AS incoming (notify_id, out_trade_no, trade_status, body, deliveries)
+                            \(distinct.map(\.body))::text[], \(deliveries)::bigint[], \(distinct.map { $0.seal ?? "" })::text[])
+                     AS incoming (notify_id, out_trade_no, trade_status, body, deliveries, seal)
                 ORDER BY incoming.notify_id
                 ON CONFLICT (notify_id) DO UPDATE
                 SET delivery_count = n.delivery_count + EXCLUDED.delivery_count, last_received_at = EXCLUDED.last_received_at

@@ -109,7 +109,7 @@ extension StoredNotification {
             id: row.value("id", as: Int64.self), notifyId: row.value("notify_id"), outTradeNo: row.value("out_trade_no"),
             tradeStatus: row.value("trade_status"), body: row.value("body"),
             firstReceivedAt: row.value("first_received_at"), lastReceivedAt: row.value("last_received_at"),
-            deliveryCount: row.value("delivery_count"))
+            deliveryCount: row.value("delivery_count"), seal: row.value("seal", as: String?.self))
     }
 }
 

@@ -75,10 +75,11 @@ extension PostgresTransaction {
             for notification in notifications {
                 inserted += try changes(
                     """
-                    INSERT INTO notifications (id, notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
+                    INSERT INTO notifications (id, notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count, seal)
                     OVERRIDING SYSTEM VALUE
                     VALUES (\(notification.id), \(notification.notifyId), \(notification.outTradeNo), \(notification.tradeStatus),
-                            \(notification.body), \(notification.firstReceivedAt), \(notification.lastReceivedAt), \(notification.deliveryCount))
+                            \(notification.body), \(notification.firstReceivedAt), \(notification.lastReceivedAt), \(notification.deliveryCount),
+                            \(notification.seal)::text)
                     ON CONFLICT DO NOTHING
                     """)
             }

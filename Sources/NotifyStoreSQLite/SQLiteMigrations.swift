@@ -76,6 +76,10 @@ enum SQLiteMigrations {
                     CREATE INDEX jobs_dead_updated_at ON jobs(updated_at) WHERE state = 'dead';
                     """)
         }
+        // The receiver's seal on each notification it verified (StoredNotification.seal).
+        migrator.registerMigration("v10-notification-seal") { db in
+            try db.execute(sql: "ALTER TABLE notifications ADD COLUMN seal TEXT")
+        }
         return migrator
     }
 

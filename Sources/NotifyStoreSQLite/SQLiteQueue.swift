@@ -268,12 +268,12 @@ enum SQLiteQueue {
         var upsert = try HandBoundStatement(
             db,
             sql: """
-                INSERT INTO notifications (notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
-                VALUES (?, ?, ?, ?, ?, ?, 1)
+                INSERT INTO notifications (notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count, seal)
+                VALUES (?, ?, ?, ?, ?, ?, 1, ?)
                 ON CONFLICT (notify_id) DO UPDATE SET delivery_count = delivery_count + 1, last_received_at = excluded.last_received_at
                 RETURNING id, delivery_count
                 """)
-        for text in [notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body, now, now] {
+        for text in [notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body, now, now, notification.seal] {
             try upsert.bind(text)
         }
         let returned = try upsert.step() ? (upsert.int64(at: 0), upsert.int64(at: 1)) : (nil, nil)

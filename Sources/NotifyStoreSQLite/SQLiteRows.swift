@@ -138,7 +138,7 @@ extension StoredNotification {
             id: columns.optional("id"), notifyId: columns.decode("notify_id"), outTradeNo: columns.decode("out_trade_no"),
             tradeStatus: columns.decode("trade_status"), body: columns.decode("body"),
             firstReceivedAt: columns.date("first_received_at"), lastReceivedAt: columns.date("last_received_at"),
-            deliveryCount: columns.decode("delivery_count"))
+            deliveryCount: columns.decode("delivery_count"), seal: columns.optional("seal"))
     }
 }
 

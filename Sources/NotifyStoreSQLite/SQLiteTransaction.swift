@@ -786,13 +786,13 @@ final class SQLiteTransaction: StoreTransaction {
             for notification in notifications {
                 try insert(
                     """
-                    INSERT INTO notifications (id, notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO notifications (id, notify_id, out_trade_no, trade_status, body, first_received_at, last_received_at, delivery_count, seal)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT DO NOTHING
                     """,
                     [
                         notification.id, notification.notifyId, notification.outTradeNo, notification.tradeStatus, notification.body,
-                        notification.firstReceivedAt, notification.lastReceivedAt, notification.deliveryCount,
+                        notification.firstReceivedAt, notification.lastReceivedAt, notification.deliveryCount, notification.seal,
                     ])
             }
         case .jobs(let jobs):

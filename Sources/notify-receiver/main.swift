@@ -82,7 +82,8 @@ struct NotifyReceiverCommand: AsyncParsableCommand {
 
         let publicApp = PublicListener(
             verifier: verifier, writer: benchWriter == .none ? nil : writer, store: store, metrics: metrics, limits: settings.receiverLimits,
-            certificates: settings.isCertificateMode ? NotificationCertificateAdopter(client: precreate) : nil, bareForBenchmark: benchWriter == .bare
+            certificates: settings.isCertificateMode ? NotificationCertificateAdopter(client: precreate) : nil,
+            seal: NotificationSeal(appPrivateKey: signer.configuration.appPrivateKey), bareForBenchmark: benchWriter == .bare
         ).application(host: settings.receiver.host, port: settings.receiver.port, logger: Logger(label: "\(program).public")) {
             readiness.listening("public", channel: $0)
         }

@@ -2,6 +2,7 @@ import AlipayKit
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NotifyCore
 import NotifyReceiver
 import NotifyStore
 import NotifyStoreSQLite
@@ -29,6 +30,10 @@ struct NotificationEndpointTests {
         #expect(stored.first?.outTradeNo == "T0001")
         #expect(stored.first?.tradeStatus == "TRADE_SUCCESS")
         #expect(stored.first?.body == body, "the exact body is kept so it can be verified again")
+        // Sealed for the worker with the app's key: its MAC of the body agrees, anyone else's does not.
+        let seal = try #require(stored.first?.seal)
+        #expect(NotificationSeal(appPrivateKey: ReceiverFixture.keys.app).verifies(body, seal: seal))
+        #expect(!NotificationSeal(appPrivateKey: ReceiverFixture.keys.stranger).verifies(body, seal: seal))
         let jobs = try fixture.jobs()
         #expect(jobs.count == 1)
         #expect(jobs.first?.kind == .notification)

@@ -70,7 +70,9 @@ final class ReceiverFixture: Sendable {
 
     /// The public listener on an ephemeral loopback port.
     func publicApp(rateLimiter: RateLimiter? = nil) -> some ApplicationProtocol {
-        PublicListener(verifier: verifier, writer: writer, store: database, metrics: metrics, limits: limits, rateLimiter: rateLimiter)
+        PublicListener(
+            verifier: verifier, writer: writer, store: database, metrics: metrics, limits: limits, rateLimiter: rateLimiter,
+            seal: NotificationSeal(appPrivateKey: Self.keys.app))
             .application(host: "127.0.0.1", port: 0, logger: Self.logger)
     }
 

@@ -14,8 +14,8 @@ struct StoreConformanceTests {
         Order(outTradeNo: number, subject: "conformance", totalAmountFen: fen, status: status, createdAt: at)
     }
 
-    func notification(_ notifyId: String, order: String = "A1") -> IncomingNotification {
-        IncomingNotification(notifyId: notifyId, outTradeNo: order, tradeStatus: "TRADE_SUCCESS", body: "notify_id=\(notifyId)&sign=x")
+    func notification(_ notifyId: String, order: String = "A1", seal: String? = nil) -> IncomingNotification {
+        IncomingNotification(notifyId: notifyId, outTradeNo: order, tradeStatus: "TRADE_SUCCESS", body: "notify_id=\(notifyId)&sign=x", seal: seal)
     }
 
     // MARK: Notifications and enqueue
@@ -23,7 +23,7 @@ struct StoreConformanceTests {
     @Test("append stores a notify_id once, with one job; re-deliveries (also within one batch) only count", arguments: Engine.allCases)
     func appendDeduplicates(engine: Engine) async throws {
         try await engine.withFreshStore { store, _ in
-            let first = try await store.append([notification("n1"), notification("n2"), notification("n1")])
+            let first = try await store.append([notification("n1", seal: "c2VhbA=="), notification("n2"), notification("n1", seal: "b3RoZXI=")])
             guard case .stored(let id1) = first[0], case .stored = first[1], case .duplicate(let twin) = first[2] else {
                 Issue.record("unexpected results \(first)")
                 return
@@ -35,6 +35,9 @@ struct StoreConformanceTests {
             #expect(stats.pending == 2)
             #expect(stored?.deliveryCount == 3)
             #expect(stored?.body == "notify_id=n1&sign=x")
+            // The receiver's seal is the first delivery's; a notification stored without one has none.
+            let byId = try await store.read { db in try db.notifications(ids: [id1]) + [try db.notification(notifyId: "n2")].compactMap { $0 } }
+            #expect(byId.map(\.seal) == ["c2VhbA==", nil])
         }
     }
 
@@ -583,7 +586,7 @@ struct StoreConformanceTests {
         try await sourceEngine.withFreshStore { source, _ in
             try await source.insertOrder(order("C1"))
             try await source.insertOrder(order("C2", status: .tradeSuccess))
-            _ = try await source.append((0..<5).map { notification("copy\($0)", order: "C1") })
+            _ = try await source.append((0..<5).map { notification("copy\($0)", order: "C1", seal: $0 == 0 ? "c2VhbA==" : nil) })
             let claimed = try await source.claim(owner: Self.owner, limit: 2, lease: .seconds(30), now: Date())
             try await source.write { tx in
                 try tx.complete(claimed[0].lease!)
@@ -666,6 +669,8 @@ struct StoreConformanceTests {
                 #expect(copiedAttempts == sourceAttempts)
                 #expect(Set(undelivered.keys) == ["ep_b", "ep_c"])
                 // New writes in the target get ids after the copied ones.
+                let seals = try await target.read { db in try ["copy0", "copy1"].map { try db.notification(notifyId: $0)?.seal } }
+                #expect(seals == ["c2VhbA==", nil])
                 let fresh = try await target.append([notification("after-copy", order: "C2")])
                 guard case .stored(let id) = fresh[0] else { Issue.record("\(fresh)"); return }
                 let maxCopied = try await source.read { db in try db.notification(notifyId: "copy4")?.id } ?? 0

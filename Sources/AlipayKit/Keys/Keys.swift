@@ -90,6 +90,13 @@ public struct RSAPrivateKey: Sendable {
     /// The matching public key.
     public var publicKey: RSAPublicKey { RSAPublicKey(key: key.publicKey) }
 
+    /// A 256-bit secret derived from this key (HKDF-SHA256 over its DER, `label` as the info): for processes that all
+    /// hold this private key to authenticate data to one another, the key itself never leaving them. Another label
+    /// gives an unrelated secret; nothing about the private key can be learnt from one.
+    public func derivedSecret(label: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: key.derRepresentation), info: Data(label.utf8), outputByteCount: 32)
+    }
+
     /// PKCS#8 PEM (`BEGIN PRIVATE KEY`).
     public var pemRepresentation: String { key.pkcs8PEMRepresentation }
 

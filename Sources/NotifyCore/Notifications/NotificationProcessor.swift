@@ -2,10 +2,11 @@ import AlipayKit
 import Foundation
 import NotifyStore
 
-/// Applies one `notification` job: the stored raw body is verified again and its fact goes through ``TradeApplier``.
+/// Applies one `notification` job: the stored raw body is read again and its fact goes through ``TradeApplier``.
 ///
-/// The queue holds facts, not parsed copies: the body is re-read and its signature checked again here, so a row
-/// altered in the database, or a key that changed since the receiver accepted it, never reaches an order.
+/// The queue holds facts, not parsed copies: the body is re-read here, and its signature checked again unless the
+/// receiver's seal on it agrees (``NotificationSeal``), so a row altered in the database by anyone without the app's
+/// private key never reaches an order.
 public struct NotificationProcessor: Sendable {
     /// The store holding notifications, orders and jobs.
     public let store: any Store
@@ -20,12 +21,15 @@ public struct NotificationProcessor: Sendable {
     /// Certificate mode: fetches the Alipay certificate a stored body names when this process does not hold it yet
     /// (the receiver accepted it after Alipay rotated its certificate; this worker has not met the new one).
     public let certificates: NotificationCertificateAdopter?
+    /// The receiver's seal, checked on each stored body before verifying its signature (nil: always verify).
+    public let seal: NotificationSeal?
 
     /// A processor; `gateway` is needed only with `worker.confirmWithQuery`.
     public init(
         store: any Store, verifier: NotificationVerifier, applier: TradeApplier, gateway: (any TradeGateway)?,
-        metrics: WorkerMetrics = WorkerMetrics(), certificates: NotificationCertificateAdopter? = nil
+        metrics: WorkerMetrics = WorkerMetrics(), certificates: NotificationCertificateAdopter? = nil, seal: NotificationSeal? = nil
     ) {
+        self.seal = seal
         self.store = store
         self.verifier = verifier
         self.applier = applier
@@ -108,7 +112,11 @@ public struct NotificationProcessor: Sendable {
             return (.failure(.permanent("stored notification \(notificationId) is gone (pruned?); there is nothing to apply")), nil)
         }
         do throws(NotificationError) {
-            switch try verifier.verifyKeepingUnsupported(body: stored.body) {
+            let sealed = stored.seal.map { seal?.verifies(stored.body, seal: $0) ?? false } ?? false
+            let read = sealed
+                ? try verifier.readKeepingUnsupported(verifiedBody: Array(stored.body.utf8))
+                : try verifier.verifyKeepingUnsupported(body: stored.body)
+            switch read {
             case .trade(let notification):
                 return (.fact(TradeFact(notification)), nil)
             case .unsupported(let parameters, let problem):

@@ -53,8 +53,12 @@ public struct WorkerRuntime: Sendable {
             appId: appId, sellerId: configuration.alipay.sellerId, confirmWithQuery: configuration.worker.confirmWithQuery)
         self.configuration = configuration
         self.store = store
+        // The receivers' seal: the app's private key is the client's, or the configured one with a test's gateway.
+        var appKey = alipayClient?.configuration.appPrivateKey
+        if appKey == nil, configuration.alipay.appPrivateKeyFile != nil { appKey = try configuration.loadAppPrivateKey() }
         notifications = NotificationProcessor(
-            store: store, verifier: verifier, applier: applier, gateway: client, metrics: metrics, certificates: certificates)
+            store: store, verifier: verifier, applier: applier, gateway: client, metrics: metrics, certificates: certificates,
+            seal: appKey.map(NotificationSeal.init(appPrivateKey:)))
         reconciler = Reconciler(store: store, gateway: client, applier: applier, metrics: metrics)
         refunder = Refunder(store: store, gateway: client, applier: applier, metrics: metrics)
         // Alipay's statements when the gateway is Alipay's client (a test's fake gateway brings its own source, or none).

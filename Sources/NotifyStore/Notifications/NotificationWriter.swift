@@ -12,13 +12,16 @@ public struct IncomingNotification: Sendable, Equatable {
     public var tradeStatus: String
     /// The exact request body as received.
     public var body: String
+    /// The receiver's word that it verified `body` (see ``StoredNotification/seal``); nil stores none.
+    public var seal: String?
 
     /// A notification to store.
-    public init(notifyId: String, outTradeNo: String, tradeStatus: String, body: String) {
+    public init(notifyId: String, outTradeNo: String, tradeStatus: String, body: String, seal: String? = nil) {
         self.notifyId = notifyId
         self.outTradeNo = outTradeNo
         self.tradeStatus = tradeStatus
         self.body = body
+        self.seal = seal
     }
 }
 

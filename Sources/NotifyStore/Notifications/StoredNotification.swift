@@ -19,12 +19,18 @@ public struct StoredNotification: Codable, Sendable, Equatable {
     public var lastReceivedAt: Date
     /// How many times Alipay delivered it.
     public var deliveryCount: Int
+    /// What the receiver that stored it wrote after verifying its signature: a MAC of `body` under a secret derived
+    /// from the app's private key, which only the merchant's own processes hold. A worker whose MAC agrees reads the
+    /// body without verifying Alipay's RSA signature again; nil (stored before this column, or by a receiver with
+    /// another key) means verify it. Kept from the first delivery.
+    public var seal: String?
 
     /// A notification record with every column given.
     public init(
         id: Int64? = nil, notifyId: String, outTradeNo: String, tradeStatus: String, body: String, firstReceivedAt: Date,
-        lastReceivedAt: Date, deliveryCount: Int = 1
+        lastReceivedAt: Date, deliveryCount: Int = 1, seal: String? = nil
     ) {
+        self.seal = seal
         self.id = id
         self.notifyId = notifyId
         self.outTradeNo = outTradeNo

@@ -227,12 +227,14 @@ final class WorkerFixture: Sendable {
 
     /// Stores a notification signed with `key` as the receiver would, enqueuing its job; returns the job.
     @discardableResult
-    func notify(_ parameters: [String: String], key: RSAPrivateKey = TestAlipay.alipayKey) async throws -> Job {
+    /// Stores a notification signed with `key` as a receiver would; `seal` seals it as a receiver holding that seal's
+    /// app key does (nil: unsealed, as stored before seals).
+    func notify(_ parameters: [String: String], key: RSAPrivateKey = TestAlipay.alipayKey, seal: NotificationSeal? = nil) async throws -> Job {
         let body = try NotificationSigner.signedBody(parameters, key: key)
         let result = try await writer.append(
             IncomingNotification(
                 notifyId: parameters["notify_id"]!, outTradeNo: parameters["out_trade_no"]!, tradeStatus: parameters["trade_status"]!,
-                body: body))
+                body: body, seal: seal?.seal(body)))
         guard case .stored(let notificationId) = result else { throw FixtureError("notification was a duplicate") }
         let outTradeNo = parameters["out_trade_no"]!
         let job = try await database.read { db in
