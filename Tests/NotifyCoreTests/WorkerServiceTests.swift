@@ -140,7 +140,8 @@ struct WorkerServiceTests {
     func reconcileNotStarvedByBatches() async throws {
         let fixture = try WorkerFixture()
         // Two full batches and a bit: without turns, the reconcile job would run only after all of them.
-        let count = 2 * 256 + 8
+        let settings = Worker.Settings(concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(5))
+        let count = 2 * settings.batchSize + 8
         try await queuePayments(fixture, prefix: "N", count: count)
         try await fixture.order("R1", fen: 100, age: 300)
         // The reconcile job finds R1 paid, so it writes an order event: event ids give the order in which jobs applied.
@@ -150,8 +151,7 @@ struct WorkerServiceTests {
         ).job
 
         let worker = Worker(
-            runner: fixture.runner, store: fixture.database, owner: "single",
-            settings: Worker.Settings(concurrency: 1, lease: .seconds(30), pollInterval: .milliseconds(5)), logger: Self.quiet)
+            runner: fixture.runner, store: fixture.database, owner: "single", settings: settings, logger: Self.quiet)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Self.quiet))
         let running = Task { try await group.run() }
         try await waitUntil("the queue to drain") {
@@ -172,7 +172,7 @@ struct WorkerServiceTests {
         }
         #expect(notificationsDone.count == count)
         let done = try #require(reconcileDone)
-        #expect(notificationsDone.filter { $0 > done }.count >= 256, "at least the last full batch ran after the reconcile job")
+        #expect(notificationsDone.filter { $0 > done }.count >= settings.batchSize, "at least the last full batch ran after the reconcile job")
     }
 
     @Test("the worker reports ready only once the database takes writes, though its claims so far may all have been reads")
