@@ -18,6 +18,9 @@ final class SQLiteTransaction: StoreTransaction {
     /// and whether a completion adds a history row. A job stays here once it ran or finished, since a savepoint rolled
     /// back can make it pending again.
     private var taken: [Int64: (lease: JobLease, until: Date, recordsHistory: Bool)] = [:]
+    /// Taken jobs an attempt has finished (done, retried, dead, postponed): their lease is spent, even where the row
+    /// is pending again as it was taken (a postponed job). A savepoint rolled back restores the set as it was.
+    private var finishedTaken: Set<Int64> = []
 
     init(_ db: Database) {
         self.db = db
@@ -395,7 +398,7 @@ final class SQLiteTransaction: StoreTransaction {
 
     /// A job taken and still pending under `lease` is made to run under it, as a claim would have (no-op otherwise).
     private func leaseTaken(_ lease: JobLease) throws {
-        guard let entry = taken[lease.jobId], entry.lease == lease else { return }
+        guard let entry = taken[lease.jobId], entry.lease == lease, !finishedTaken.contains(lease.jobId) else { return }
         var update = try HandBoundStatement(
             db,
             sql: """
@@ -414,7 +417,7 @@ final class SQLiteTransaction: StoreTransaction {
     /// Completes a job taken and still pending under `lease` straight to done; false when it is not pending (it was
     /// made to run, or finished).
     private func completeTaken(_ lease: JobLease) throws -> Bool {
-        guard let entry = taken[lease.jobId], entry.lease == lease else { return false }
+        guard let entry = taken[lease.jobId], entry.lease == lease, !finishedTaken.contains(lease.jobId) else { return false }
         let now = SQLiteTime.text(Date())
         var update = try HandBoundStatement(
             db,
@@ -428,6 +431,7 @@ final class SQLiteTransaction: StoreTransaction {
         try update.bind(Int64(lease.attempt - 1))
         try update.run()
         guard db.changesCount == 1 else { return false }
+        finishedTaken.insert(lease.jobId)
         if entry.recordsHistory {
             try SQLiteQueue.recordAttempt(lease.jobId, attempt: lease.attempt, owner: lease.owner, outcome: .done, error: nil, at: now, in: db)
         }
@@ -472,7 +476,10 @@ final class SQLiteTransaction: StoreTransaction {
             try update.bind(lease.jobId)
             try update.bind(lease.owner)
             try update.run()
-            if db.changesCount == 1 { return }
+            if db.changesCount == 1 {
+                if taken[lease.jobId] != nil { finishedTaken.insert(lease.jobId) }
+                return
+            }
         }
         try finish(
             lease, outcome: .done, error: nil,
@@ -525,6 +532,7 @@ final class SQLiteTransaction: StoreTransaction {
             let exists = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)", arguments: [lease.jobId])!
             throw exists ? StoreError.leaseLost(jobId: lease.jobId) : StoreError.notFound("job \(lease.jobId)")
         }
+        if taken[lease.jobId] != nil { finishedTaken.insert(lease.jobId) }
         guard let outcome else { return }
         try SQLiteQueue.recordAttempt(lease.jobId, attempt: lease.attempt, owner: lease.owner, outcome: outcome, error: error, at: now, in: db)
     }
@@ -827,6 +835,7 @@ final class SQLiteTransaction: StoreTransaction {
 
     func savepoint<T>(_ body: () throws -> T) throws -> T {
         var result: T?
+        let finished = finishedTaken
         do {
             try db.inSavepoint {
                 result = try body()
@@ -834,6 +843,7 @@ final class SQLiteTransaction: StoreTransaction {
             }
         } catch {
             endpointsMemo = nil  // what the savepoint undid may include an endpoint write
+            finishedTaken = finished  // and the attempts it finished
             throw error
         }
         return result!

@@ -28,12 +28,18 @@ struct HandBoundStatementTests {
             }
             #expect(handOrders == listed, "listings decode through GRDB (Order(row:))")
             #expect(handOrders[0] == full)
+            // A notification's job (notification_id, notify_id), retried once (last_error) and due again at `at`.
+            _ = try await database.append([notification("hb-n1", outTradeNo: "HR1")])
+            let claimed = try await database.claim(owner: "w1", limit: 10, lease: .seconds(30), now: Date(), kinds: [.notification])
+            #expect(claimed.count == 2)
+            try await database.write { tx in for job in claimed { try tx.retry(job.lease!, at: at, error: "gateway 502") } }
             let (handJobs, byId) = try await database.read { tx in
                 let jobs = try tx.claimableJobs(kinds: nil, now: at.addingTimeInterval(1), limit: 10)
                 return (jobs, try jobs.map { try tx.job($0.id!)! })
             }
-            #expect(handJobs.count == 2)
+            #expect(handJobs.count == 3)
             #expect(handJobs == byId)
+            #expect(handJobs.contains { $0.notificationId != nil && $0.notifyId == "hb-n1" && $0.lastError == "gateway 502" && $0.attempts == 1 })
 
             try await database.pool.write { db in
                 try db.execute(sql: "PRAGMA ignore_check_constraints = ON")

@@ -329,6 +329,29 @@ struct StoreConformanceTests {
             #expect(again.map(\.attempts) == [2])
             #expect(try await store.read { db in try db.jobHistory(jobs[2].id!).map(\.outcome) } == [.retry, .done])
             #expect(try await store.read { db in try db.job(future.id!) }?.state == .pending)
+
+            // A job with history but no attempt counted (replayed after it died) completes with a history row; a
+            // postponed job's lease is spent, though its row is pending as it was taken.
+            let replayedId = try await store.enqueue(NewJob(kind: .reconcile, outTradeNo: "P5")).job.id!
+            let died = try #require(
+                try await store.claim(owner: "me", limit: 1, lease: .seconds(30), now: Date().addingTimeInterval(1), kinds: [.reconcile]).first)
+            try await store.write { tx in try tx.deadLetter(died.lease!, reason: "gave up") }
+            #expect(try await store.replay(.ids([replayedId]), dryRun: false).count == 1)
+            let postponedId = try await store.enqueue(NewJob(kind: .close, outTradeNo: "P6")).job.id!
+            let soon = Date().addingTimeInterval(5)
+            try await store.write { tx in
+                let jobs = try [replayedId, postponedId].map { try #require(try tx.job($0)) }
+                let taken = try tx.take(jobs, owner: "me", lease: .seconds(30), now: soon)
+                #expect(taken.map(\.attempts) == [1, 1])
+                try tx.complete(taken[0].lease!)
+                try tx.postpone(taken[1].lease!, at: soon.addingTimeInterval(60))
+                #expect(throws: StoreError.leaseLost(jobId: postponedId)) { try tx.complete(taken[1].lease!) }
+                #expect(throws: StoreError.leaseLost(jobId: postponedId)) { try tx.retry(taken[1].lease!, at: soon, error: "twice") }
+            }
+            #expect(try await store.read { db in try db.jobHistory(replayedId).map(\.outcome) } == [.dead, .replayed, .done])
+            let postponed = try #require(try await store.read { db in try db.job(postponedId) })
+            #expect(postponed.state == .pending && postponed.attempts == 0 && postponed.runAt > soon)
+            #expect(try await store.read { db in try db.jobHistory(postponedId) }.isEmpty)
         }
     }
 

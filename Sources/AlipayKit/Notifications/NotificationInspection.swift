@@ -135,7 +135,7 @@ extension NotificationVerifier {
         if let configured = alipayCertSN, let named = form["alipay_cert_sn"], !named.isEmpty, named != configured {
             found.append(.init(code: .otherAlipayCertificate,
                 message: "The notification names Alipay's certificate \(named), but alipay.certFile is \(configured). Anyone can post a "
-                    + "notification with any SN, so check first: if the worker logged \"Alipay rotated its certificate\" with this SN, or "
+                    + "notification with any SN, so check first: if a receiver or worker logged \"Alipay rotated its certificate\" with this SN, or "
                     + "`notifyctl certs download --sn \(named) --out FILE` fetches it (it is accepted only when it chains to alipay.rootCertFile "
                     + "with Alipay's subject and issuer), make that file alipay.certFile on every host and restart the receivers; Alipay "
                     + "re-sends what was refused. Otherwise the notification is forged."))

@@ -89,7 +89,7 @@ public struct NotificationVerifier: Sendable {
     /// ``verifyKeepingUnsupported(body:)`` of a body whose signature this process already knows to be valid (a body
     /// stored by the receiver after it verified it, and sealed so: see the worker's `NotificationSeal`): every other
     /// check runs (a `sign` present, the `sign_type`, the `app_id`), the RSA verification does not.
-    public func readKeepingUnsupported(verifiedBody body: [UInt8]) throws(NotificationError) -> VerifiedNotification {
+    package func readKeepingUnsupported(verifiedBody body: [UInt8]) throws(NotificationError) -> VerifiedNotification {
         try read(body, checkingSignature: false)
     }
 

@@ -225,10 +225,9 @@ final class WorkerFixture: Sendable {
         return order
     }
 
-    /// Stores a notification signed with `key` as the receiver would, enqueuing its job; returns the job.
+    /// Stores a notification signed with `key` as the receiver would, enqueuing its job; returns the job. `seal` seals
+    /// it as a receiver holding that seal's app key does (nil: unsealed, as stored before seals).
     @discardableResult
-    /// Stores a notification signed with `key` as a receiver would; `seal` seals it as a receiver holding that seal's
-    /// app key does (nil: unsealed, as stored before seals).
     func notify(_ parameters: [String: String], key: RSAPrivateKey = TestAlipay.alipayKey, seal: NotificationSeal? = nil) async throws -> Job {
         let body = try NotificationSigner.signedBody(parameters, key: key)
         let result = try await writer.append(
