@@ -125,8 +125,24 @@ struct CertificateModeEndToEndTests {
             #expect(stack.receiver.process.log.contains("notification signed with Alipay's new certificate, adopted"), "\(stack.receiver.process.log)")
             #expect(stack.receiver.process.log.contains(newSN))
             // The worker reads the body the receiver sealed without verifying it again: it needs no certificate for it.
-            // (It still fetches one for an unsealed body, stored before seals or by a receiver with another app key.)
             #expect(!stack.worker.log.contains("Alipay rotated its certificate"), "\(stack.worker.log)")
+            // The same body stored without a seal (as a receiver before seals stored it) is verified by the worker,
+            // which then fetches the certificate it names; applying it again changes nothing.
+            let stored = try #require(
+                try await stack.database.read { db in
+                    let job = try db.jobs(state: nil, kind: .notification, outTradeNo: "RTN2", limit: 10).first
+                    return try job?.notificationId.flatMap { try db.notifications(ids: [$0]).first }
+                })
+            #expect(stored.seal != nil)
+            _ = try await stack.database.append([
+                IncomingNotification(notifyId: stored.notifyId + "-unsealed", outTradeNo: "RTN2", tradeStatus: stored.tradeStatus, body: stored.body)
+            ])
+            try await WorkerScenarioTests.eventually("the unsealed copy applied", stack) {
+                try await stack.database.read { db in try db.jobs(state: nil, kind: .notification, outTradeNo: "RTN2", limit: 10) }
+                    .allSatisfy { $0.state == .done }
+            }
+            #expect(stack.worker.log.contains("Alipay rotated its certificate") && stack.worker.log.contains(newSN), "\(stack.worker.log)")
+            #expect(try await stack.events("RTN2").filter { $0.source != "create" }.count == 1, "the order moved once")
 
             // Later notifications verify with the adopted certificate, no new download.
             try await stack.createOrder("RTN3", totalAmount: "3.00")
