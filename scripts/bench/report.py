@@ -184,16 +184,17 @@ def section(data, command, quick, results):
                 "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
         if worker:
             rate = int(worker.get("applies_per_second", 0))
-            verdict = "met" if rate >= 20000 else "not met"
-            out.append(f"| drain queued notifications, no gateway call (applies/s) | `{run_info.get('commands', {}).get('worker', '')}` | "
+            out.append(f"| drain queued notifications without the receiver's seal, no gateway call (applies/s) | "
+                       f"`{run_info.get('commands', {}).get('worker', '')}` | "
                        f"{number(worker['jobs'])} jobs | {worker.get('concurrency')} | {worker.get('seconds')} | **{number(rate)}** | "
-                       f"≥ 20,000/s: {verdict} | {mib(worker.get('worker_peak_rss_kb'))} | – |")
+                       f"– (the target is the daemons' drain below) | {mib(worker.get('worker_peak_rss_kb'))} | – |")
         if reconcile:
             out.append(f"| reconcile paid orders via `alipay.trade.query` to alipay-sandbox (reconciliations/s) | "
                        f"`{run_info.get('commands', {}).get('reconcile', '')}` | {number(reconcile['reconciles'])} orders | "
                        f"{reconcile.get('concurrency')} | {reconcile.get('seconds')} | **{number(reconcile.get('reconciles_per_second', 0))}** | – | "
                        f"{mib(reconcile.get('worker_peak_rss_kb'))} | {mib(reconcile.get('sandbox_peak_rss_kb'))} |")
-        out += ["", "Drain: signed `TRADE_SUCCESS` notifications already queued; each apply re-reads the body, verifies RSA2, checks the "
+        out += ["", "Drain: signed `TRADE_SUCCESS` notifications already queued, stored without the receiver's seal (as rows from "
+                    "before seals: the worker's slower path); each apply re-reads the body, verifies RSA2, checks the "
                     "order and commits with the job's completion. Reconcile: trades paid at the sandbox with no notify_url (the "
                     "notification never comes), each order with its `reconcile` job; every query is signed, its answer verified and "
                     "applied. Both time from the worker's exec to the last job finished; peak RSS is VmHWM just before SIGTERM."]
