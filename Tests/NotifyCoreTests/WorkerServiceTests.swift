@@ -187,7 +187,8 @@ struct WorkerServiceTests {
             onReady: { ready.withLock { $0 = true } })
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [worker], logger: Self.quiet))
         let running = Task { try await group.run() }
-        try await waitUntil("the worker to ask twice whether the database takes writes") { store.writabilityChecks >= 2 }
+        // The loop asks every 5 ms; the generous bound is for a full suite's load (twice it ran past 20 s there).
+        try await waitUntil("the worker to ask twice whether the database takes writes", timeout: .seconds(60)) { store.writabilityChecks >= 2 }
         #expect(!ready.withLock { $0 }, "READY=1 while the database refuses writes")
         store.setWritable(true)
         try await waitUntil("the worker to report ready") { ready.withLock { $0 } }
