@@ -122,10 +122,9 @@ struct HandBoundStatement {
     /// Column `column` of the current row as a date stored by ``SQLiteTime`` (nil: NULL); another format is read as
     /// GRDB reads it.
     func date(at column: Int32, _ name: String) throws -> Date? {
+        // The store's date columns have TEXT affinity: whatever is written there is read back as text.
         guard let text = text(at: column) else { return nil }
-        guard let date = SQLiteTime.date(text) ?? Date.fromDatabaseValue(text.databaseValue) else {
-            throw ColumnError(column: name, problem: "holds \(text), not a date")
-        }
+        guard let date = SQLiteTime.date(stored: text.databaseValue) else { throw ColumnError(column: name, problem: "holds \(text), not a date") }
         return date
     }
 

@@ -90,10 +90,16 @@ enum SQLiteTime {
         }
     }
 
-    /// The date of a column: the fast path for the stored format, GRDB's conversion for anything else.
-    static func decode(_ row: Row, _ index: Int) throws -> Date {
-        let value: DatabaseValue = row[index]
+    /// The date of a stored value: the fast path for the stored format, GRDB's conversion for anything else; nil when
+    /// it is none (NULL included). GRDB-decoded rows and the hand-read ones (``HandBoundStatement``) both read here.
+    static func date(stored value: DatabaseValue) -> Date? {
         if case .string(let text) = value.storage, let date = date(text) { return date }
+        return Date.fromDatabaseValue(value)
+    }
+
+    /// The date of a column (``date(stored:)``); anything else is GRDB's decoding error.
+    static func decode(_ row: Row, _ index: Int) throws -> Date {
+        if let date = date(stored: row[index]) { return date }
         return try row.decode(Date.self, atIndex: index)
     }
 
