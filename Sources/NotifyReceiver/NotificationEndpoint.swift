@@ -161,17 +161,17 @@ public struct NotificationEndpoint: Sendable {
         return mediaType.lowercased() == "application/x-www-form-urlencoded"
     }
 
-    /// The body as text for the `notifications.body` column, decoding to the same parameters as the bytes received.
-    ///
-    /// Alipay percent-encodes every non-ASCII byte, so bodies are ASCII and stored verbatim. A body with raw
-    /// bytes that are not UTF-8 (an old GBK account posting unencoded) gets exactly those bytes written as `%XX`:
-    /// form-decoding once gives the identical bytes, so the stored body still verifies.
     /// A `notify_id` for an authentic notification that carries none: derived from the body, so a re-delivery of the
     /// same body is still recognised as one.
     static func syntheticNotifyId(_ body: [UInt8]) -> String {
         "body-" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined().prefix(40)
     }
 
+    /// The body as text for the `notifications.body` column, decoding to the same parameters as the bytes received.
+    ///
+    /// Alipay percent-encodes every non-ASCII byte, so bodies are ASCII and stored verbatim. A body with raw
+    /// bytes that are not UTF-8 (an old GBK account posting unencoded) gets exactly those bytes written as `%XX`:
+    /// form-decoding once gives the identical bytes, so the stored body still verifies.
     static func storableBody(_ body: [UInt8]) -> String {
         if let text = String(validating: body, as: UTF8.self) { return text }
         let hex = Array("0123456789ABCDEF".utf8)

@@ -69,6 +69,10 @@ enum PostgresMigrations {
         // (v9-job-indexes is SQLite's alone: these indexes were PostgreSQL's from the start.)
         // The receiver's seal on each notification it verified (StoredNotification.seal).
         Migration(name: "v10-notification-seal", statements: ["ALTER TABLE notifications ADD COLUMN seal text"]),
+        // Two indexes no query read, written for every notification stored (see SQLite's v11).
+        Migration(
+            name: "v11-notification-indexes",
+            statements: ["DROP INDEX IF EXISTS notifications_out_trade_no", "DROP INDEX IF EXISTS notifications_last_received_at"]),
     ]
 
     /// Refund requests (docs/refunds.md). The trigger locks the order row first, so two sessions adding refunds to
