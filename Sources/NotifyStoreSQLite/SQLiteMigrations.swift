@@ -90,6 +90,12 @@ enum SQLiteMigrations {
                     DROP INDEX IF EXISTS notifications_last_received_at;
                     """)
         }
+        // The pending jobs by run_at alone: read only by the rare reads that name no kind (the counts, the oldest due
+        // job, a claim of every kind), which now seek jobs_pending_kind_run_at kind by kind; every job paid for it on
+        // the way in and again on the way out (BENCHMARKS.md, "Sixth pass").
+        migrator.registerMigration("v12-job-pending-index") { db in
+            try db.execute(sql: "DROP INDEX IF EXISTS jobs_pending_run_at")
+        }
         return migrator
     }
 

@@ -315,7 +315,7 @@ enum SQLiteQueue {
     /// ended (their owner died or stalled). Pending jobs are read per kind from `jobs_pending_kind_run_at` (at most
     /// `limit` of each, already in order: a claim of the rare kinds never walks a backlog of notifications), running
     /// ones from `jobs_running_lease`; `INDEXED BY` pins those indexes (without statistics SQLite may prefer another
-    /// and sort). Without kinds, every pending job in `jobs_pending_run_at` order. Jobs in `excluding` (chosen by
+    /// and sort). Without kinds, those of every kind pending (``pendingKinds(in:)``), merged. Jobs in `excluding` (chosen by
     /// batches still running) are passed over on their id; the pending rows, read on every batch the worker chooses,
     /// are decoded column by column (GRDB's row decoding of three batches' worth was an eighth of the drain).
     static func claimable(kinds: Set<JobKind>?, now: Date, limit: Int, excluding: Set<Int64> = [], in db: Database) throws -> [Job] {
@@ -331,28 +331,16 @@ enum SQLiteQueue {
                 kept += 1
             }
         }
-        if let kinds {
-            for kind in kinds.sorted(by: { $0.rawValue < $1.rawValue }) {
-                var select = try HandBoundStatement(
-                    db,
-                    sql: """
-                        SELECT \(jobColumns) FROM jobs INDEXED BY jobs_pending_kind_run_at
-                        WHERE state = 'pending' AND kind = ? AND run_at <= ?
-                        ORDER BY run_at, id LIMIT ?
-                        """)
-                try select.bind(kind.rawValue)
-                try select.bind(at)
-                try select.bind(scan)
-                try readPending(&select)
-            }
-        } else {
+        let pendingKinds = try kinds.map { $0.sorted { $0.rawValue < $1.rawValue } } ?? SQLiteQueue.pendingKinds(in: db)
+        for kind in pendingKinds {
             var select = try HandBoundStatement(
                 db,
                 sql: """
-                    SELECT \(jobColumns) FROM jobs INDEXED BY jobs_pending_run_at
-                    WHERE state = 'pending' AND run_at <= ?
+                    SELECT \(jobColumns) FROM jobs INDEXED BY jobs_pending_kind_run_at
+                    WHERE state = 'pending' AND kind = ? AND run_at <= ?
                     ORDER BY run_at, id LIMIT ?
                     """)
+            try select.bind(kind.rawValue)
             try select.bind(at)
             try select.bind(scan)
             try readPending(&select)
@@ -365,8 +353,23 @@ enum SQLiteQueue {
                 ORDER BY lease_expires_at, id LIMIT \(scan)
                 """, cached: true
         ).fetchAll(db).map(Job.init(row:)).filter { !excluding.contains($0.id!) }.prefix(limit)
-        if kinds?.count ?? 0 <= 1 && found.allSatisfy({ $0.state == .pending }) { return found }
+        if pendingKinds.count <= 1 && found.allSatisfy({ $0.state == .pending }) { return found }
         return Array(found.sorted { ($0.runAt, $0.id!) < ($1.runAt, $1.id!) }.prefix(limit))
+    }
+
+    /// The kinds that have pending jobs, in name order: one seek of `jobs_pending_kind_run_at` per kind (a handful),
+    /// not a walk of a backlog of notifications. The index on `run_at` alone that kind-less reads used was written by
+    /// every job enqueued and finished for those rare reads (migration v12).
+    static func pendingKinds(in db: Database) throws -> [JobKind] {
+        let first = "SELECT kind FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' ORDER BY kind LIMIT 1"
+        let next = "SELECT kind FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind > ? ORDER BY kind LIMIT 1"
+        var kinds: [JobKind] = []
+        var kind = try String.fetchOne(db.cachedStatement(sql: first))
+        while let found = kind {
+            kinds.append(JobKind(rawValue: found))
+            kind = try String.fetchOne(db.cachedStatement(sql: next), arguments: [found])
+        }
+        return kinds
     }
 
     /// The columns ``job(_:)`` reads, in its order.

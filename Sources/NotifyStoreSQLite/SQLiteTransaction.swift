@@ -341,7 +341,7 @@ final class SQLiteTransaction: StoreTransaction {
         let row = try Row.fetchOne(
             db.cachedStatement(
                 sql: """
-                    SELECT (SELECT COUNT(*) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending'),
+                    SELECT (SELECT COUNT(*) FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending'),
                            (SELECT COUNT(*) FROM jobs INDEXED BY jobs_running_lease WHERE state = 'running'),
                            (SELECT COUNT(*) FROM jobs INDEXED BY jobs_done_updated_at WHERE state = 'done'),
                            (SELECT COUNT(*) FROM jobs INDEXED BY jobs_dead_updated_at WHERE state = 'dead')
@@ -439,10 +439,16 @@ final class SQLiteTransaction: StoreTransaction {
     }
 
     func oldestDueJob(now: Date) throws -> Date? {
-        let row = try Row.fetchOne(
-            db, sql: "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?",
-            arguments: [SQLiteTime.value(now)])!
-        return try SQLiteTime.decodeIfPresent(row, 0)
+        // The oldest of each pending kind's oldest: one seek per kind.
+        var oldest: Date?
+        for kind in try SQLiteQueue.pendingKinds(in: db) {
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind = ? AND run_at <= ?"),
+                arguments: [kind.rawValue, SQLiteTime.value(now)])!
+            if let runAt = try SQLiteTime.decodeIfPresent(row, 0), oldest.map({ runAt < $0 }) ?? true { oldest = runAt }
+        }
+        return oldest
     }
 
     func enqueue(_ job: NewJob) throws -> (job: Job, inserted: Bool) {

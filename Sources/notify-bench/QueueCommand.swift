@@ -169,11 +169,11 @@ struct QueueCommand: AsyncParsableCommand {
         try await database.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = \(-1024 * cacheMib)") }
     }
 
-    /// Pending jobs due now (the claim index only).
+    /// Pending jobs due now (the pending index only).
     private static func dueCount(_ database: SQLiteStore) async throws -> Int {
         try await database.pool.read { db in
             try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?",
+                db, sql: "SELECT COUNT(*) FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND run_at <= ?",
                 arguments: [Date()]) ?? 0
         }
     }

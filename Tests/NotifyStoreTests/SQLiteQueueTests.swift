@@ -402,8 +402,13 @@ struct SQLiteQueueTests {
         try await withDatabase { database in
             let plans: [(sql: String, index: String)] = [
                 (
-                    "SELECT * FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ? ORDER BY run_at, id LIMIT ?",
-                    "jobs_pending_run_at"
+                    "SELECT * FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind = ? AND run_at <= ? "
+                        + "ORDER BY run_at, id LIMIT ?",
+                    "jobs_pending_kind_run_at"
+                ),
+                (
+                    "SELECT kind FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind > ? ORDER BY kind LIMIT 1",
+                    "jobs_pending_kind_run_at"
                 ),
                 (
                     "SELECT * FROM jobs INDEXED BY jobs_running_lease WHERE state = 'running' AND lease_expires_at <= ? "
@@ -412,7 +417,12 @@ struct SQLiteQueueTests {
                 ),
                 ("SELECT * FROM jobs WHERE unique_key = ? AND state IN ('pending', 'running')", "jobs_live_unique_key"),
                 ("SELECT id FROM jobs INDEXED BY jobs_done_updated_at WHERE state = 'done' AND updated_at < ? LIMIT 1000", "jobs_done_updated_at"),
-                ("SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_run_at WHERE state = 'pending' AND run_at <= ?", "jobs_pending_run_at"),
+                (
+                    "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind = ? AND run_at <= ?",
+                    "jobs_pending_kind_run_at"
+                ),
+                // Prune walks notifications by id (no index on last_received_at since migration v11).
+                ("SELECT id FROM notifications WHERE id > ? AND last_received_at < ? ORDER BY id LIMIT 1000", "INTEGER PRIMARY KEY"),
             ]
             for (sql, index) in plans {
                 let plan = try database.pool.read { db in
@@ -423,7 +433,7 @@ struct SQLiteQueueTests {
                     .joined(separator: "; ")
                 }
                 #expect(plan.contains(index), "\(sql) → \(plan)")
-                #expect(!plan.contains("SCAN jobs"), "\(sql) → \(plan)")
+                #expect(!plan.contains("SCAN "), "\(sql) → \(plan)")
                 #expect(!plan.contains("TEMP B-TREE"), "\(sql) → \(plan)")
             }
         }

@@ -39,7 +39,7 @@ start = time.perf_counter()
 done = 0
 while done < N:
     c.execute('BEGIN IMMEDIATE')
-    ids = [r[0] for r in c.execute("SELECT id FROM jobs INDEXED BY jobs_pending_run_at WHERE state='pending' AND run_at <= ? AND kind IN ('notification') ORDER BY run_at, id LIMIT ?", (now, B))]
+    ids = [r[0] for r in c.execute("SELECT id FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state='pending' AND kind = 'notification' AND run_at <= ? ORDER BY run_at, id LIMIT ?", (now, B))]
     if optimistic:
         rows = c.execute(f"SELECT * FROM jobs WHERE id IN ({','.join(map(str, ids))})").fetchall()
     else:
