@@ -184,7 +184,7 @@ extension SQLiteStore: Store {
             let (lastId, deleted) = try await write { [afterId] tx -> (Int64?, Int) in
                 let db = (tx as! SQLiteTransaction).db
                 let ids = try Int64.fetchAll(
-                    db, sql: "SELECT id FROM notifications WHERE id > ? AND last_received_at < ? ORDER BY id LIMIT 1000",
+                    db, sql: SQLiteQueue.Reads.notificationsToPrune,
                     arguments: [afterId, SQLiteTime.value(cutoff)])
                 guard let lastId = ids.last else { return (nil, 0) }
                 try db.execute(
@@ -333,13 +333,7 @@ enum SQLiteQueue {
         }
         let pendingKinds = try kinds.map { $0.sorted { $0.rawValue < $1.rawValue } } ?? SQLiteQueue.pendingKinds(in: db)
         for kind in pendingKinds {
-            var select = try HandBoundStatement(
-                db,
-                sql: """
-                    SELECT \(jobColumns) FROM jobs INDEXED BY jobs_pending_kind_run_at
-                    WHERE state = 'pending' AND kind = ? AND run_at <= ?
-                    ORDER BY run_at, id LIMIT ?
-                    """)
+            var select = try HandBoundStatement(db, sql: Reads.dueOfKind)
             try select.bind(kind.rawValue)
             try select.bind(at)
             try select.bind(scan)
@@ -361,15 +355,33 @@ enum SQLiteQueue {
     /// not a walk of a backlog of notifications. The index on `run_at` alone that kind-less reads used was written by
     /// every job enqueued and finished for those rare reads (migration v12).
     static func pendingKinds(in db: Database) throws -> [JobKind] {
-        let first = "SELECT kind FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' ORDER BY kind LIMIT 1"
-        let next = "SELECT kind FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind > ? ORDER BY kind LIMIT 1"
         var kinds: [JobKind] = []
-        var kind = try String.fetchOne(db.cachedStatement(sql: first))
+        var kind = try String.fetchOne(db.cachedStatement(sql: Reads.firstPendingKind))
         while let found = kind {
             kinds.append(JobKind(rawValue: found))
-            kind = try String.fetchOne(db.cachedStatement(sql: next), arguments: [found])
+            kind = try String.fetchOne(db.cachedStatement(sql: Reads.nextPendingKind), arguments: [found])
         }
         return kinds
+    }
+
+    /// The text of the queue's index-bound reads, read by the code and by the test of their query plans alike.
+    enum Reads {
+        /// A kind's due pending jobs, oldest first: kind, now, limit.
+        static let dueOfKind = """
+            SELECT \(jobColumns) FROM jobs INDEXED BY jobs_pending_kind_run_at
+            WHERE state = 'pending' AND kind = ? AND run_at <= ?
+            ORDER BY run_at, id LIMIT ?
+            """
+        /// The first kind, in name order, that has pending jobs.
+        static let firstPendingKind = "SELECT kind FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' ORDER BY kind LIMIT 1"
+        /// The next kind after `?` that has pending jobs.
+        static let nextPendingKind =
+            "SELECT kind FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind > ? ORDER BY kind LIMIT 1"
+        /// When a kind's oldest due pending job was due: kind, now.
+        static let oldestDueOfKind =
+            "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind = ? AND run_at <= ?"
+        /// Prune's walk of notifications by id (the primary key; no index on last_received_at since migration v11).
+        static let notificationsToPrune = "SELECT id FROM notifications WHERE id > ? AND last_received_at < ? ORDER BY id LIMIT 1000"
     }
 
     /// The columns ``job(_:)`` reads, in its order.

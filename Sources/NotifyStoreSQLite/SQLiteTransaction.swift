@@ -443,8 +443,7 @@ final class SQLiteTransaction: StoreTransaction {
         var oldest: Date?
         for kind in try SQLiteQueue.pendingKinds(in: db) {
             let row = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind = ? AND run_at <= ?"),
+                db.cachedStatement(sql: SQLiteQueue.Reads.oldestDueOfKind),
                 arguments: [kind.rawValue, SQLiteTime.value(now)])!
             if let runAt = try SQLiteTime.decodeIfPresent(row, 0), oldest.map({ runAt < $0 }) ?? true { oldest = runAt }
         }

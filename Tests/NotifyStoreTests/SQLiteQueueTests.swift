@@ -401,15 +401,8 @@ struct SQLiteQueueTests {
     func hotQueriesUseIndexes() async throws {
         try await withDatabase { database in
             let plans: [(sql: String, index: String)] = [
-                (
-                    "SELECT * FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind = ? AND run_at <= ? "
-                        + "ORDER BY run_at, id LIMIT ?",
-                    "jobs_pending_kind_run_at"
-                ),
-                (
-                    "SELECT kind FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind > ? ORDER BY kind LIMIT 1",
-                    "jobs_pending_kind_run_at"
-                ),
+                (SQLiteQueue.Reads.dueOfKind, "jobs_pending_kind_run_at"),
+                (SQLiteQueue.Reads.nextPendingKind, "jobs_pending_kind_run_at"),
                 (
                     "SELECT * FROM jobs INDEXED BY jobs_running_lease WHERE state = 'running' AND lease_expires_at <= ? "
                         + "ORDER BY lease_expires_at, id LIMIT ?",
@@ -417,12 +410,8 @@ struct SQLiteQueueTests {
                 ),
                 ("SELECT * FROM jobs WHERE unique_key = ? AND state IN ('pending', 'running')", "jobs_live_unique_key"),
                 ("SELECT id FROM jobs INDEXED BY jobs_done_updated_at WHERE state = 'done' AND updated_at < ? LIMIT 1000", "jobs_done_updated_at"),
-                (
-                    "SELECT MIN(run_at) FROM jobs INDEXED BY jobs_pending_kind_run_at WHERE state = 'pending' AND kind = ? AND run_at <= ?",
-                    "jobs_pending_kind_run_at"
-                ),
-                // Prune walks notifications by id (no index on last_received_at since migration v11).
-                ("SELECT id FROM notifications WHERE id > ? AND last_received_at < ? ORDER BY id LIMIT 1000", "INTEGER PRIMARY KEY"),
+                (SQLiteQueue.Reads.oldestDueOfKind, "jobs_pending_kind_run_at"),
+                (SQLiteQueue.Reads.notificationsToPrune, "INTEGER PRIMARY KEY"),
             ]
             for (sql, index) in plans {
                 let plan = try database.pool.read { db in

@@ -197,14 +197,23 @@ struct StoreConformanceTests {
         }
     }
 
-    @Test("only due jobs of the asked kinds are claimed, oldest runAt first", arguments: Engine.allCases)
+    @Test(
+        "only due jobs of the asked kinds are claimed, oldest runAt first; reads naming no kind see every kind",
+        arguments: Engine.allCases)
     func claimFiltersAndOrders(engine: Engine) async throws {
         try await engine.withFreshStore { store, _ in
-            let now = Date()
+            let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
             _ = try await store.enqueue(NewJob(kind: .reconcile, outTradeNo: "late", runAt: now.addingTimeInterval(-10)))
             _ = try await store.enqueue(NewJob(kind: .close, outTradeNo: "early", runAt: now.addingTimeInterval(-20)))
             _ = try await store.enqueue(NewJob(kind: .reconcile, outTradeNo: "future", runAt: now.addingTimeInterval(60)))
             _ = try await store.enqueue(NewJob(kind: "deliver", outTradeNo: "other-kind", runAt: now.addingTimeInterval(-30)))
+            // Without kinds (SQLite reads its pending jobs kind by kind since v12): counts, the oldest due, the choice.
+            let (stats, oldestAge, due) = try await store.read { db in
+                (try db.queueStats(), try db.oldestPendingAge(now: now), try db.claimableJobs(kinds: nil, now: now, limit: 2))
+            }
+            #expect(stats.pending == 4)
+            #expect(oldestAge == 30)
+            #expect(due.map(\.outTradeNo) == ["other-kind", "early"])
             let claimed = try await store.claim(owner: Self.owner, limit: 10, lease: .seconds(30), now: now, kinds: [.reconcile, .close])
             #expect(claimed.map(\.outTradeNo) == ["early", "late"])
             #expect(claimed.allSatisfy { $0.state == .running && $0.attempts == 1 && $0.leaseOwner == Self.owner })

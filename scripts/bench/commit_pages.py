@@ -9,7 +9,9 @@ frame is one 4 KiB page written (and later copied again by the checkpoint). DROP
 Usage: scripts/bench/commit_pages.py NOTIFYCTL [BATCH] [COMMITS] [DROP...]   (defaults: 24 notifications, 200 commits)
   NOTIFYCTL   path to a notifyctl binary (e.g. .build-release/release/notifyctl)
 """
-import os, shutil, sqlite3, subprocess, sys, tempfile
+import os, shutil, sys, tempfile
+
+from schema_db import migrated_database
 
 if len(sys.argv) < 2 or sys.argv[1] in ('-h', '--help'):
     print(__doc__.strip(), file=sys.stdout if len(sys.argv) >= 2 else sys.stderr)
@@ -20,11 +22,8 @@ commits = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 drops = sys.argv[4:]
 work = tempfile.mkdtemp(prefix='commit-pages.')
 try:
-    path = os.path.join(work, 'pages.sqlite')
-    subprocess.run([notifyctl, 'db', 'migrate'], env={**os.environ, 'STORE_PATH': path, 'ALIPAY_APP_ID': '2021000000000001'},
-                   check=True, stdout=subprocess.DEVNULL)
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute('PRAGMA journal_mode=WAL'); db.execute('PRAGMA synchronous=FULL'); db.execute('PRAGMA wal_autocheckpoint=0')
+    path, db = migrated_database(notifyctl, work, 'pages.sqlite')
+    db.execute('PRAGMA wal_autocheckpoint=0')
     for index in drops:
         db.execute(f'DROP INDEX {index}')
     indexes = [r[0] for r in db.execute(

@@ -10,7 +10,9 @@ Usage: scripts/bench/worker_sql_ceiling.py NOTIFYCTL [JOBS] [BATCH] [OPTIMISTIC]
   NOTIFYCTL   path to a notifyctl binary (e.g. .build-release/release/notifyctl)
   OPTIMISTIC  1: leave out the claim transaction and the 'running' state (claim and apply in one transaction)
 """
-import os, sqlite3, subprocess, sys, tempfile, time
+import subprocess, sys, tempfile, time
+
+from schema_db import migrated_database
 
 if len(sys.argv) < 2 or sys.argv[1] in ('-h', '--help'):
     print(__doc__.strip(), file=sys.stdout if len(sys.argv) >= 2 else sys.stderr)
@@ -21,11 +23,8 @@ B = int(sys.argv[3]) if len(sys.argv) > 3 else 256
 optimistic = len(sys.argv) > 4 and sys.argv[4] == '1'
 cache = 65536  # KiB, as SQLiteStore sets on the writer
 work = tempfile.mkdtemp(prefix='sql-ceiling.')
-db = os.path.join(work, 'ceiling.sqlite')
-subprocess.run([notifyctl, 'db', 'migrate'], env={**os.environ, 'STORE_PATH': db, 'ALIPAY_APP_ID': '2021000000000001'},
-               check=True, stdout=subprocess.DEVNULL)
-c = sqlite3.connect(db, isolation_level=None)
-c.execute('PRAGMA journal_mode=WAL'); c.execute('PRAGMA synchronous=FULL'); c.execute(f'PRAGMA cache_size=-{cache}')
+db, c = migrated_database(notifyctl, work, 'ceiling.sqlite')
+c.execute(f'PRAGMA cache_size=-{cache}')
 now = '2026-11-29 12:00:00.000'
 body = 'x' * 900
 c.execute('BEGIN')
